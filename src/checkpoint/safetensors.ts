@@ -1,0 +1,78 @@
+/**
+ * The safetensors file format (Hugging Face, https://github.com/huggingface/safetensors, format
+ * described in its README): an 8-byte little-endian header length N, N bytes of JSON
+ * `{ name: { dtype, shape, data_offsets: [begin, end] }, "__metadata__": {...} }`, then the raw
+ * little-endian tensor bytes, offsets relative to the end of the header. parasim writes F32 only.
+ */
+import { readFileSync, writeFileSync } from "node:fs";
+import { InputError } from "../errors.js";
+
+export interface NamedTensor {
+  name: string;
+  shape: number[];
+  data: Float32Array;
+}
+
+interface HeaderEntry {
+  dtype: string;
+  shape: number[];
+  data_offsets: [number, number];
+}
+
+export function writeSafetensors(path: string, tensors: NamedTensor[], metadata: Record<string, string> = {}): void {
+  const header: Record<string, HeaderEntry | Record<string, string>> = { __metadata__: metadata };
+  let offset = 0;
+  for (const t of tensors) {
+    const bytes = t.data.byteLength;
+    header[t.name] = { dtype: "F32", shape: t.shape, data_offsets: [offset, offset + bytes] };
+    offset += bytes;
+  }
+  let json = JSON.stringify(header);
+  // Pad with spaces so the data starts 8-byte aligned, as the reference writer does.
+  json += " ".repeat((8 - ((8 + Buffer.byteLength(json)) % 8)) % 8);
+  const headerBytes = Buffer.from(json, "utf8");
+  const out = Buffer.alloc(8 + headerBytes.length + offset);
+  out.writeBigUInt64LE(BigInt(headerBytes.length), 0);
+  headerBytes.copy(out, 8);
+  let at = 8 + headerBytes.length;
+  for (const t of tensors) {
+    // Float32Array is little-endian on every platform Node supports.
+    Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength).copy(out, at);
+    at += t.data.byteLength;
+  }
+  writeFileSync(path, out);
+}
+
+export function readSafetensors(path: string): Map<string, NamedTensor> {
+  let file: Buffer;
+  try {
+    file = readFileSync(path);
+  } catch (err) {
+    throw new InputError("checkpoint", `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  if (file.length < 8) throw new InputError("checkpoint", `${path} is too short to be a safetensors file`);
+  const headerLength = Number(file.readBigUInt64LE(0));
+  if (8 + headerLength > file.length) throw new InputError("checkpoint", `${path} has a header longer than the file`);
+  let header: Record<string, HeaderEntry>;
+  try {
+    header = JSON.parse(file.subarray(8, 8 + headerLength).toString("utf8"));
+  } catch {
+    throw new InputError("checkpoint", `${path} has a header that is not JSON`);
+  }
+  const dataStart = 8 + headerLength;
+  const tensors = new Map<string, NamedTensor>();
+  for (const [name, entry] of Object.entries(header)) {
+    if (name === "__metadata__") continue;
+    if (entry.dtype !== "F32") throw new InputError("checkpoint", `${name} has dtype ${entry.dtype}; parasim reads F32 only`);
+    const [begin, end] = entry.data_offsets;
+    const count = entry.shape.reduce((a, b) => a * b, 1);
+    if (end - begin !== count * 4 || dataStart + end > file.length) {
+      throw new InputError("checkpoint", `${name} has data offsets that do not match its shape [${entry.shape}]`);
+    }
+    // Copy into a fresh, aligned buffer: the file's bytes need not be 4-byte aligned.
+    const data = new Float32Array(count);
+    new Uint8Array(data.buffer).set(file.subarray(dataStart + begin, dataStart + end));
+    tensors.set(name, { name, shape: entry.shape, data });
+  }
+  return tensors;
+}

@@ -1,0 +1,45 @@
+/**
+ * The results of one run: the JSON that `parasim run --json` writes and `simulate()` returns.
+ * A contract for users' scripts: extend it, never rename what is here (README, "Results JSON").
+ */
+import type { Scenario } from "../scenario/schema.js";
+import type { TimelineEvent } from "../sim/clock.js";
+
+export interface DeviceReport {
+  rank: number;
+  coords: { dp: number; pp: number; tp: number };
+  /** Simulated seconds, summed over all steps; compute + comm + idle = the device's makespan. */
+  computeSeconds: number;
+  /** Communication the compute stream waited for (not hidden behind compute). */
+  commSeconds: number;
+  idleSeconds: number;
+  /** Bytes summed over all steps. */
+  bytesSent: number;
+  bytesReceived: number;
+  /** Bytes sent, by ledger kind (`dp-grad`, `tp-act`, `pp-act`, `pp-grad`, …). */
+  bytesByKind: Record<string, number>;
+}
+
+export interface RunResult {
+  /** The validated scenario, defaults filled in. */
+  scenario: Scenario;
+  /** Mean next-token loss of each step's global batch, before that step's update. */
+  losses: number[];
+  finalLoss: number;
+  /** finalLoss in bits per byte: tokens are bytes, so this is loss / ln 2. */
+  bitsPerByte: number;
+  /** Host time of the training loop (not the simulated cluster's). */
+  wall: { seconds: number; tokensPerSecond: number };
+  worldSize: number;
+  /** The simulated cluster: mean step time (slowest device) and tokens per simulated second. */
+  simulated: { stepSeconds: number; tokensPerSecond: number };
+  devices: DeviceReport[];
+  /** `totalBytes` counts bytes sent, by every device over every step. */
+  communication: { totalBytes: number; bytesByKind: Record<string, number> };
+}
+
+/** A run's results plus the per-device simulated timeline, for traces and reports. */
+export interface RunOutput {
+  result: RunResult;
+  timeline: TimelineEvent[];
+}

@@ -1,0 +1,71 @@
+/** Reading a scenario file (YAML or JSON) and turning zod's findings into one-line errors. */
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, extname, isAbsolute, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parse as parseYaml } from "yaml";
+import type { z } from "zod";
+import { InputError } from "../errors.js";
+import { scenarioSchema, type Scenario } from "./schema.js";
+
+/** Locates scenarios/ both from src/scenario (tsx) and from dist/src/scenario (compiled). */
+export function bundledScenarioPath(file: string): string {
+  for (const up of ["../../scenarios/", "../../../scenarios/"]) {
+    const candidate = fileURLToPath(new URL(up + file, import.meta.url));
+    if (existsSync(candidate)) return candidate;
+  }
+  throw new InputError("scenario", `bundled scenario ${file} not found`);
+}
+
+/** Reads and validates a scenario file. Relative data paths are resolved against its folder. */
+export function loadScenario(path: string): Scenario {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new InputError("scenario", `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  const raw = parseScenarioText(text, path);
+  return validateScenario(raw, dirname(resolve(path)));
+}
+
+export function parseScenarioText(text: string, path: string): unknown {
+  const isJson = extname(path).toLowerCase() === ".json";
+  try {
+    return isJson ? JSON.parse(text) : parseYaml(text);
+  } catch (err) {
+    const detail = (err as Error).message.split("\n")[0];
+    throw new InputError("scenario", `${path} is not valid ${isJson ? "JSON" : "YAML"}: ${detail}`);
+  }
+}
+
+/**
+ * Validates a plain value (from a file or a library user) into a Scenario. `baseDir` anchors a
+ * relative `training.data.path`; the data file must exist.
+ */
+export function validateScenario(raw: unknown, baseDir = process.cwd()): Scenario {
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
+    throw new InputError("scenario", "must be a mapping with the sections model, training, parallel, hardware");
+  }
+  const result = scenarioSchema.safeParse(raw);
+  if (!result.success) throw zodToInputError(result.error);
+  const scenario = result.data;
+  const data = scenario.training.data;
+  if (data.source === "text") {
+    const path = isAbsolute(data.path) ? data.path : resolve(baseDir, data.path);
+    if (!existsSync(path)) throw new InputError("training.data.path", `file not found: ${path}`);
+    scenario.training.data = { source: "text", path };
+  }
+  return scenario;
+}
+
+/** The first issue zod found, as `field.path: rule`. One line: the user fixes one thing at a time. */
+export function zodToInputError(error: z.ZodError): InputError {
+  const issue = error.issues[0];
+  const path = issue.path.map(String);
+  if (issue.code === "unrecognized_keys") {
+    const where = path.length > 0 ? path.join(".") + "." : "";
+    const keys = issue.keys.map((k) => where + k).join(", ");
+    return new InputError(keys, "unknown key");
+  }
+  return new InputError(path.length > 0 ? path.join(".") : "scenario", issue.message);
+}

@@ -1,0 +1,121 @@
+/**
+ * The scenario: a typed, validated value describing one simulated training run. Every field is
+ * documented in README.md ("Scenario format"); keep the two in step.
+ */
+import { z } from "zod";
+import { hardwareSchema, resolveHardware } from "../sim/hardware.js";
+
+/** An error message that tells a missing field from a wrong one. */
+const rule = (text: string) => (issue: { input?: unknown }) => (issue.input === undefined ? "is required" : text);
+
+const positiveInt = () => {
+  const e = { error: rule("must be a positive integer") };
+  return z.number(e).int(e).positive(e);
+};
+const nonNegativeInt = () => {
+  const e = { error: rule("must be a non-negative integer") };
+  return z.number(e).int(e).min(0, e);
+};
+const positiveNumber = () => {
+  const e = { error: rule("must be a positive number") };
+  return z.number(e).positive(e);
+};
+const nonNegativeNumber = () => {
+  const e = { error: rule("must be a number ≥ 0") };
+  return z.number(e).min(0, e);
+};
+const fraction = () => {
+  const e = { error: rule("must be a number in [0, 1)") };
+  return z.number(e).min(0, e).lt(1, e);
+};
+
+export const modelSchema = z.strictObject({
+  vocabSize: positiveInt().default(256),
+  hiddenSize: positiveInt(),
+  intermediateSize: positiveInt(),
+  numLayers: positiveInt(),
+  numHeads: positiveInt(),
+  numKvHeads: positiveInt(),
+  seqLen: positiveInt(),
+  ropeTheta: positiveNumber().default(10000),
+  rmsNormEps: positiveNumber().default(1e-5),
+  initStd: positiveNumber().default(0.02),
+});
+
+export const optimizerSchema = z.strictObject({
+  lr: positiveNumber(),
+  beta1: fraction().default(0.9),
+  beta2: fraction().default(0.95),
+  eps: positiveNumber().default(1e-8),
+  weightDecay: nonNegativeNumber().default(0.1),
+  warmupSteps: nonNegativeInt().default(0),
+  minLr: nonNegativeNumber().default(0),
+  /** 0 turns clipping off. */
+  clipGradNorm: nonNegativeNumber().default(1.0),
+});
+
+export const dataSchema = z.discriminatedUnion(
+  "source",
+  [
+    z.strictObject({ source: z.literal("synthetic") }),
+    z.strictObject({ source: z.literal("text"), path: z.string({ error: rule("must be a file path") }).min(1, { error: "must be a file path" }) }),
+  ],
+  { error: rule('must be { source: "synthetic" } or { source: "text", path: FILE }') },
+);
+
+export const trainingSchema = z.strictObject({
+  steps: positiveInt(),
+  globalBatch: positiveInt(),
+  microBatches: positiveInt().default(1),
+  seed: nonNegativeInt().default(1),
+  optimizer: optimizerSchema,
+  data: dataSchema.default({ source: "synthetic" }),
+});
+
+export const parallelSchema = z.strictObject({
+  dp: positiveInt().default(1),
+  tp: positiveInt().default(1),
+  pp: positiveInt().default(1),
+});
+
+export const scenarioSchema = z
+  .strictObject({
+    name: z.string({ error: "must be a string" }).min(1, { error: "must not be empty" }).default("scenario"),
+    description: z.string({ error: "must be a string" }).optional(),
+    model: modelSchema,
+    training: trainingSchema,
+    parallel: parallelSchema.default({ dp: 1, tp: 1, pp: 1 }),
+    // Resolved here, so a validated scenario carries the full profile it is simulated on.
+    hardware: hardwareSchema.default({ profile: "a100-80gb" }).transform((h) => ({ profile: h.profile, ...resolveHardware(h) })),
+  })
+  .superRefine((s, ctx) => {
+    const fail = (path: (string | number)[], message: string) => ctx.addIssue({ code: "custom", path, message });
+    const m = s.model;
+    if (m.hiddenSize % m.numHeads !== 0) {
+      fail(["model", "hiddenSize"], `must be divisible by model.numHeads (${m.hiddenSize} % ${m.numHeads} ≠ 0)`);
+    } else if ((m.hiddenSize / m.numHeads) % 2 !== 0) {
+      fail(["model", "hiddenSize"], `hiddenSize / numHeads is the head dimension and must be even for rotary embedding (got ${m.hiddenSize / m.numHeads})`);
+    }
+    if (m.numHeads % m.numKvHeads !== 0) {
+      fail(["model", "numHeads"], `must be divisible by model.numKvHeads (${m.numHeads} % ${m.numKvHeads} ≠ 0)`);
+    }
+    // Tokens are bytes, so every byte value needs an embedding row.
+    if (m.vocabSize < 256) fail(["model", "vocabSize"], `must be at least 256, the byte tokenizer's vocabulary (got ${m.vocabSize})`);
+    const t = s.training;
+    const rowsPerReplica = t.globalBatch / s.parallel.dp;
+    if (!Number.isInteger(rowsPerReplica)) {
+      fail(["training", "globalBatch"], `must be divisible by parallel.dp (${t.globalBatch} % ${s.parallel.dp} ≠ 0)`);
+    } else if (rowsPerReplica % t.microBatches !== 0) {
+      fail(["training", "microBatches"], `must divide the per-replica batch globalBatch / dp = ${rowsPerReplica}`);
+    }
+    if (t.optimizer.minLr > t.optimizer.lr) fail(["training", "optimizer", "minLr"], `must not exceed lr (${t.optimizer.minLr} > ${t.optimizer.lr})`);
+    if (t.optimizer.warmupSteps > t.steps) fail(["training", "optimizer", "warmupSteps"], `must not exceed training.steps (${t.optimizer.warmupSteps} > ${t.steps})`);
+  });
+
+/** A scenario as written by a user (defaults may be missing). */
+export type ScenarioInput = z.input<typeof scenarioSchema>;
+/** A validated scenario with every default filled in. */
+export type Scenario = z.output<typeof scenarioSchema>;
+export type ModelSection = Scenario["model"];
+export type TrainingSection = Scenario["training"];
+export type OptimizerSection = TrainingSection["optimizer"];

@@ -1,0 +1,76 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { InputError } from "../../src/errors.js";
+import { bundledScenarioPath, loadScenario, validateScenario } from "../../src/scenario/load.js";
+
+const base = () => ({
+  model: { hiddenSize: 16, intermediateSize: 32, numLayers: 1, numHeads: 2, numKvHeads: 1, seqLen: 8 },
+  training: { steps: 2, globalBatch: 2, optimizer: { lr: 1e-3 } },
+});
+
+/** Validates `mutate(base())` and returns the one-line message it fails with. */
+function failure(mutate: (s: any) => void): string {
+  const s: any = base();
+  mutate(s);
+  try {
+    validateScenario(s);
+  } catch (err) {
+    expect(err).toBeInstanceOf(InputError);
+    return (err as Error).message;
+  }
+  throw new Error("scenario was accepted");
+}
+
+describe("scenario validation", () => {
+  it("fills defaults", () => {
+    const s = validateScenario(base());
+    expect(s.model.vocabSize).toBe(256);
+    expect(s.training.microBatches).toBe(1);
+    expect(s.parallel).toEqual({ dp: 1, tp: 1, pp: 1 });
+    expect(s.training.data).toEqual({ source: "synthetic" });
+    expect(s.hardware.peakFlops).toBeGreaterThan(0);
+  });
+
+  it("loads the bundled default scenario", () => {
+    const s = loadScenario(bundledScenarioPath("default.yaml"));
+    expect(s.name).toBe("tiny");
+    expect(s.model.hiddenSize).toBe(64);
+  });
+
+  it.each([
+    ["unknown keys", (s: any) => (s.model.hiddenSzie = 3), "model.hiddenSzie: unknown key"],
+    ["unknown top-level keys", (s: any) => (s.extra = 1), "extra: unknown key"],
+    ["non-integer sizes", (s: any) => (s.model.numLayers = 1.5), "model.numLayers: must be a positive integer"],
+    ["non-positive sizes", (s: any) => (s.model.seqLen = 0), "model.seqLen: must be a positive integer"],
+    ["missing fields", (s: any) => delete s.model.numHeads, "model.numHeads: is required"],
+    ["hidden not divisible by heads", (s: any) => (s.model.numHeads = 3), "model.hiddenSize: must be divisible by model.numHeads"],
+    ["heads not divisible by kv heads", (s: any) => ((s.model.numHeads = 4), (s.model.numKvHeads = 3)), "model.numHeads: must be divisible by model.numKvHeads"],
+    ["odd head dimension", (s: any) => ((s.model.hiddenSize = 18), (s.model.numHeads = 2)), "head dimension and must be even"],
+    ["a vocabulary smaller than the bytes", (s: any) => (s.model.vocabSize = 100), "model.vocabSize: must be at least 256"],
+    ["micro-batches that do not divide the batch", (s: any) => (s.training.microBatches = 3), "training.microBatches: must divide"],
+    ["a missing data file", (s: any) => (s.training.data = { source: "text", path: "/nonexistent/corpus.txt" }), "training.data.path: file not found"],
+    ["a wrong type", (s: any) => (s.training.optimizer.lr = "fast"), "training.optimizer.lr: must be a positive number"],
+  ])("rejects %s with a one-line message", (_what, mutate, expected) => {
+    const message = failure(mutate);
+    expect(message).toContain(expected);
+    expect(message).not.toContain("\n");
+  });
+
+  it("rejects malformed YAML naming the file", () => {
+    const dir = mkdtempSync(join(tmpdir(), "parasim-"));
+    const path = join(dir, "bad.yaml");
+    writeFileSync(path, "model: { hiddenSize: 16\ntraining: [");
+    expect(() => loadScenario(path)).toThrow(/scenario: .*bad\.yaml is not valid YAML/);
+  });
+
+  it("resolves a relative data path against the scenario's folder", () => {
+    const dir = mkdtempSync(join(tmpdir(), "parasim-"));
+    writeFileSync(join(dir, "corpus.txt"), "hello world ".repeat(20));
+    const s = { ...base(), training: { ...base().training, data: { source: "text", path: "corpus.txt" } } };
+    writeFileSync(join(dir, "s.json"), JSON.stringify(s));
+    const loaded = loadScenario(join(dir, "s.json"));
+    expect(loaded.training.data).toEqual({ source: "text", path: join(dir, "corpus.txt") });
+  });
+});
