@@ -1,0 +1,133 @@
+/**
+ * Causal grouped-query self-attention (softmax(q·kᵀ/√D + causal mask)·v).
+ *
+ * Legend: B batch, T time, H query heads, G kv heads (groups), D head size.
+ * q [B,T,H,D] (after rope), k and v [B,T,G,D]; query head h reads kv head ⌊h/(H/G)⌋, like
+ * Hugging Face `repeat_kv`. Saved: att [B,H,T,T] softmax probabilities (zero above the diagonal).
+ * Output [B,T,H,D].
+ */
+import type { Floats } from "./types.js";
+
+export function attentionForward(
+  out: Floats,
+  att: Floats,
+  q: Floats,
+  k: Floats,
+  v: Floats,
+  B: number,
+  T: number,
+  H: number,
+  G: number,
+  D: number,
+): void {
+  const rep = H / G;
+  const scale = 1 / Math.sqrt(D);
+  const scores = new Float64Array(T);
+  const acc = new Float64Array(D);
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < H; h++) {
+      const g = Math.floor(h / rep);
+      for (let t = 0; t < T; t++) {
+        const qb = ((b * T + t) * H + h) * D;
+        let max = -Infinity;
+        for (let t2 = 0; t2 <= t; t2++) {
+          const kb = ((b * T + t2) * G + g) * D;
+          let dot = 0;
+          for (let d = 0; d < D; d++) dot += q[qb + d] * k[kb + d];
+          const s = dot * scale;
+          scores[t2] = s;
+          if (s > max) max = s;
+        }
+        let sum = 0;
+        for (let t2 = 0; t2 <= t; t2++) {
+          const e = Math.exp(scores[t2] - max);
+          scores[t2] = e;
+          sum += e;
+        }
+        const inv = 1 / sum;
+        const ab = ((b * H + h) * T + t) * T;
+        acc.fill(0);
+        for (let t2 = 0; t2 <= t; t2++) {
+          const p = scores[t2] * inv;
+          att[ab + t2] = p;
+          const vb = ((b * T + t2) * G + g) * D;
+          for (let d = 0; d < D; d++) acc[d] += p * v[vb + d];
+        }
+        for (let t2 = t + 1; t2 < T; t2++) att[ab + t2] = 0;
+        for (let d = 0; d < D; d++) out[qb + d] = acc[d];
+      }
+    }
+  }
+}
+
+/**
+ * dq += ∂L/∂q, dk += ∂L/∂k, dv += ∂L/∂v. With P = att and dP = dout·vᵀ:
+ * dS = P ⊙ (dP − rowsum(P ⊙ dP)), dq = scale·dS·k, dk = scale·dSᵀ·q, dv = Pᵀ·dout.
+ * dk and dv collect contributions from every query position and every head of the group, so they
+ * are summed in a Float64Array per batch element and stored once.
+ */
+export function attentionBackward(
+  dq: Floats,
+  dk: Floats,
+  dv: Floats,
+  dout: Floats,
+  att: Floats,
+  q: Floats,
+  k: Floats,
+  v: Floats,
+  B: number,
+  T: number,
+  H: number,
+  G: number,
+  D: number,
+): void {
+  const rep = H / G;
+  const scale = 1 / Math.sqrt(D);
+  const dp = new Float64Array(T);
+  const dqAcc = new Float64Array(D);
+  const kvSize = T * G * D;
+  const dkAcc = new Float64Array(kvSize);
+  const dvAcc = new Float64Array(kvSize);
+  for (let b = 0; b < B; b++) {
+    dkAcc.fill(0);
+    dvAcc.fill(0);
+    for (let h = 0; h < H; h++) {
+      const g = Math.floor(h / rep);
+      for (let t = 0; t < T; t++) {
+        const qb = ((b * T + t) * H + h) * D;
+        const ab = ((b * H + h) * T + t) * T;
+        // dP[t2] = dout·v[t2]; dv[t2] += P[t2]·dout; rowsum of P ⊙ dP.
+        let rowDot = 0;
+        for (let t2 = 0; t2 <= t; t2++) {
+          const vb = (t2 * G + g) * D;
+          const vOff = b * kvSize + vb;
+          const p = att[ab + t2];
+          let s = 0;
+          for (let d = 0; d < D; d++) {
+            const go = dout[qb + d];
+            s += go * v[vOff + d];
+            dvAcc[vb + d] += p * go;
+          }
+          dp[t2] = s;
+          rowDot += p * s;
+        }
+        dqAcc.fill(0);
+        for (let t2 = 0; t2 <= t; t2++) {
+          const ds = att[ab + t2] * (dp[t2] - rowDot) * scale;
+          const kb = (t2 * G + g) * D;
+          const kOff = b * kvSize + kb;
+          for (let d = 0; d < D; d++) {
+            dqAcc[d] += ds * k[kOff + d];
+            dkAcc[kb + d] += ds * q[qb + d];
+          }
+        }
+        for (let d = 0; d < D; d++) dq[qb + d] += dqAcc[d];
+      }
+    }
+    const off = b * kvSize;
+    for (let i = 0; i < kvSize; i++) {
+      dk[off + i] += dkAcc[i];
+      dv[off + i] += dvAcc[i];
+    }
+  }
+}

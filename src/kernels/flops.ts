@@ -1,0 +1,107 @@
+/**
+ * FLOP counts of each kernel, a pure function of shapes. The simulated clock charges
+ * flops / (peak × efficiency), and the future analytic mode must charge exactly the same, so
+ * nothing here may look at data.
+ *
+ * Legend: B batch, T time, C channels, H query heads, G kv heads, D head size, F intermediate
+ * size, V vocabulary, N = B·T rows.
+ *
+ * Matmul: (M×K)·(K×N) costs 2·M·K·N FLOPs, and a linear layer's backward is twice its forward,
+ * one matmul for the input gradient and one for the weight gradient (REFERENCE.md, FLOPs:
+ * Kaplan et al. 2020; Chowdhery et al. "PaLM" 2022, appendix B).
+ * Elementwise kernels are charged a small documented constant per element (below); they are
+ * negligible next to the matmuls for any real model but keep small-model timelines honest.
+ */
+import type { KernelFlops } from "./types.js";
+
+/** Per-element constants of the elementwise kernels (FLOPs). */
+export const ELEMENTWISE_FLOPS = {
+  /** RMSNorm forward: square + add for mean(x²); multiply by rstd and by w. */
+  rmsnormForward: 4,
+  /** RMSNorm input gradient: w·dy, dot with xhat (mul + add), xhat·mean, subtract, times r. */
+  rmsnormBackwardInput: 6,
+  /** RMSNorm weight gradient: x·r, times dy, add. */
+  rmsnormBackwardWeight: 3,
+  /** RoPE per element (per pair: 4 mul + 2 add = 6, i.e. 3 per element); same for backward. */
+  rope: 3,
+  /** Attention softmax per causal pair: scale, subtract max, exp, sum, normalise. */
+  softmaxForward: 5,
+  /** Softmax backward per causal pair: P·dP (2, row sum), dP − sum, times P, times scale. */
+  softmaxBackward: 5,
+  /** SwiGLU forward: σ (exp, add, divide), times g, times up. */
+  swigluForward: 5,
+  /** SwiGLU backward: σ again (3), silu·dout for dup (2), σ(1+g(1−σ))·up·dout for dgate (5). */
+  swigluBackward: 10,
+  /** Cross-entropy forward per logit: max, subtract, exp, sum, normalise. */
+  crossEntropyForward: 5,
+  /** Cross-entropy backward per logit: subtract one-hot, scale, accumulate. */
+  crossEntropyBackward: 3,
+  /** Residual add forward per element; its backward adds the gradient once more. */
+  residual: 1,
+  /** Embedding backward per element (scatter-add); the forward gather is a copy, 0 FLOPs. */
+  embeddingBackward: 1,
+} as const;
+
+const E = ELEMENTWISE_FLOPS;
+
+export function linearFlops(N: number, K: number, O: number): KernelFlops {
+  const mm = 2 * N * K * O;
+  return { forward: mm, backwardInput: mm, backwardWeight: mm };
+}
+
+export function embeddingFlops(N: number, C: number): KernelFlops {
+  return { forward: 0, backwardInput: 0, backwardWeight: E.embeddingBackward * N * C };
+}
+
+export function rmsnormFlops(N: number, C: number): KernelFlops {
+  return {
+    forward: E.rmsnormForward * N * C,
+    backwardInput: E.rmsnormBackwardInput * N * C,
+    backwardWeight: E.rmsnormBackwardWeight * N * C,
+  };
+}
+
+/** RoPE on a tensor [B,T,NH,D]. */
+export function ropeFlops(B: number, T: number, NH: number, D: number): KernelFlops {
+  const n = B * T * NH * D;
+  return { forward: E.rope * n, backwardInput: E.rope * n, backwardWeight: 0 };
+}
+
+/**
+ * Causal attention: only the T(T+1)/2 pairs (t2 ≤ t) per (batch, head) are computed.
+ * Forward: q·k (2D) and P·v (2D) per pair, plus the softmax. Backward: dP = dout·v, dv = P·dout,
+ * dq = dS·k, dk = dS·q (2D each, 8D per pair), plus the softmax backward. No weights.
+ * This matches REFERENCE.md's 12·L·h·s training FLOPs per token for QKᵀ and AV (Kaplan et al. 2020)
+ * up to the causal halving: forward 4·D·H per pair = 4·h per pair, backward twice that.
+ */
+export function attentionFlops(B: number, T: number, H: number, D: number): KernelFlops {
+  const pairs = (B * H * T * (T + 1)) / 2;
+  return {
+    forward: pairs * (4 * D + E.softmaxForward),
+    backwardInput: pairs * (8 * D + E.softmaxBackward),
+    backwardWeight: 0,
+  };
+}
+
+export function swigluFlops(N: number, F: number): KernelFlops {
+  return { forward: E.swigluForward * N * F, backwardInput: E.swigluBackward * N * F, backwardWeight: 0 };
+}
+
+export function crossEntropyFlops(N: number, V: number): KernelFlops {
+  return { forward: E.crossEntropyForward * N * V, backwardInput: E.crossEntropyBackward * N * V, backwardWeight: 0 };
+}
+
+export function residualFlops(n: number): KernelFlops {
+  return { forward: E.residual * n, backwardInput: E.residual * n, backwardWeight: 0 };
+}
+
+/** Sum of several kernels' counts. */
+export function sumFlops(...parts: KernelFlops[]): KernelFlops {
+  const total: KernelFlops = { forward: 0, backwardInput: 0, backwardWeight: 0 };
+  for (const p of parts) {
+    total.forward += p.forward;
+    total.backwardInput += p.backwardInput;
+    total.backwardWeight += p.backwardWeight;
+  }
+  return total;
+}

@@ -1,0 +1,11 @@
+/** The kernels, one file per concern (see each file's legend). */
+export * from "./types.js";
+export * from "./linear.js";
+export * from "./embedding.js";
+export * from "./rmsnorm.js";
+export * from "./rope.js";
+export * from "./attention.js";
+export * from "./swiglu.js";
+export * from "./crossEntropy.js";
+export * from "./residual.js";
+export * from "./flops.js";

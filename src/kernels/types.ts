@@ -1,0 +1,26 @@
+/**
+ * Shared kernel types.
+ *
+ * Legend (all kernels): B batch, T time (sequence), C channels (hidden), H query heads,
+ * G kv heads (groups), D head size, F intermediate (ffn) size, V vocabulary, N = B·T rows.
+ *
+ * Production buffers are Float32Array; gradient-check tests run the same kernels on
+ * Float64Array so finite differences are accurate. Every kernel accumulates its dot products and
+ * reductions in a JavaScript number (a double) and stores to the array at the end
+ * (DESIGN.md: "accumulate in double, store float32").
+ */
+export type Floats = Float32Array | Float64Array;
+
+/** FLOPs of one kernel call, split the way a zero-bubble pipeline schedule splits backward. */
+export interface KernelFlops {
+  forward: number;
+  /** Gradient with respect to the kernel's inputs (the "B" action of zero-bubble schedules). */
+  backwardInput: number;
+  /** Gradient with respect to the kernel's weights (the "W" action). */
+  backwardWeight: number;
+}
+
+/** Fills `buf` with zeros (the caller's separate zeroing step before a backward that accumulates). */
+export function zero(buf: Floats): void {
+  buf.fill(0);
+}
