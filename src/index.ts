@@ -1,0 +1,15 @@
+/**
+ * parasim's library API: everything the CLI does, as functions and types users can call from
+ * their own code and tests.
+ */
+export { InputError, DeviceError, AbortedError } from "./errors.js";
+export { loadScenario, validateScenario, bundledScenarioPath } from "./scenario/load.js";
+export type { Scenario, ScenarioInput } from "./scenario/schema.js";
+export { simulate, simulateWithTimeline, type SimulateOptions } from "./run/simulate.js";
+export type { RunResult, RunOutput, DeviceReport } from "./run/results.js";
+export { evaluateCheckpoint, loadEvalSequences, type EvalResult } from "./run/evaluate.js";
+export { readCheckpoint, writeCheckpoint } from "./checkpoint/hf.js";
+export { drawBatch, loadCorpus, type Batch } from "./data/batches.js";
+export { encode, decode } from "./data/tokenizer.js";
+export { resolveHardware, builtinProfiles, type HardwareProfile } from "./sim/hardware.js";
+export type { TimelineEvent } from "./sim/clock.js";

@@ -1,0 +1,113 @@
+/**
+ * `simulate()`: one run of a scenario on a cluster of device workers, from a validated scenario
+ * to results. The main thread only orchestrates: it draws nothing and computes nothing that a
+ * device computes; it calls every rank once per step and gathers reports at the end.
+ */
+import { checkConfigMatches, checkTensorsMatch, readCheckpoint, writeCheckpoint } from "../checkpoint/hf.js";
+import type { NamedTensor } from "../checkpoint/safetensors.js";
+import { loadCorpus } from "../data/batches.js";
+import { InputError } from "../errors.js";
+import { buildLayout } from "../model/layout.js";
+import { buildMesh } from "../parallel/mesh.js";
+import { Cluster, workerEntry } from "../runtime/cluster.js";
+import type { DeviceApi, DeviceData } from "../runtime/device.js";
+import type { Scenario } from "../scenario/schema.js";
+import type { TimelineEvent } from "../sim/clock.js";
+import { modelConfigOf, type StepOutcome } from "../train/trainer.js";
+import type { DeviceReport, RunOutput, RunResult } from "./results.js";
+
+export interface SimulateOptions {
+  /** Checkpoint folder to start from. */
+  init?: string;
+  /** Folder to write the final checkpoint to. */
+  save?: string;
+  /** Called after every step with the step's outcome (for progress bars). */
+  onStep?: (outcome: StepOutcome) => void;
+  /** A rank that waits this long for a peer that makes no progress fails the run (ms). */
+  watchdogMs?: number;
+}
+
+const DEVICE_ENTRY = workerEntry(import.meta.url, "../../workers/device");
+
+/** Layouts this version can execute; the rest are refused with a clear error rather than run wrongly. */
+export function checkSupported(scenario: Scenario): void {
+  const p = scenario.parallel;
+  if (p.dp !== 1) throw new InputError("parallel.dp", "must be 1: data parallelism is not available in this version");
+  if (p.tp !== 1) throw new InputError("parallel.tp", "must be 1: tensor parallelism is not available in this version");
+  if (p.pp !== 1) throw new InputError("parallel.pp", "must be 1: pipeline parallelism is not available in this version");
+}
+
+/** Reads and checks a checkpoint against the scenario's model before any worker starts. */
+function loadInit(scenario: Scenario, dir: string): NamedTensor[] {
+  const config = modelConfigOf(scenario);
+  const checkpoint = readCheckpoint(dir);
+  checkConfigMatches(checkpoint.config, config);
+  checkTensorsMatch(checkpoint.tensors, buildLayout(config).tensors);
+  return [...checkpoint.tensors.values()];
+}
+
+export async function simulate(scenario: Scenario, options: SimulateOptions = {}): Promise<RunResult> {
+  return (await simulateWithTimeline(scenario, options)).result;
+}
+
+/** As `simulate`, also returning every device's simulated timeline. */
+export async function simulateWithTimeline(scenario: Scenario, options: SimulateOptions = {}): Promise<RunOutput> {
+  checkSupported(scenario);
+  const mesh = buildMesh(scenario.parallel);
+  const data: DeviceData = {
+    scenario,
+    corpus: loadCorpus(scenario),
+    init: options.init !== undefined ? loadInit(scenario, options.init) : undefined,
+  };
+  const cluster = await Cluster.launch<DeviceApi, DeviceData>({
+    entry: DEVICE_ENTRY,
+    worldSize: mesh.worldSize,
+    data,
+    watchdogMs: options.watchdogMs,
+  });
+  try {
+    const { steps } = scenario.training;
+    const losses: number[] = [];
+    const timeline: TimelineEvent[] = [];
+    const started = performance.now();
+    for (let step = 0; step < steps; step++) {
+      const outcomes = await cluster.all(`step ${step}`, (device) => device.step(step));
+      // Every replica reports its own rows' mean; the global batch's mean is their average.
+      const loss = outcomes.reduce((sum, o) => sum + o.loss, 0) / outcomes.length;
+      losses.push(loss);
+      options.onStep?.({ ...outcomes[0], loss });
+      for (const events of await cluster.all("collect timeline", (device) => device.events())) timeline.push(...events);
+    }
+    const wallSeconds = (performance.now() - started) / 1000;
+    const devices = await cluster.all("report", (device) => device.report());
+    if (options.save !== undefined) {
+      const [tensors] = await cluster.all("gather weights", (device) => device.tensors(), { ranks: [0] });
+      writeCheckpoint(options.save, modelConfigOf(scenario), tensors);
+    }
+    return { result: buildResult(scenario, losses, wallSeconds, devices), timeline };
+  } finally {
+    await cluster.close();
+  }
+}
+
+function buildResult(scenario: Scenario, losses: number[], wallSeconds: number, devices: DeviceReport[]): RunResult {
+  const { steps, globalBatch } = scenario.training;
+  const tokensPerStep = globalBatch * scenario.model.seqLen;
+  const finalLoss = losses[losses.length - 1];
+  // Every device's compute + comm + idle is its makespan; the step ends when the slowest device does.
+  const makespan = Math.max(...devices.map((d) => d.computeSeconds + d.commSeconds + d.idleSeconds));
+  const stepSeconds = makespan / steps;
+  const bytesByKind: Record<string, number> = {};
+  for (const d of devices) for (const [kind, bytes] of Object.entries(d.bytesByKind)) bytesByKind[kind] = (bytesByKind[kind] ?? 0) + bytes;
+  return {
+    scenario,
+    losses,
+    finalLoss,
+    bitsPerByte: finalLoss / Math.LN2,
+    wall: { seconds: wallSeconds, tokensPerSecond: (steps * tokensPerStep) / wallSeconds },
+    worldSize: devices.length,
+    simulated: { stepSeconds, tokensPerSecond: tokensPerStep / stepSeconds },
+    devices,
+    communication: { totalBytes: devices.reduce((sum, d) => sum + d.bytesSent, 0), bytesByKind },
+  };
+}
