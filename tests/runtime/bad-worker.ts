@@ -1,0 +1,2 @@
+// Worker entry that fails while loading.
+throw new Error("cannot load this device");
