@@ -6,10 +6,11 @@ const suites: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   matmul: () => import("./matmul.js"),
   train: () => import("./train.js"),
   comm: () => import("./comm.js"),
+  dp: () => import("./dp.js"),
 };
 
 const asked = process.argv.slice(2).filter((a) => a !== "--");
-const names = asked.length > 0 ? asked : ["matmul", "train"];
+const names = asked.length > 0 ? asked : ["matmul", "train", "dp"];
 for (const name of names) {
   const load = suites[name];
   if (!load) {

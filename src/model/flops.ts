@@ -42,14 +42,24 @@ export function layerFlops(config: ModelConfig, B: number, T: number): KernelFlo
   );
 }
 
-/** FLOPs of `part` (default: whole model) for a micro-batch [B,T]. */
-export function modelFlops(config: ModelConfig, part: StagePart = fullModelPart(config), B: number, T: number): KernelFlops {
+/** The embedding lookup's FLOPs (a gather: forward free, backward a scatter-add). */
+export function embedFlops(config: ModelConfig, B: number, T: number): KernelFlops {
+  return embeddingFlops(B * T, config.hiddenSize);
+}
+
+/** Final norm, LM head and cross-entropy. */
+export function headFlops(config: ModelConfig, B: number, T: number): KernelFlops {
   const N = B * T;
   const C = config.hiddenSize, V = config.vocabSize;
+  return sumFlops(rmsnormFlops(N, C), linearFlops(N, C, V), crossEntropyFlops(N, V));
+}
+
+/** FLOPs of `part` (default: whole model) for a micro-batch [B,T]. */
+export function modelFlops(config: ModelConfig, part: StagePart = fullModelPart(config), B: number, T: number): KernelFlops {
   const parts: KernelFlops[] = [];
-  if (part.hasEmbedding) parts.push(embeddingFlops(N, C));
+  if (part.hasEmbedding) parts.push(embedFlops(config, B, T));
   const layer = layerFlops(config, B, T);
   for (let l = 0; l < part.numLayers; l++) parts.push(layer);
-  if (part.hasHead) parts.push(rmsnormFlops(N, C), linearFlops(N, C, V), crossEntropyFlops(N, V));
+  if (part.hasHead) parts.push(headFlops(config, B, T));
   return sumFlops(...parts);
 }

@@ -4,6 +4,16 @@
  * names and shapes, so a layout maps one-to-one onto a `transformers` state dict.
  *
  * Legend: V vocab, C hidden, F intermediate, H heads, G kv heads, D head size.
+ *
+ * Tensor parallelism (Megatron-LM, Shoeybi et al. 2019): `buildLayout(config, part, tp)` lays out
+ * rank `tp.index`'s shard of every tensor. Specs keep the Hugging Face name and the **full** shape;
+ * `shard` says which slice of it the rank holds and `localShape` its shape (`size` counts local
+ * elements). Column-parallel (rows of [out, in] split): q_proj by query heads, k_proj/v_proj by
+ * kv heads, gate_proj/up_proj by the intermediate dimension; row-parallel (columns split): o_proj,
+ * down_proj; vocabulary-parallel (rows split): embed_tokens and lm_head; RMSNorm weights are
+ * replicated (`shard: null`). tp must divide numHeads, numKvHeads, intermediateSize and
+ * vocabSize; tp > numKvHeads is refused (it would need replicated kv heads, which parasim does
+ * not do). Without `tp` (or with tp.size = 1 left out) the layout is the single-device one.
  */
 import { InputError } from "../errors.js";
 import type { Floats } from "../kernels/types.js";
@@ -24,8 +34,29 @@ export interface TensorSpec {
   shape: number[];
   /** Offset in elements inside the flat buffer. */
   offset: number;
-  /** Number of elements. */
+  /** Number of elements (of the local shard under tensor parallelism). */
   size: number;
+  /** Tensor-parallel layouts only: the shape of the slice this rank holds. */
+  localShape?: number[];
+  /** Tensor-parallel layouts only: the slice of the full tensor this rank holds; null = replicated. */
+  shard?: ShardSlice | null;
+}
+
+/** This rank's place in its tensor-parallel group. */
+export interface TpShard {
+  size: number;
+  index: number;
+}
+
+/**
+ * A contiguous range along one dimension of a full 2-D tensor: dim 0 = rows (column-parallel
+ * and vocabulary-parallel), dim 1 = columns (row-parallel).
+ */
+export interface ShardSlice {
+  dim: 0 | 1;
+  offset: number;
+  length: number;
+  style: "column" | "row" | "vocab";
 }
 
 export interface Layout {
@@ -35,6 +66,8 @@ export interface Layout {
   byName: Map<string, TensorSpec>;
   /** Elements in the flat buffer. */
   totalSize: number;
+  /** Present on tensor-parallel layouts. */
+  tp?: TpShard;
 }
 
 /** The per-layer tensors, in order, as name suffixes after `model.layers.{i}.`. */
@@ -89,9 +122,82 @@ export function fullModelPart(config: ModelConfig): StagePart {
   return { firstLayer: 0, numLayers: config.numLayers, hasEmbedding: true, hasHead: true };
 }
 
-/** Layout of `part` (default: the whole model): embedding, layers in order, final norm, LM head. */
-export function buildLayout(config: ModelConfig, part: StagePart = fullModelPart(config)): Layout {
+/** Throws InputError("parallel.tp", …) unless `tp` can shard `config` (see the header). */
+export function validateTp(config: ModelConfig, tp: TpShard): void {
+  const n = tp.size;
+  if (!Number.isInteger(n) || n < 1) throw new InputError("parallel.tp", `must be an integer ≥ 1, got ${n}`);
+  if (!Number.isInteger(tp.index) || tp.index < 0 || tp.index >= n) {
+    throw new InputError("parallel.tp", `rank index must lie in [0, ${n}), got ${tp.index}`);
+  }
+  if (config.numKvHeads % n !== 0) {
+    const why = n > config.numKvHeads ? " (tp > numKvHeads would need replicated kv heads, not supported)" : "";
+    throw new InputError("parallel.tp", `must divide model.numKvHeads = ${config.numKvHeads}, got ${n}${why}`);
+  }
+  const rules: [keyof ModelConfig, number][] = [
+    ["numHeads", config.numHeads],
+    ["intermediateSize", config.intermediateSize],
+    ["vocabSize", config.vocabSize],
+  ];
+  for (const [field, v] of rules) {
+    if (v % n !== 0) throw new InputError("parallel.tp", `must divide model.${field} = ${v}, got ${n}`);
+  }
+}
+
+/** The slice of tensor `name` (full shape `shape`) that tp rank `tp.index` holds; null = replicated. */
+export function shardSliceOf(config: ModelConfig, name: string, shape: readonly number[], tp: TpShard): ShardSlice | null {
+  if (shape.length !== 2) return null;
+  const n = tp.size;
+  const rows = (style: ShardSlice["style"]): ShardSlice => ({ dim: 0, offset: (shape[0] / n) * tp.index, length: shape[0] / n, style });
+  if (name === EMBED_NAME || name === LM_HEAD_NAME) return rows("vocab");
+  if (/(q_proj|k_proj|v_proj|gate_proj|up_proj)\.weight$/.test(name)) return rows("column");
+  if (/(o_proj|down_proj)\.weight$/.test(name)) {
+    return { dim: 1, offset: (shape[1] / n) * tp.index, length: shape[1] / n, style: "row" };
+  }
+  throw new InputError("tensor", `no tensor-parallel rule for '${name}' in a ${config.numLayers}-layer model`);
+}
+
+/** Shape of the slice `s` of a tensor with full shape `shape`. */
+export function localShapeOf(shape: readonly number[], s: ShardSlice | null): number[] {
+  if (!s) return [...shape];
+  return s.dim === 0 ? [s.length, shape[1]] : [shape[0], s.length];
+}
+
+/** Copies the slice `s` of the row-major full tensor into `out` (default: a new array like `full`). */
+export function extractShard<A extends Floats>(full: A, shape: readonly number[], s: ShardSlice | null, out?: A): A {
+  const local = localShapeOf(shape, s);
+  const size = local.reduce((a, b) => a * b, 1);
+  const dst = out ?? (new (full.constructor as new (n: number) => A)(size));
+  if (!s) {
+    dst.set(full);
+  } else if (s.dim === 0) {
+    const cols = shape[1];
+    dst.set(full.subarray(s.offset * cols, (s.offset + s.length) * cols));
+  } else {
+    const cols = shape[1];
+    for (let r = 0; r < shape[0]; r++) dst.set(full.subarray(r * cols + s.offset, r * cols + s.offset + s.length), r * s.length);
+  }
+  return dst;
+}
+
+/** Writes `shard` (the slice `s`) into its place inside the row-major full tensor. */
+export function placeShard(full: Floats, shape: readonly number[], s: ShardSlice | null, shard: Floats): void {
+  if (!s) {
+    full.set(shard);
+  } else if (s.dim === 0) {
+    full.set(shard, s.offset * shape[1]);
+  } else {
+    const cols = shape[1];
+    for (let r = 0; r < shape[0]; r++) full.set(shard.subarray(r * s.length, (r + 1) * s.length), r * cols + s.offset);
+  }
+}
+
+/**
+ * Layout of `part` (default: the whole model): embedding, layers in order, final norm, LM head.
+ * With `tp`, the layout of tp rank `tp.index`'s shards (see the header).
+ */
+export function buildLayout(config: ModelConfig, part: StagePart = fullModelPart(config), tp?: TpShard): Layout {
   validateModelConfig(config);
+  if (tp) validateTp(config, tp);
   if (
     !Number.isInteger(part.firstLayer) ||
     !Number.isInteger(part.numLayers) ||
@@ -107,8 +213,16 @@ export function buildLayout(config: ModelConfig, part: StagePart = fullModelPart
   const tensors: TensorSpec[] = [];
   let offset = 0;
   const add = (name: string, shape: number[]): void => {
-    const size = shape.reduce((a, b) => a * b, 1);
-    tensors.push({ name, shape, offset, size });
+    if (!tp) {
+      const size = shape.reduce((a, b) => a * b, 1);
+      tensors.push({ name, shape, offset, size });
+      offset += size;
+      return;
+    }
+    const shard = shardSliceOf(config, name, shape, tp);
+    const localShape = localShapeOf(shape, shard);
+    const size = localShape.reduce((a, b) => a * b, 1);
+    tensors.push({ name, shape, offset, size, localShape, shard });
     offset += size;
   };
   const V = config.vocabSize;
@@ -121,7 +235,9 @@ export function buildLayout(config: ModelConfig, part: StagePart = fullModelPart
     add(FINAL_NORM_NAME, [C]);
     add(LM_HEAD_NAME, [V, C]);
   }
-  return { config, part: { ...part }, tensors, byName: new Map(tensors.map((t) => [t.name, t])), totalSize: offset };
+  const layout: Layout = { config, part: { ...part }, tensors, byName: new Map(tensors.map((t) => [t.name, t])), totalSize: offset };
+  if (tp) layout.tp = { size: tp.size, index: tp.index };
+  return layout;
 }
 
 /** Name → subarray of `buffer` (no copy) for every tensor of the layout. */

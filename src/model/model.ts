@@ -31,7 +31,22 @@ import type { Floats } from "../kernels/types.js";
 import { Activations, WeightGradInputs, type FloatsCtor } from "./activations.js";
 import { layerBackwardInput, layerBackwardWeight, layerForward, type LayerContext, type LayerWeights } from "./layer.js";
 import { headDim, type ModelConfig } from "./config.js";
+import { embedFlops, headFlops, layerFlops } from "./flops.js";
+import type { KernelFlops } from "../kernels/types.js";
 import { EMBED_NAME, FINAL_NORM_NAME, LAYER_TENSORS, LM_HEAD_NAME, layerTensorName, views, type Layout } from "./layout.js";
+
+/**
+ * Observers of the model's work, for the simulated clock and for data-parallel gradient buckets.
+ * `compute` is called after each unit of work (embedding, a layer, the head; forward or backward)
+ * with the FLOPs it did, so a device can charge time in the order the work happens;
+ * `gradsReady` after the weight gradients of a unit are complete, with the tensor names.
+ */
+export interface ModelHooks {
+  compute(label: string, flops: number): void;
+  gradsReady(names: string[]): void;
+}
+
+const NO_HOOKS: ModelHooks = { compute() {}, gradsReady() {} };
 
 export interface StageResult {
   /** Mean loss over the B·T tokens (stages with the head), else null. */
@@ -45,6 +60,9 @@ export class LlamaModel {
   readonly D: number;
   /** Activations of the default micro-batch (used by forward/backward). */
   readonly acts: Activations;
+  /** Observers of the work done (no-ops by default). */
+  hooks: ModelHooks = NO_HOOKS;
+  private readonly flops: { embed: KernelFlops; layer: KernelFlops; head: KernelFlops };
   private readonly ctor: FloatsCtor;
   private readonly ctx: LayerContext;
   private readonly w: LayerWeights[];
@@ -99,6 +117,7 @@ export class LlamaModel {
       ws: { projC: make(N * C), dact: make(N * F), dattOut: make(N * HD), dq: make(N * HD), dk: make(N * GD) },
     };
     this.wsGrad = this.newWeightGradInputs();
+    this.flops = { embed: embedFlops(config, B, T), layer: layerFlops(config, B, T), head: headFlops(config, B, T) };
   }
 
   /** A fresh set of saved buffers, for one more micro-batch in flight. */
@@ -136,22 +155,28 @@ export class LlamaModel {
   }
 
   stageForward(acts: Activations, input: Int32Array | Floats, targets?: Int32Array): StageResult {
-    const { N } = this;
+    const { N, hooks, flops } = this;
     const C = this.config.hiddenSize;
     const part = this.layout.part;
     if (part.hasEmbedding) {
       if (!(input instanceof Int32Array) || input.length !== N) throw new InputError("input", `must be ${N} Int32 token ids`);
       acts.tokens.set(input);
       embeddingForward(acts.hidden[0], input, this.p[EMBED_NAME], N, C, this.config.vocabSize);
+      hooks.compute("embed", flops.embed.forward);
     } else {
       if (input instanceof Int32Array || input.length !== N * C) throw new InputError("input", `must be a hidden state of ${N * C} floats`);
       acts.hidden[0].set(input);
     }
-    for (let l = 0; l < part.numLayers; l++) layerForward(this.ctx, this.w[l], acts.layers[l], acts.hidden[l], acts.hidden[l + 1]);
+    for (let l = 0; l < part.numLayers; l++) {
+      layerForward(this.ctx, this.w[l], acts.layers[l], acts.hidden[l], acts.hidden[l + 1]);
+      hooks.compute(`L${part.firstLayer + l}`, flops.layer.forward);
+    }
     if (!part.hasHead) return { loss: null, output: acts.output };
     if (!targets || targets.length !== N) throw new InputError("targets", `must be ${N} Int32 token ids`);
     acts.targets.set(targets);
-    return { loss: this.headForward(acts), output: null };
+    const loss = this.headForward(acts);
+    hooks.compute("head", flops.head.forward);
+    return { loss, output: null };
   }
 
   /**
@@ -162,6 +187,7 @@ export class LlamaModel {
   stageBackward(acts: Activations, dOutput: Floats | null, gradScale: number, deferWeights = false): Floats | null {
     const C = this.config.hiddenSize;
     const part = this.layout.part;
+    const { hooks, flops } = this;
     let gi = this.wsGrad;
     if (deferWeights) {
       let set = this.deferred.get(acts);
@@ -172,21 +198,35 @@ export class LlamaModel {
       if (set.pending) throw new InputError("acts", "its deferred weight gradients were not consumed yet");
       gi = set;
     }
+    // Without deferral each unit's weight gradients follow its input gradients at once, so they
+    // are complete (and can be reduced) as early as possible; with deferral they wait for W.
+    const now = !deferWeights;
+    const cost = (f: KernelFlops): number => f.backwardInput + (now ? f.backwardWeight : 0);
     let dY = this.dA;
     let dX = this.dB;
     if (part.hasHead) {
       this.headBackward(acts, dY, gradScale, gi);
+      if (now) this.headWeightGrads(acts, gi);
+      hooks.compute("head", cost(flops.head));
+      if (now) hooks.gradsReady(this.headNames());
     } else {
       if (dOutput === null || dOutput.length !== this.N * C) throw new InputError("dOutput", `must be a gradient of ${this.N * C} floats`);
       dY.set(dOutput);
     }
     for (let l = part.numLayers - 1; l >= 0; l--) {
       layerBackwardInput(this.ctx, this.w[l], acts.layers[l], acts.hidden[l], dX, dY, gi.layers[l]);
+      if (now) layerBackwardWeight(this.ctx, this.w[l], this.g[l], acts.layers[l], acts.hidden[l], gi.layers[l]);
+      hooks.compute(`L${part.firstLayer + l}`, cost(flops.layer));
+      if (now) hooks.gradsReady(this.layerNames(l));
       [dX, dY] = [dY, dX];
     }
-    if (part.hasEmbedding) gi.dEmbed.set(dY);
+    if (part.hasEmbedding) {
+      gi.dEmbed.set(dY);
+      if (now) embeddingBackward(this.gr[EMBED_NAME], gi.dEmbed, acts.tokens, this.N, C);
+      hooks.compute("embed", cost(flops.embed));
+      if (now) hooks.gradsReady([EMBED_NAME]);
+    }
     if (deferWeights) gi.pending = true;
-    else this.weightGrads(acts, gi);
     return part.hasEmbedding ? null : dY;
   }
 
@@ -194,8 +234,40 @@ export class LlamaModel {
   stageBackwardWeights(acts: Activations): void {
     const set = this.deferred.get(acts);
     if (!set || !set.pending) throw new InputError("acts", "has no deferred weight gradients (run stageBackward with deferWeights first)");
-    this.weightGrads(acts, set);
+    const { N, config, hooks, flops } = this;
+    const part = this.layout.part;
+    if (part.hasHead) {
+      this.headWeightGrads(acts, set);
+      hooks.compute("head:W", flops.head.backwardWeight);
+      hooks.gradsReady(this.headNames());
+    }
+    for (let l = part.numLayers - 1; l >= 0; l--) {
+      layerBackwardWeight(this.ctx, this.w[l], this.g[l], acts.layers[l], acts.hidden[l], set.layers[l]);
+      hooks.compute(`L${part.firstLayer + l}:W`, flops.layer.backwardWeight);
+      hooks.gradsReady(this.layerNames(l));
+    }
+    if (part.hasEmbedding) {
+      embeddingBackward(this.gr[EMBED_NAME], set.dEmbed, acts.tokens, N, config.hiddenSize);
+      hooks.compute("embed:W", flops.embed.backwardWeight);
+      hooks.gradsReady([EMBED_NAME]);
+    }
     set.pending = false;
+  }
+
+  private headNames(): string[] {
+    return [FINAL_NORM_NAME, LM_HEAD_NAME];
+  }
+
+  private layerNames(l: number): string[] {
+    return LAYER_TENSORS.map((t) => layerTensorName(this.layout.part.firstLayer + l, t));
+  }
+
+  private headWeightGrads(acts: Activations, gi: WeightGradInputs): void {
+    const { N, config } = this;
+    const C = config.hiddenSize;
+    const h = acts.head!;
+    linearBackwardWeight(this.gr[LM_HEAD_NAME], gi.dlogits, h.lnf, N, C, config.vocabSize);
+    rmsnormBackward(null, this.gr[FINAL_NORM_NAME], gi.dlnf, acts.output, this.p[FINAL_NORM_NAME], h.rstdf, N, C);
   }
 
   private newWeightGradInputs(): WeightGradInputs {
@@ -207,22 +279,6 @@ export class LlamaModel {
     if (!p.hasEmbedding || !p.hasHead || p.numLayers !== this.config.numLayers) {
       throw new InputError("layout.part", "forward/backward need the whole model; use stageForward/stageBackward");
     }
-  }
-
-  /** Accumulates every weight gradient of the stage from saved activations and gi. */
-  private weightGrads(acts: Activations, gi: WeightGradInputs): void {
-    const { N, config } = this;
-    const C = config.hiddenSize;
-    const part = this.layout.part;
-    if (part.hasHead) {
-      const h = acts.head!;
-      linearBackwardWeight(this.gr[LM_HEAD_NAME], gi.dlogits, h.lnf, N, C, config.vocabSize);
-      rmsnormBackward(null, this.gr[FINAL_NORM_NAME], gi.dlnf, acts.output, this.p[FINAL_NORM_NAME], h.rstdf, N, C);
-    }
-    for (let l = part.numLayers - 1; l >= 0; l--) {
-      layerBackwardWeight(this.ctx, this.w[l], this.g[l], acts.layers[l], acts.hidden[l], gi.layers[l]);
-    }
-    if (part.hasEmbedding) embeddingBackward(this.gr[EMBED_NAME], gi.dEmbed, acts.tokens, N, C);
   }
 
   private headForward(acts: Activations): number {

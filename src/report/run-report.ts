@@ -29,7 +29,7 @@ export function formatRunReport(r: RunResult, options: { brief?: boolean } = {})
   lines.push("simulated time and traffic per device, summed over all steps:");
   lines.push(
     formatTable(
-      ["rank", "dp", "pp", "tp", "compute", "comm", "idle", "sent", "received"],
+      ["rank", "dp", "pp", "tp", "compute", "comm", "idle", "sent", "received", "memory"],
       r.devices.map((d) => [
         d.rank,
         d.coords.dp,
@@ -40,8 +40,16 @@ export function formatRunReport(r: RunResult, options: { brief?: boolean } = {})
         formatSeconds(d.idleSeconds),
         formatBytes(d.bytesSent),
         formatBytes(d.bytesReceived),
+        formatBytes(d.memory.total),
       ]),
     ),
+  );
+  const kinds = Object.entries(r.communication.bytesByKind);
+  if (kinds.length > 0) lines.push("", "bytes sent by kind: " + kinds.map(([k, b]) => `${k} ${formatBytes(b)}`).join(", "));
+  const m = r.devices[0].memory;
+  lines.push(
+    `memory of rank 0: parameters ${formatBytes(m.parameters)}, gradients ${formatBytes(m.gradients)}, ` +
+      `optimizer state ${formatBytes(m.optimizerState)}, activations ${formatBytes(m.activations)}, workspace ${formatBytes(m.workspace)}`,
   );
   return lines.join("\n");
 }

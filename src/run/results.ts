@@ -5,6 +5,19 @@
 import type { Scenario } from "../scenario/schema.js";
 import type { TimelineEvent } from "../sim/clock.js";
 
+/** Bytes of the buffers a device allocated, by category (counted from the arrays themselves). */
+export interface MemoryReport {
+  parameters: number;
+  gradients: number;
+  /** AdamW's m and v (sharded under ZeRO-1). */
+  optimizerState: number;
+  /** Buffers saved between forward and backward for the micro-batches in flight. */
+  activations: number;
+  /** Scratch shared by all micro-batches: projections and gradients in flight. */
+  workspace: number;
+  total: number;
+}
+
 export interface DeviceReport {
   rank: number;
   coords: { dp: number; pp: number; tp: number };
@@ -18,6 +31,8 @@ export interface DeviceReport {
   bytesReceived: number;
   /** Bytes sent, by ledger kind (`dp-grad`, `tp-act`, `pp-act`, `pp-grad`, …). */
   bytesByKind: Record<string, number>;
+  /** Peak bytes allocated by this device (its buffers are allocated once and kept). */
+  memory: MemoryReport;
 }
 
 export interface RunResult {
@@ -42,4 +57,6 @@ export interface RunResult {
 export interface RunOutput {
   result: RunResult;
   timeline: TimelineEvent[];
+  /** With `captureGradients`: the reduced, unclipped gradients of step 0, by tensor name. */
+  gradients?: Map<string, Float32Array>;
 }

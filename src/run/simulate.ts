@@ -25,6 +25,8 @@ export interface SimulateOptions {
   onStep?: (outcome: StepOutcome) => void;
   /** A rank that waits this long for a peer that makes no progress fails the run (ms). */
   watchdogMs?: number;
+  /** Return the reduced gradients of step 0 (for equivalence tests against a single device). */
+  captureGradients?: boolean;
 }
 
 const DEVICE_ENTRY = workerEntry(import.meta.url, "../../workers/device");
@@ -32,7 +34,6 @@ const DEVICE_ENTRY = workerEntry(import.meta.url, "../../workers/device");
 /** Layouts this version can execute; the rest are refused with a clear error rather than run wrongly. */
 export function checkSupported(scenario: Scenario): void {
   const p = scenario.parallel;
-  if (p.dp !== 1) throw new InputError("parallel.dp", "must be 1: data parallelism is not available in this version");
   if (p.tp !== 1) throw new InputError("parallel.tp", "must be 1: tensor parallelism is not available in this version");
   if (p.pp !== 1) throw new InputError("parallel.pp", "must be 1: pipeline parallelism is not available in this version");
 }
@@ -58,6 +59,7 @@ export async function simulateWithTimeline(scenario: Scenario, options: Simulate
     scenario,
     corpus: loadCorpus(scenario),
     init: options.init !== undefined ? loadInit(scenario, options.init) : undefined,
+    captureGradientsAt: options.captureGradients ? 0 : undefined,
   };
   const cluster = await Cluster.launch<DeviceApi, DeviceData>({
     entry: DEVICE_ENTRY,
@@ -84,10 +86,21 @@ export async function simulateWithTimeline(scenario: Scenario, options: Simulate
       const [tensors] = await cluster.all("gather weights", (device) => device.tensors(), { ranks: [0] });
       writeCheckpoint(options.save, modelConfigOf(scenario), tensors);
     }
-    return { result: buildResult(scenario, losses, wallSeconds, devices), timeline };
+    const gradients = options.captureGradients ? await gatherGradients(cluster, scenario) : undefined;
+    return { result: buildResult(scenario, losses, wallSeconds, devices), timeline, gradients };
   } finally {
     await cluster.close();
   }
+}
+
+/** Assembles the full gradient from the ranges the ranks hold (a whole replica, or ZeRO shards). */
+async function gatherGradients(cluster: Cluster<DeviceApi>, scenario: Scenario): Promise<Map<string, Float32Array>> {
+  const layout = buildLayout(modelConfigOf(scenario));
+  const flat = new Float32Array(layout.totalSize);
+  for (const part of await cluster.all("gather gradients", (device) => device.capturedGradients())) {
+    if (part) flat.set(part.values, part.offset);
+  }
+  return new Map(layout.tensors.map((t) => [t.name, flat.slice(t.offset, t.offset + t.size)]));
 }
 
 function buildResult(scenario: Scenario, losses: number[], wallSeconds: number, devices: DeviceReport[]): RunResult {

@@ -6,12 +6,13 @@
 import type { NamedTensor } from "../checkpoint/safetensors.js";
 import { Comm } from "../comm/comm.js";
 import { drawBatch, sliceBatch } from "../data/batches.js";
-import { buildMesh, type Mesh } from "../parallel/mesh.js";
-import type { DeviceReport } from "../run/results.js";
+import { GradientSync, planBuckets, zeroShard } from "../parallel/data.js";
+import { buildMesh, type Group, type Mesh } from "../parallel/mesh.js";
+import type { DeviceReport, MemoryReport } from "../run/results.js";
 import type { Scenario } from "../scenario/schema.js";
 import { Clock, type TimelineEvent } from "../sim/clock.js";
-import { Trainer, type ComputeHook, type StepOutcome } from "../train/trainer.js";
-import { sumOfSquares } from "../train/optimizer.js";
+import { buildLayout } from "../model/layout.js";
+import { Trainer, modelConfigOf, type StepOutcome } from "../train/trainer.js";
 import type { WorkerInit } from "./worker.js";
 
 /** What the main thread gives every device. */
@@ -21,6 +22,14 @@ export interface DeviceData {
   corpus: Int32Array;
   /** Initial weights from a checkpoint (already checked against the scenario), else seeded. */
   init?: NamedTensor[];
+  /** Keep a copy of the reduced, unclipped gradients of this step (for equivalence tests). */
+  captureGradientsAt?: number;
+}
+
+/** A rank's copy of reduced gradients: the element range it holds valid values for. */
+export interface CapturedGradients {
+  offset: number;
+  values: Float32Array;
 }
 
 export class Device {
@@ -29,17 +38,37 @@ export class Device {
   readonly clock: Clock;
   readonly comm: Comm;
   private readonly trainer: Trainer;
-  private readonly timed: ComputeHook;
+  private readonly dpGroup: Group;
+  private readonly sync: GradientSync;
+  private readonly zero: boolean;
+  private captured: CapturedGradients | null = null;
+  /** Wall time at the end of the last charged action, so each compute event spans its own work. */
+  private wallMark: number;
 
   constructor(private readonly ctx: WorkerInit<DeviceData>) {
     const { scenario, init } = ctx.data;
+    const p = scenario.parallel;
     this.rank = ctx.rank;
-    this.mesh = buildMesh(scenario.parallel);
+    this.mesh = buildMesh(p);
     this.clock = new Clock(ctx.rank, scenario.hardware, { wallOriginMs: ctx.shared.wallOriginMs });
     this.comm = new Comm(ctx.shared, ctx.rank, { clock: this.clock });
-    const rows = scenario.training.globalBatch / scenario.parallel.dp;
-    this.trainer = new Trainer(scenario, rows, init ? new Map(init.map((t) => [t.name, t])) : undefined);
-    this.timed = (label, flops, work) => this.clock.timed(label, flops, work);
+    this.dpGroup = this.mesh.groupOf(ctx.rank, "dp");
+    this.zero = p.zero === 1 && p.dp > 1;
+    this.wallMark = this.clock.wallNow();
+    const dpIndex = this.mesh.coords(ctx.rank).dp;
+    const rows = scenario.training.globalBatch / p.dp;
+    const trainer = new Trainer(scenario, rows, {
+      init: init ? new Map(init.map((t) => [t.name, t])) : undefined,
+      observer: {
+        compute: (label, flops) => this.charge(label, flops),
+        gradsReady: (names) => this.sync.gradsReady(names),
+      },
+      optimizerShard: this.zero ? zeroShard(buildLayout(modelConfigOf(scenario)).totalSize, p.dp, dpIndex) : undefined,
+    });
+    this.trainer = trainer;
+    const buckets = planBuckets(trainer.layout, p.bucketBytes, trainer.grads.BYTES_PER_ELEMENT);
+    // ZeRO-1 reduce-scatters the whole buffer after backward, so its buckets never launch early.
+    this.sync = new GradientSync(this.comm, this.dpGroup, trainer.grads, buckets, p.overlapGradReduce && !this.zero);
   }
 
   /** One training step on this rank's rows of the step's global batch. */
@@ -47,14 +76,69 @@ export class Device {
     const { scenario, corpus } = this.ctx.data;
     const { globalBatch, seed } = scenario.training;
     const seqLen = scenario.model.seqLen;
+    const trainer = this.trainer;
     const global = drawBatch(corpus, seed, step, globalBatch, seqLen);
-    const mine = sliceBatch(global, this.mesh.coords(this.rank).dp * this.trainer.rows, this.trainer.rows);
-    const loss = this.trainer.accumulate(mine, globalBatch * seqLen, this.timed);
-    const { gradNorm, lr } = this.trainer.update(step, sumOfSquares(this.trainer.grads), this.timed);
+    const mine = sliceBatch(global, this.mesh.coords(this.rank).dp * trainer.rows, trainer.rows);
+    this.wallMark = this.clock.wallNow();
+    const loss = trainer.accumulate(mine, globalBatch * seqLen);
+    const sumSquares = this.zero ? this.reduceScatterGradients() : this.allReduceGradients();
+    if (step === this.ctx.data.captureGradientsAt) this.capture();
+    const { gradNorm, lr } = trainer.update(step, sumSquares);
+    if (this.zero) this.allGatherParameters();
+    this.clock.waitAll();
     return { step, loss, gradNorm, lr };
   }
 
-  /** Simulated totals and ledger of this rank so far. */
+  /** Plain DP: finish the bucketed all-reduce; every replica then holds the whole summed gradient. */
+  private allReduceGradients(): number {
+    if (this.dpGroup.ranks.length > 1) this.sync.finish();
+    this.wallMark = this.clock.wallNow();
+    return this.trainer.shardSumOfSquares();
+  }
+
+  /**
+   * ZeRO-1: reduce-scatter gives this rank the summed gradients of its shard only, so the global
+   * norm needs the shards' squared norms added over the group (a one-element all-reduce, `dp-norm`).
+   */
+  private reduceScatterGradients(): number {
+    this.comm.reduceScatter(this.trainer.grads, this.dpGroup, "dp-grad");
+    const partial = Float64Array.of(this.trainer.shardSumOfSquares());
+    this.comm.allReduce(partial, this.dpGroup, "dp-norm");
+    this.wallMark = this.clock.wallNow();
+    return partial[0];
+  }
+
+  private allGatherParameters(): void {
+    this.comm.allGather(this.trainer.params, this.dpGroup, "dp-param");
+    this.wallMark = this.clock.wallNow();
+  }
+
+  private capture(): void {
+    const { offset, size } = this.trainer.shard;
+    this.captured = { offset, values: this.trainer.grads.slice(offset, offset + size) };
+  }
+
+  /** Charges one unit of work to the compute stream, with the wall time it took. */
+  private charge(label: string, flops: number): void {
+    const end = this.clock.wallNow();
+    this.clock.compute(label, flops, { start: this.wallMark, end });
+    this.wallMark = end;
+  }
+
+  /** Bytes of the buffers this rank allocated, by category. */
+  memory(): MemoryReport {
+    const t = this.trainer;
+    const report = {
+      parameters: t.params.byteLength,
+      gradients: t.grads.byteLength,
+      optimizerState: t.optimizer.stateBytes(),
+      activations: t.model.activationBytes(),
+      workspace: t.model.workspaceBytes(),
+    };
+    return { ...report, total: Object.values(report).reduce((a, b) => a + b, 0) };
+  }
+
+  /** Simulated totals, ledger and memory of this rank so far. */
   report(): DeviceReport {
     const totals = this.clock.totals();
     const ledger = this.comm.ledger.toJSON();
@@ -69,10 +153,11 @@ export class Device {
       bytesSent: ledger.total.sent,
       bytesReceived: ledger.total.received,
       bytesByKind,
+      memory: this.memory(),
     };
   }
 
-  /** The timeline events recorded since the last call (drained, so long runs do not pile them up twice). */
+  /** The timeline events recorded since the last call (drained, so they are sent once). */
   events(): TimelineEvent[] {
     return this.clock.drainEvents();
   }
@@ -81,7 +166,12 @@ export class Device {
   tensors(): NamedTensor[] {
     return this.trainer.tensors().map((t) => ({ ...t, data: t.data.slice() }));
   }
+
+  capturedGradients(): CapturedGradients | null {
+    return this.captured;
+  }
 }
+
 
 /** The calls the main thread makes on a device (plain data in and out, so they cross threads). */
 export function deviceApi(device: Device) {
@@ -90,6 +180,7 @@ export function deviceApi(device: Device) {
     report: () => device.report(),
     events: () => device.events(),
     tensors: () => device.tensors(),
+    capturedGradients: () => device.capturedGradients(),
   };
 }
 export type DeviceApi = ReturnType<typeof deviceApi>;

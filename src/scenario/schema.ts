@@ -76,6 +76,15 @@ export const parallelSchema = z.strictObject({
   dp: positiveInt().default(1),
   tp: positiveInt().default(1),
   pp: positiveInt().default(1),
+  /**
+   * Gradient bucket size for the data-parallel all-reduce. PyTorch DDP's default is 25 MiB for
+   * models of billions of parameters; parasim's tiny models have about 1 MB of gradients, so
+   * 64 KiB gives them a dozen buckets whose reduction can overlap backward.
+   */
+  bucketBytes: positiveInt().default(65536),
+  overlapGradReduce: z.boolean({ error: rule("must be true or false") }).default(true),
+  /** ZeRO stage: 0 (off) or 1 (optimizer state sharded over the dp group). */
+  zero: z.union([z.literal(0), z.literal(1)], { error: rule("must be 0 or 1") }).default(0),
 });
 
 export const scenarioSchema = z
@@ -84,9 +93,10 @@ export const scenarioSchema = z
     description: z.string({ error: "must be a string" }).optional(),
     model: modelSchema,
     training: trainingSchema,
-    parallel: parallelSchema.default({ dp: 1, tp: 1, pp: 1 }),
+    // prefault: an absent section is parsed as {}, so the fields' own defaults fill it.
+    parallel: parallelSchema.prefault({}),
     // Resolved here, so a validated scenario carries the full profile it is simulated on.
-    hardware: hardwareSchema.default({ profile: "a100-80gb" }).transform((h) => ({ profile: h.profile, ...resolveHardware(h) })),
+    hardware: hardwareSchema.prefault({}).transform((h) => ({ profile: h.profile, ...resolveHardware(h) })),
   })
   .superRefine((s, ctx) => {
     const fail = (path: (string | number)[], message: string) => ctx.addIssue({ code: "custom", path, message });

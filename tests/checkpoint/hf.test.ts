@@ -56,7 +56,7 @@ describe("Hugging Face checkpoints", () => {
 
   it("round-trips the weights bit-exactly into a new trainer", () => {
     const { tensors } = readCheckpoint(dir);
-    const restored = new Trainer(scenario, 4, tensors);
+    const restored = new Trainer(scenario, 4, { init: tensors });
     expect(new Uint32Array(restored.params.buffer)).toEqual(new Uint32Array(trainer.params.buffer));
   });
 
@@ -65,7 +65,7 @@ describe("Hugging Face checkpoints", () => {
     // checkpoint, take step 0 on batch 0, and compare with eval of the same checkpoint on batch 0.
     const { tensors } = readCheckpoint(dir);
     const batch = drawBatch(loadCorpus(scenario), 1, 0, 4, 12);
-    const trainingLoss = new Trainer(scenario, 4, tensors).step(0, batch).loss;
+    const trainingLoss = new Trainer(scenario, 4, { init: tensors }).step(0, batch).loss;
     const sequences = Array.from({ length: 4 }, (_, r) => {
       const seq = new Int32Array(13);
       seq.set(batch.inputs.subarray(r * 12, r * 12 + 12));
@@ -85,14 +85,14 @@ describe("Hugging Face checkpoints", () => {
     );
     writeCheckpoint(other, trainer.config, tensors);
     const { tensors: back } = readCheckpoint(other);
-    expect(() => new Trainer(scenario, 4, back)).toThrow(InputError);
-    expect(() => new Trainer(scenario, 4, back)).toThrow(/model\.layers\.0\.mlp\.up_proj\.weight has shape \[20,32\] but the scenario's model needs \[40,16\]/);
+    expect(() => new Trainer(scenario, 4, { init: back })).toThrow(InputError);
+    expect(() => new Trainer(scenario, 4, { init: back })).toThrow(/model\.layers\.0\.mlp\.up_proj\.weight has shape \[20,32\] but the scenario's model needs \[40,16\]/);
   });
 
   it("rejects a checkpoint with a missing tensor", () => {
     const other = mkdtempSync(join(tmpdir(), "parasim-ckpt-"));
     writeCheckpoint(other, trainer.config, trainer.tensors().filter((t) => t.name !== "lm_head.weight"));
-    expect(() => new Trainer(scenario, 4, readCheckpoint(other).tensors)).toThrow(/checkpoint: missing tensor lm_head\.weight/);
+    expect(() => new Trainer(scenario, 4, { init: readCheckpoint(other).tensors })).toThrow(/checkpoint: missing tensor lm_head\.weight/);
     writeSafetensors(join(other, "model.safetensors"), []);
     writeFileSync(join(other, "config.json"), "{ not json");
     expect(() => readCheckpoint(other)).toThrow(/checkpoint: .*config\.json is not valid JSON/);

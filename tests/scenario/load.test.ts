@@ -28,7 +28,7 @@ describe("scenario validation", () => {
     const s = validateScenario(base());
     expect(s.model.vocabSize).toBe(256);
     expect(s.training.microBatches).toBe(1);
-    expect(s.parallel).toEqual({ dp: 1, tp: 1, pp: 1 });
+    expect(s.parallel).toEqual({ dp: 1, tp: 1, pp: 1, bucketBytes: 65536, overlapGradReduce: true, zero: 0 });
     expect(s.training.data).toEqual({ source: "synthetic" });
     expect(s.hardware.peakFlops).toBeGreaterThan(0);
   });
@@ -51,6 +51,9 @@ describe("scenario validation", () => {
     ["a vocabulary smaller than the bytes", (s: any) => (s.model.vocabSize = 100), "model.vocabSize: must be at least 256"],
     ["micro-batches that do not divide the batch", (s: any) => (s.training.microBatches = 3), "training.microBatches: must divide"],
     ["a missing data file", (s: any) => (s.training.data = { source: "text", path: "/nonexistent/corpus.txt" }), "training.data.path: file not found"],
+    ["dp that does not divide the global batch", (s: any) => (s.parallel = { dp: 3 }), "training.globalBatch: must be divisible by parallel.dp"],
+    ["a non-positive bucket size", (s: any) => (s.parallel = { bucketBytes: 0 }), "parallel.bucketBytes: must be a positive integer"],
+    ["an unknown ZeRO stage", (s: any) => (s.parallel = { zero: 2 }), "parallel.zero: must be 0 or 1"],
     ["a wrong type", (s: any) => (s.training.optimizer.lr = "fast"), "training.optimizer.lr: must be a positive number"],
   ])("rejects %s with a one-line message", (_what, mutate, expected) => {
     const message = failure(mutate);

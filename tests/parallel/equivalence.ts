@@ -1,0 +1,36 @@
+/** Shared checks for "a parallel layout trains like a single device" (DESIGN.md, invariant 1). */
+import { expect } from "vitest";
+import type { RunOutput } from "../../src/run/results.js";
+
+/** ‖g − g_ref‖ / ‖g_ref‖ for every tensor, computed in double precision. */
+export function relativeErrors(gradients: Map<string, Float32Array>, reference: Map<string, Float32Array>): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [name, ref] of reference) {
+    const g = gradients.get(name);
+    if (!g) throw new Error(`gradient of ${name} is missing`);
+    let diff = 0;
+    let norm = 0;
+    for (let i = 0; i < ref.length; i++) {
+      diff += (g[i] - ref[i]) ** 2;
+      norm += ref[i] ** 2;
+    }
+    out.set(name, Math.sqrt(diff / norm));
+  }
+  return out;
+}
+
+/**
+ * Float32 round-off: a reduction in another order differs by a few ulps (~1e-7 relative) per
+ * element, so 1e-5 per tensor leaves two orders of margin while a wrong shard, scale or missing
+ * contribution shows as ≥ 1e-2. Over 10 Adam steps the difference grows a little each step
+ * (Adam divides by √v, amplifying tiny gradients' differences), hence 1e-4 for losses.
+ */
+export function expectEquivalent(run: RunOutput, reference: RunOutput): void {
+  for (const [name, err] of relativeErrors(run.gradients!, reference.gradients!)) {
+    expect(err, `step-1 gradient of ${name}`).toBeLessThanOrEqual(1e-5);
+  }
+  expect(run.result.losses).toHaveLength(reference.result.losses.length);
+  run.result.losses.forEach((loss, step) => {
+    expect(Math.abs(loss - reference.result.losses[step]) / reference.result.losses[step], `loss of step ${step}`).toBeLessThanOrEqual(1e-4);
+  });
+}
