@@ -81,6 +81,7 @@ export class GradientSync {
   }
 
   private launch(b: Bucket): void {
+    if (this.group.ranks.length === 1) return; // a lone replica has nothing to add
     const view = this.grads.subarray(b.offset, b.offset + b.size);
     this.launched.push(this.comm.allReduce(view, this.group, "dp-grad", { overlap: this.overlap, label: `all-reduce(dp-grad) bucket@${b.offset}` }));
   }

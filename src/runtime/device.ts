@@ -91,7 +91,7 @@ export class Device {
 
   /** Plain DP: finish the bucketed all-reduce; every replica then holds the whole summed gradient. */
   private allReduceGradients(): number {
-    if (this.dpGroup.ranks.length > 1) this.sync.finish();
+    this.sync.finish();
     this.wallMark = this.clock.wallNow();
     return this.trainer.shardSumOfSquares();
   }
