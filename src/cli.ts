@@ -6,9 +6,18 @@
 import { writeFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { InputError } from "./errors.js";
-import { evaluateCheckpoint, loadEvalSequences, loadScenario, simulate, bundledScenarioPath } from "./index.js";
+import { evaluateCheckpoint, loadEvalSequences, loadScenario, simulate, bundledScenarioPath, parseCosts, scheduleCommandOutput } from "./index.js";
 import { progressBar } from "./report/progress.js";
 import { formatRunReport } from "./report/run-report.js";
+
+/** A commander option parser for counts: a one-line InputError naming the option otherwise. */
+function positiveInt(option: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^\s*\d+\s*$/.test(value) || !Number.isInteger(n) || n < 1) throw new InputError(option, `must be a positive integer, got "${value}"`);
+    return n;
+  };
+}
 
 function writeJson(path: string, value: unknown): void {
   try {
@@ -58,6 +67,20 @@ export function buildProgram(): Command {
       }
       const sequences = loadEvalSequences(dir, opts);
       console.log(JSON.stringify(evaluateCheckpoint(dir, sequences)));
+    });
+
+  program
+    .command("schedule")
+    .description("draw a pipeline schedule and measure its bubbles with unit costs and free links (no training)")
+    .requiredOption("--kind <kind>", "gpipe | 1f1b | interleaved | zb-h1")
+    .requiredOption("--pp <p>", "pipeline stages (ranks)", positiveInt("--pp"))
+    .requiredOption("--microbatches <m>", "micro-batches per step", positiveInt("--microbatches"))
+    .option("--virtual <v>", "model chunks per rank (interleaved only; default 2)", positiveInt("--virtual"))
+    .option("--costs <costs>", "cost of a forward, input-gradient and weight-gradient action per stage, e.g. F=1,B=2,W=1 (default F=1,B=1,W=1)")
+    .option("--json", "print { makespan, ranks: [...] } as JSON")
+    .action((opts: { kind: string; pp: number; microbatches: number; virtual?: number; costs?: string; json?: boolean }) => {
+      const costs = opts.costs === undefined ? undefined : parseCosts(opts.costs);
+      console.log(scheduleCommandOutput({ kind: opts.kind, p: opts.pp, m: opts.microbatches, v: opts.virtual, costs, json: opts.json }));
     });
 
   return program;

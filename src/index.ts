@@ -13,3 +13,15 @@ export { drawBatch, loadCorpus, type Batch } from "./data/batches.js";
 export { encode, decode } from "./data/tokenizer.js";
 export { resolveHardware, builtinProfiles, type HardwareProfile } from "./sim/hardware.js";
 export type { TimelineEvent } from "./sim/clock.js";
+export {
+  generateSchedule,
+  validateSchedule,
+  simulateSchedule,
+  scheduleReport,
+  scheduleCommandOutput,
+  formatSchedule,
+  parseCosts,
+  type Schedule,
+  type Action,
+  type ScheduleReport,
+} from "./schedule/index.js";
