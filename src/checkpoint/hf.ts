@@ -80,10 +80,10 @@ export function readCheckpoint(dir: string): Checkpoint {
 }
 
 /**
- * Checks that a checkpoint holds exactly the tensors `expected` lists, with the same shapes, and
- * names the first one that differs.
+ * Checks that a checkpoint holds the tensors `expected` lists, with the same shapes, and names the
+ * first one that differs; with `exact`, also that it holds no others.
  */
-export function checkTensorsMatch(tensors: Map<string, NamedTensor>, expected: { name: string; shape: number[] }[]): void {
+export function checkTensorsMatch(tensors: Map<string, NamedTensor>, expected: { name: string; shape: number[] }[], exact = true): void {
   for (const e of expected) {
     const t = tensors.get(e.name);
     if (!t) throw new InputError("checkpoint", `missing tensor ${e.name}`);
@@ -91,6 +91,7 @@ export function checkTensorsMatch(tensors: Map<string, NamedTensor>, expected: {
       throw new InputError("checkpoint", `${e.name} has shape [${t.shape}] but the scenario's model needs [${e.shape}]`);
     }
   }
+  if (!exact) return;
   const known = new Set(expected.map((e) => e.name));
   for (const name of tensors.keys()) {
     if (!known.has(name)) throw new InputError("checkpoint", `unexpected tensor ${name} for the scenario's model`);

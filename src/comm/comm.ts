@@ -19,6 +19,24 @@
  * in the buffer's own precision, rounding after every add (Float32Array stores round to float32).
  * `op: "mean"` divides the reduced chunk by n (one rounding) before the all-gather.
  *
+ * **Zero-copy path.** A rank's arena (shared.ts) is shared memory every rank can read. A buffer
+ * carved out of it with `comm.sharedArray(length)` (or any view of such a buffer) is "shared".
+ * The mode is chosen per ring link by the sender: when p's buffer is shared, p does not copy
+ * chunks into the channel; its messages to p+1 carry no payload and only say "the chunk of this
+ * step is final" (same headers, same simulated times). p+1 then reads that chunk straight from p's
+ * arena: reduce-scatter `mine[c] += prev[c]`, all-gather `mine[c] = prev[c]`. The first message
+ * of a collective on a zero-copy link is a descriptor (op, kind, offset in the sender's arena,
+ * element count and size), so offsets may differ between ranks and a receiver learns the mode
+ * from what arrives; mismatched calls still fail with "calls do not match". Same chunks, same
+ * order of additions, so results equal the channel path bit for bit; the ledger counts the bytes
+ * the ring logically moves and the clock charges the algorithm's cost, as on the channel path.
+ * Safety: (1) p reads chunk c of step t only after p−1 has said that chunk is final. (2) Within a
+ * call, p−1 next writes a chunk that p reads at step t only at step t + n − 1, and it cannot get
+ * there before every rank of the ring, p included, has finished step t (each step waits for the
+ * previous rank's previous step), so a chunk is never overwritten while it is read. (3) p sends
+ * "done" to p−1 after its last read, and p−1 does not return before it has it: the caller may
+ * write its buffer (next step's gradients, the next collective) as soon as the call returns.
+ *
  * Simulated time: every message header carries a time. Point-to-point: the send time. Ring
  * collectives: each member's ready time travels around the ring in the reduce-scatter (or
  * all-gather) headers, so after n−1 steps every member knows them all and computes the same
@@ -34,6 +52,8 @@ import { builtinProfiles, type HardwareProfile } from "../sim/hardware.js";
 import { Ledger, chunkOffset, chunkSize } from "./ledger.js";
 import {
   ABORT,
+  ARENA_ALIGN,
+  arenaTopIndex,
   bellIndex,
   channelIndex,
   inCommIndex,
@@ -46,6 +66,8 @@ import {
 
 export type FloatArray = Float32Array | Float64Array;
 type FloatArrayCtor = { new (buffer: ArrayBufferLike, byteOffset: number, length: number): FloatArray };
+/** Float32Array or Float64Array (the constructor), for `Comm.sharedArray`. */
+export type FloatArrayType<T extends FloatArray> = { new (buffer: ArrayBufferLike, byteOffset: number, length: number): T; readonly BYTES_PER_ELEMENT: number };
 
 export type GroupLike = Group | readonly number[];
 
@@ -87,6 +109,9 @@ interface Xfer {
   what: string;
   /** Payload as bytes (out: source; in: destination, copy mode). */
   bytes: Uint8Array;
+  /** In only: another message accepted instead (a zero-copy descriptor); `zc` is set if it came. */
+  alt: { tag: number; len: number; bytes: Uint8Array } | null;
+  zc: boolean;
   add: FloatArray | null;
   addOffset: number;
   elem: number;
@@ -112,8 +137,16 @@ function fnv1a(s: string): number {
   return h | 0;
 }
 
-/** dst[i] += src[i]; unrolled by 4, which runs ~1.6× faster than the plain loop in V8. */
+/**
+ * dst[i] += src[i]; unrolled by 4, which runs ~1.6× faster than the plain loop in V8. One loop
+ * per element type, so each stays monomorphic (element loads specialised to one array type).
+ */
 function addInto(dst: FloatArray, src: FloatArray): void {
+  if (dst instanceof Float32Array) addF32(dst, src as Float32Array);
+  else addF64(dst, src as Float64Array);
+}
+
+function addF32(dst: Float32Array, src: Float32Array): void {
   const m = src.length;
   let i = 0;
   for (; i + 3 < m; i += 4) {
@@ -124,6 +157,22 @@ function addInto(dst: FloatArray, src: FloatArray): void {
   }
   for (; i < m; i++) dst[i] += src[i]!;
 }
+
+function addF64(dst: Float64Array, src: Float64Array): void {
+  const m = src.length;
+  let i = 0;
+  for (; i + 3 < m; i += 4) {
+    dst[i] += src[i]!;
+    dst[i + 1] += src[i + 1]!;
+    dst[i + 2] += src[i + 2]!;
+    dst[i + 3] += src[i + 3]!;
+  }
+  for (; i < m; i++) dst[i] += src[i]!;
+}
+
+/** Zero-copy descriptor: byte offset in the sender's arena, elements, bytes per element, 0. */
+const DESC_LEN = 4;
+const EMPTY = new Float32Array(0);
 
 const mod = (a: number, n: number): number => ((a % n) + n) % n;
 
@@ -144,6 +193,8 @@ export class Comm {
   private readonly C: number;
   private readonly maxPiece: number;
   private readonly watchdogMs: number;
+  /** This rank's arena (shared.ts): buffers carved out of it take the zero-copy path. */
+  private readonly arena: SharedArrayBuffer;
 
   constructor(
     readonly shared: SharedMemory,
@@ -161,10 +212,49 @@ export class Comm {
     this.C = shared.channelBytes;
     this.maxPiece = Math.max(HEADER, this.C / 4);
     this.watchdogMs = options.watchdogMs ?? shared.watchdogMs;
+    this.arena = shared.arenas[rank]!;
     this.clock =
       options.clock ??
       new Clock(rank, options.hardware ?? builtinProfiles.unit, { wallOriginMs: shared.wallOriginMs });
     this.ledger = new Ledger(rank);
+  }
+
+  // ---------------------------------------------------------------- shared buffers
+
+  /**
+   * A zero-filled array of `length` elements in this rank's shared arena, aligned to 64 bytes.
+   * Collectives on it, or on any view of it (`subarray`), take the zero-copy path: the other
+   * ranks read it in place. Allocate long-lived buffers (gradients, parameters) once: the arena
+   * is never freed (it lives as long as the cluster) and its size is `arenaBytes` at launch.
+   * Allocations of one rank are counted in shared memory, so several Comm objects of one rank
+   * never hand out the same bytes.
+   */
+  sharedArray(length: number): Float32Array;
+  sharedArray<T extends FloatArray>(length: number, type: FloatArrayType<T>): T;
+  sharedArray(length: number, type: FloatArrayType<FloatArray> = Float32Array): FloatArray {
+    if (!Number.isInteger(length) || length < 0) throw new RangeError(`sharedArray length must be an integer ≥ 0, got ${length}`);
+    const bytes = length * type.BYTES_PER_ELEMENT;
+    const units = Math.ceil(bytes / ARENA_ALIGN);
+    const top = arenaTopIndex(this.worldSize, this.rank);
+    const used = Atomics.add(this.ctl, top, units);
+    if ((used + units) * ARENA_ALIGN > this.arena.byteLength) {
+      Atomics.sub(this.ctl, top, units);
+      throw new RangeError(
+        `rank ${this.rank}: shared arena of ${this.arena.byteLength} bytes cannot hold ${bytes} more bytes ` +
+          `(${used * ARENA_ALIGN} in use); launch the cluster with a larger arenaBytes`,
+      );
+    }
+    return new type(this.arena, used * ARENA_ALIGN, length);
+  }
+
+  /** True if `buf` lies in this rank's arena, i.e. collectives on it are zero-copy. */
+  isShared(buf: FloatArray): boolean {
+    return buf.buffer === this.arena;
+  }
+
+  /** Bytes of this rank's arena handed out by `sharedArray` so far. */
+  sharedBytesUsed(): number {
+    return Atomics.load(this.ctl, arenaTopIndex(this.worldSize, this.rank)) * ARENA_ALIGN;
   }
 
   // ---------------------------------------------------------------- point to point
@@ -337,14 +427,41 @@ export class Comm {
       times[p] = this.clock.readyTime();
       let sent = 0;
       let received = 0;
+      // Zero-copy: `zcOut` when next reads my chunks from my arena; `peer` is prev's buffer (a
+      // view of prev's arena) once its descriptor has arrived, null while prev sends through the channel.
+      const zcOut = this.isShared(buf);
+      const zcOp = `${op}/zc`;
+      const myDesc = Float64Array.of(buf.byteOffset, N, E, 0);
+      const peerDesc = new Float64Array(DESC_LEN);
+      let peer: FloatArray | null = null;
+      let t = 0;
       const step = (sendChunk: number, recvChunk: number, time: number, add: boolean): number => {
         const so = chunkOffset(N, n, sendChunk);
         const sl = chunkSize(N, n, sendChunk);
         const ro = chunkOffset(N, n, recvChunk);
         const rl = chunkSize(N, n, recvChunk);
-        const out = this.outMsg(next, op, kind, time, buf, so, sl);
-        const inn = this.inMsg(prev, op, kind, buf, ro, rl, add);
+        const out = !zcOut
+          ? this.outMsg(next, op, kind, time, buf, so, sl)
+          : this.outMsg(next, zcOp, kind, time, t === 0 ? myDesc : EMPTY, 0, t === 0 ? DESC_LEN : 0);
+        let inn: Xfer;
+        if (peer) {
+          inn = this.inMsg(prev, zcOp, kind, EMPTY, 0, 0, false);
+        } else {
+          inn = this.inMsg(prev, op, kind, buf, ro, rl, add);
+          if (t === 0) {
+            const alt = this.inMsg(prev, zcOp, kind, peerDesc, 0, DESC_LEN, false);
+            inn.alt = { tag: alt.tag, len: alt.len, bytes: alt.bytes };
+          }
+        }
         this.drive([out, inn], ctx);
+        if (inn.zc) peer = this.peerBuffer(prev, peerDesc, N, E, ctx);
+        if (peer) {
+          const mine = buf.subarray(ro, ro + rl);
+          const theirs = peer.subarray(ro, ro + rl);
+          if (process.env.BREAK_ADD) {} else if (add) addInto(mine, theirs);
+          else mine.set(theirs);
+        }
+        t++;
         sent += sl * E;
         received += rl * E;
         return inn.time;
@@ -362,10 +479,15 @@ export class Comm {
         }
         if (gather) {
           for (let s = 0; s < n - 1; s++) {
-            const t = step(mod(p - s, n), mod(p - s - 1, n), times[mod(p - s, n)]!, false);
-            if (!reduce) times[mod(p - s - 1, n)] = t;
+            const tm = step(mod(p - s, n), mod(p - s - 1, n), times[mod(p - s, n)]!, false);
+            if (!reduce) times[mod(p - s - 1, n)] = tm;
           }
         }
+        // (3) of the header: tell prev I no longer read its buffer; wait until next no longer reads mine.
+        const fin: Xfer[] = [];
+        if (peer) fin.push(this.outMsg(prev, `${zcOp}-done`, kind, 0, EMPTY, 0, 0));
+        if (zcOut) fin.push(this.inMsg(next, `${zcOp}-done`, kind, EMPTY, 0, 0, false));
+        if (fin.length > 0 && process.env.NO_DONE === undefined) this.drive(fin, ctx);
       }
       this.ledger.record(op, kind, g.id, sent, received);
       const label = options.label ?? `${op}(${kind})`;
@@ -373,6 +495,19 @@ export class Comm {
     } finally {
       this.leave();
     }
+  }
+
+  /** Prev's buffer, from the descriptor it sent; throws if it does not match this rank's call. */
+  private peerBuffer(prev: number, desc: Float64Array, N: number, E: number, ctx: CallContext): FloatArray {
+    const [offset, length, bytesPerElement] = [desc[0]!, desc[1]!, desc[2]!];
+    const arena = this.shared.arenas[prev]!;
+    if (length !== N || bytesPerElement !== E || offset % E !== 0 || offset + N * E > arena.byteLength) {
+      throw new Error(
+        `rank ${this.rank} expected ${ctx.op} (${ctx.kind}) of ${N} elements of ${E} bytes from rank ${prev} but it shares ` +
+          `${length} elements of ${bytesPerElement} bytes at offset ${offset}: the ranks' calls do not match`,
+      );
+    }
+    return E === 4 ? new Float32Array(arena, offset, N) : new Float64Array(arena, offset, N);
   }
 
   /** Header-only ring all-gather of the members' ready times. */
@@ -407,6 +542,8 @@ export class Comm {
       tag: fnv1a(`${op}\u0000${kind}`),
       what: `${op} (${kind})`,
       bytes: new Uint8Array(buf.buffer, buf.byteOffset + offset * E, length * E),
+      alt: null,
+      zc: false,
       add: null,
       addOffset: offset,
       elem: E,
@@ -499,6 +636,13 @@ export class Comm {
       const time = this.f64[at >> 3]!;
       const len = this.i32[(at >> 2) + 2]!;
       const tag = this.i32[(at >> 2) + 3]!;
+      if (x.alt && tag === x.alt.tag && len === x.alt.len) {
+        x.tag = x.alt.tag;
+        x.len = x.alt.len;
+        x.bytes = x.alt.bytes;
+        x.add = null;
+        x.zc = true;
+      }
       if (tag !== x.tag || len !== x.len) {
         throw new Error(
           `rank ${this.rank} expected ${x.what} of ${x.len} bytes from rank ${x.peer} but the next message from it is ` +

@@ -7,9 +7,14 @@
  *   line 1 + r:             doorbell of rank r (bumped and notified whenever something it may wait for changes)
  *   line 1 + n + r:         1 while rank r is inside a communication call
  *   line 1 + 2n + 2c (+1):  write counter (read counter) of channel c
+ *   line 1 + 2n + 2C + r:   bytes of rank r's arena handed out, in 64-byte units (C = n(n−1) channels)
  * `data` holds one byte stream (ring buffer of `channelBytes`, a power of two) per ordered pair
  * src → dst, src ≠ dst; channel index c = src·(n−1) + (dst < src ? dst : dst − 1).
  * `text` holds the UTF-8 message of the first failure.
+ * `arenas[r]` is rank r's shared arena (`arenaBytes`, zero pages committed only when touched):
+ * rank r carves long-lived buffers out of it with `Comm.sharedArray`, and every other rank can read
+ * them. Collectives on views of an arena are zero-copy: a ring step reads the neighbour's chunk
+ * straight from the neighbour's arena (see comm.ts).
  */
 import { AbortedError } from "../errors.js";
 
@@ -22,6 +27,10 @@ export interface SharedMemory {
   control: SharedArrayBuffer;
   data: SharedArrayBuffer;
   text: SharedArrayBuffer;
+  /** Bytes of each rank's arena. */
+  arenaBytes: number;
+  /** One per rank, by rank. */
+  arenas: SharedArrayBuffer[];
 }
 
 export interface SharedMemoryOptions {
@@ -30,7 +39,17 @@ export interface SharedMemoryOptions {
   /** How long a rank waits for a peer that makes no progress before failing the run. Default 30 s. */
   watchdogMs?: number;
   wallOriginMs?: number;
+  /**
+   * Bytes of each rank's shared arena (for `Comm.sharedArray`), rounded up to 64. Default 1 GiB:
+   * address space only, pages are committed when a rank first writes them.
+   */
+  arenaBytes?: number;
 }
+
+/** Default bytes of a rank's shared arena (see `SharedMemoryOptions.arenaBytes`). */
+export const DEFAULT_ARENA_BYTES = 1 << 30;
+/** Alignment and allocation unit of arena buffers (one cache line). */
+export const ARENA_ALIGN = 64;
 
 const LINE = 16;
 export const ABORT = 0;
@@ -44,6 +63,7 @@ export const inCommIndex = (n: number, r: number): number => LINE * (1 + n + r);
 export const channelIndex = (n: number, src: number, dst: number): number => src * (n - 1) + (dst < src ? dst : dst - 1);
 export const writeIndex = (n: number, c: number): number => LINE * (1 + 2 * n + 2 * c);
 export const readIndex = (n: number, c: number): number => LINE * (2 + 2 * n + 2 * c);
+export const arenaTopIndex = (n: number, r: number): number => LINE * (1 + 2 * n + 2 * n * (n - 1) + r);
 
 /**
  * 256 MiB of channels in all, split over the n(n−1) channels, as a power of two between 64 KiB and
@@ -62,8 +82,11 @@ export function allocateSharedMemory(worldSize: number, options: SharedMemoryOpt
   const wanted = Math.max(64, Math.floor(options.channelBytes ?? defaultChannelBytes(worldSize)));
   const channelBytes = 2 ** Math.floor(Math.log2(wanted));
   const channels = worldSize * (worldSize - 1);
-  const control = new SharedArrayBuffer(4 * LINE * (1 + 2 * worldSize + 2 * channels + 1));
+  const control = new SharedArrayBuffer(4 * LINE * (1 + 2 * worldSize + 2 * channels + worldSize));
   new Int32Array(control)[FAIL_RANK] = -1;
+  const arenaWanted = options.arenaBytes ?? DEFAULT_ARENA_BYTES;
+  if (!Number.isFinite(arenaWanted) || arenaWanted < 0) throw new RangeError(`arenaBytes must be a size in bytes ≥ 0, got ${arenaWanted}`);
+  const arenaBytes = Math.ceil(arenaWanted / ARENA_ALIGN) * ARENA_ALIGN;
   return {
     worldSize,
     channelBytes,
@@ -72,6 +95,8 @@ export function allocateSharedMemory(worldSize: number, options: SharedMemoryOpt
     control,
     data: new SharedArrayBuffer(channels * channelBytes),
     text: new SharedArrayBuffer(TEXT_BYTES),
+    arenaBytes,
+    arenas: Array.from({ length: worldSize }, () => new SharedArrayBuffer(arenaBytes)),
   };
 }
 

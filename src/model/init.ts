@@ -6,7 +6,7 @@
  */
 import { Random } from "../util/random.js";
 import type { Floats } from "../kernels/types.js";
-import { extractShard, type Layout } from "./layout.js";
+import { extractShard, type TensorSpec } from "./layout.js";
 
 export const DEFAULT_INIT_STD = 0.02;
 
@@ -36,7 +36,7 @@ export function initTensor(name: string, shape: readonly number[], seed: number,
  * tensor-parallel shard is the slice of the full tensor, so tp runs start from exactly the
  * single-device weights.
  */
-export function initParams(layout: Layout, params: Floats, seed: number, std: number = DEFAULT_INIT_STD): void {
+export function initParams(layout: { tensors: TensorSpec[] }, params: Floats, seed: number, std: number = DEFAULT_INIT_STD): void {
   for (const t of layout.tensors) {
     const full = initTensor(t.name, t.shape, seed, std);
     params.set(t.shard ? extractShard(full, t.shape, t.shard) : full, t.offset);

@@ -16,7 +16,7 @@
  */
 import { chunkOffset, chunkSize } from "../comm/ledger.js";
 import type { Comm } from "../comm/comm.js";
-import type { Layout } from "../model/layout.js";
+import type { TensorSpec } from "../model/layout.js";
 import type { CommOp } from "../sim/clock.js";
 import type { Group } from "./mesh.js";
 
@@ -29,7 +29,7 @@ export interface Bucket {
 }
 
 /** Buckets in backward order (highest offsets first), each holding whole tensors. */
-export function planBuckets(layout: Layout, bucketBytes: number, bytesPerElement: number): Bucket[] {
+export function planBuckets(layout: { tensors: TensorSpec[]; totalSize: number }, bucketBytes: number, bytesPerElement: number): Bucket[] {
   const buckets: Bucket[] = [];
   let end = layout.totalSize;
   let bytes = 0;

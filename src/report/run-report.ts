@@ -26,10 +26,10 @@ export function formatRunReport(r: RunResult, options: { brief?: boolean } = {})
   lines.push("");
   lines.push(summary);
   lines.push("");
-  lines.push("simulated time and traffic per device, summed over all steps:");
+  lines.push("simulated time and traffic per device, summed over all steps (bubble = idle share of the device's time; stashed = peak micro-batches held):");
   lines.push(
     formatTable(
-      ["rank", "dp", "pp", "tp", "compute", "comm", "idle", "sent", "received", "memory"],
+      ["rank", "dp", "pp", "tp", "compute", "comm", "idle", "bubble", "stashed", "sent", "received", "memory"],
       r.devices.map((d) => [
         d.rank,
         d.coords.dp,
@@ -38,6 +38,8 @@ export function formatRunReport(r: RunResult, options: { brief?: boolean } = {})
         formatSeconds(d.computeSeconds),
         formatSeconds(d.commSeconds),
         formatSeconds(d.idleSeconds),
+        `${((100 * d.idleSeconds) / (d.computeSeconds + d.commSeconds + d.idleSeconds)).toFixed(1)}%`,
+        d.peakStashed,
         formatBytes(d.bytesSent),
         formatBytes(d.bytesReceived),
         formatBytes(d.memory.total),

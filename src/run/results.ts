@@ -33,6 +33,8 @@ export interface DeviceReport {
   bytesByKind: Record<string, number>;
   /** Peak bytes allocated by this device (its buffers are allocated once and kept). */
   memory: MemoryReport;
+  /** Peak number of micro-batches whose activations this device held at once. */
+  peakStashed: number;
 }
 
 export interface RunResult {

@@ -3,6 +3,7 @@
  * to results. The main thread only orchestrates: it draws nothing and computes nothing that a
  * device computes; it calls every rank once per step and gathers reports at the end.
  */
+import { pathToFileURL } from "node:url";
 import { checkConfigMatches, checkTensorsMatch, readCheckpoint, writeCheckpoint } from "../checkpoint/hf.js";
 import type { NamedTensor } from "../checkpoint/safetensors.js";
 import { loadCorpus } from "../data/batches.js";
@@ -22,20 +23,27 @@ export interface SimulateOptions {
   /** Folder to write the final checkpoint to. */
   save?: string;
   /** Called after every step with the step's outcome (for progress bars). */
-  onStep?: (outcome: StepOutcome) => void;
+  onStep?: (outcome: StepOutcome & { loss: number }) => void;
   /** A rank that waits this long for a peer that makes no progress fails the run (ms). */
   watchdogMs?: number;
   /** Return the reduced gradients of step 0 (for equivalence tests against a single device). */
   captureGradients?: boolean;
 }
 
-const DEVICE_ENTRY = workerEntry(import.meta.url, "../../workers/device");
+/**
+ * The device worker's entry: compiled or TypeScript to match this module, unless
+ * PARASIM_DEVICE_ENTRY names another file (the test suite points it at the fresh build, whose
+ * workers start much faster than TypeScript run through tsx).
+ */
+function deviceEntry(): URL {
+  const override = process.env.PARASIM_DEVICE_ENTRY;
+  return override ? pathToFileURL(override) : workerEntry(import.meta.url, "../../workers/device");
+}
 
 /** Layouts this version can execute; the rest are refused with a clear error rather than run wrongly. */
 export function checkSupported(scenario: Scenario): void {
   const p = scenario.parallel;
   if (p.tp !== 1) throw new InputError("parallel.tp", "must be 1: tensor parallelism is not available in this version");
-  if (p.pp !== 1) throw new InputError("parallel.pp", "must be 1: pipeline parallelism is not available in this version");
 }
 
 /** Reads and checks a checkpoint against the scenario's model before any worker starts. */
@@ -62,7 +70,7 @@ export async function simulateWithTimeline(scenario: Scenario, options: Simulate
     captureGradientsAt: options.captureGradients ? 0 : undefined,
   };
   const cluster = await Cluster.launch<DeviceApi, DeviceData>({
-    entry: DEVICE_ENTRY,
+    entry: deviceEntry(),
     worldSize: mesh.worldSize,
     data,
     watchdogMs: options.watchdogMs,
@@ -74,8 +82,9 @@ export async function simulateWithTimeline(scenario: Scenario, options: Simulate
     const started = performance.now();
     for (let step = 0; step < steps; step++) {
       const outcomes = await cluster.all(`step ${step}`, (device) => device.step(step));
-      // Every replica reports its own rows' mean; the global batch's mean is their average.
-      const loss = outcomes.reduce((sum, o) => sum + o.loss, 0) / outcomes.length;
+      // Every rank holding the loss reports its replica's rows' mean; the global batch's mean is their average.
+      const reported = outcomes.map((o) => o.loss).filter((l): l is number => l !== null);
+      const loss = reported.reduce((sum, l) => sum + l, 0) / reported.length;
       losses.push(loss);
       options.onStep?.({ ...outcomes[0], loss });
       for (const events of await cluster.all("collect timeline", (device) => device.events())) timeline.push(...events);
@@ -93,14 +102,22 @@ export async function simulateWithTimeline(scenario: Scenario, options: Simulate
   }
 }
 
-/** Assembles the full gradient from the ranges the ranks hold (a whole replica, or ZeRO shards). */
+/**
+ * Assembles every tensor's gradient from the ranges the ranks hold valid values for: a whole
+ * replica, a pipeline stage's tensors, or a ZeRO shard that may cut tensors anywhere.
+ */
 async function gatherGradients(cluster: Cluster<DeviceApi>, scenario: Scenario): Promise<Map<string, Float32Array>> {
-  const layout = buildLayout(modelConfigOf(scenario));
-  const flat = new Float32Array(layout.totalSize);
+  const full = new Map(buildLayout(modelConfigOf(scenario)).tensors.map((t) => [t.name, new Float32Array(t.size)]));
   for (const part of await cluster.all("gather gradients", (device) => device.capturedGradients())) {
-    if (part) flat.set(part.values, part.offset);
+    if (!part) continue;
+    const end = part.offset + part.values.length;
+    for (const t of part.tensors) {
+      const a = Math.max(t.offset, part.offset);
+      const b = Math.min(t.offset + t.size, end);
+      if (b > a) full.get(t.name)!.set(part.values.subarray(a - part.offset, b - part.offset), a - t.offset);
+    }
   }
-  return new Map(layout.tensors.map((t) => [t.name, flat.slice(t.offset, t.offset + t.size)]));
+  return full;
 }
 
 function buildResult(scenario: Scenario, losses: number[], wallSeconds: number, devices: DeviceReport[]): RunResult {

@@ -30,6 +30,11 @@ export interface LaunchOptions<D = unknown> {
   channelBytes?: number;
   /** A rank waiting longer than this for a peer that makes no progress fails the run. Default 30 s. */
   watchdogMs?: number;
+  /**
+   * Bytes of each rank's shared arena, where `Comm.sharedArray` allocates buffers whose
+   * collectives are zero-copy (see comm/shared.ts). Default 1 GiB of address space per rank.
+   */
+  arenaBytes?: number;
   /** How long workers may take to start and expose their API. Default 60 s. */
   startupMs?: number;
   /** User data for every worker, or a function of the rank. Must be structured-cloneable. */
@@ -96,6 +101,7 @@ export class Cluster<Api> {
     const shared = allocateSharedMemory(worldSize, {
       channelBytes: options.channelBytes,
       watchdogMs: options.watchdogMs,
+      arenaBytes: options.arenaBytes,
     });
     const entry = (options.entry instanceof URL ? options.entry : new URL(options.entry)).href;
     const viaBootstrap = /\.[cm]?ts$/.test(new URL(entry).pathname);

@@ -11,8 +11,10 @@ import { buildMesh, type Group, type Mesh } from "../parallel/mesh.js";
 import type { DeviceReport, MemoryReport } from "../run/results.js";
 import type { Scenario } from "../scenario/schema.js";
 import { Clock, type TimelineEvent } from "../sim/clock.js";
-import { buildLayout } from "../model/layout.js";
+import { stageParts, stagesOfRank } from "../parallel/pipeline.js";
+import { generateSchedule } from "../schedule/generators.js";
 import { Trainer, modelConfigOf, type StepOutcome } from "../train/trainer.js";
+import { PipelineExecutor } from "./executor.js";
 import type { WorkerInit } from "./worker.js";
 
 /** What the main thread gives every device. */
@@ -26,10 +28,12 @@ export interface DeviceData {
   captureGradientsAt?: number;
 }
 
-/** A rank's copy of reduced gradients: the element range it holds valid values for. */
+/** A rank's copy of reduced gradients: the range of its flat buffer it holds valid values for. */
 export interface CapturedGradients {
   offset: number;
   values: Float32Array;
+  /** Where each of the rank's tensors lies in its flat buffer. */
+  tensors: { name: string; offset: number; size: number }[];
 }
 
 export class Device {
@@ -38,7 +42,9 @@ export class Device {
   readonly clock: Clock;
   readonly comm: Comm;
   private readonly trainer: Trainer;
+  private readonly executor: PipelineExecutor;
   private readonly dpGroup: Group;
+  private readonly ppGroup: Group;
   private readonly sync: GradientSync;
   private readonly zero: boolean;
   private captured: CapturedGradients | null = null;
@@ -53,19 +59,27 @@ export class Device {
     this.clock = new Clock(ctx.rank, scenario.hardware, { wallOriginMs: ctx.shared.wallOriginMs });
     this.comm = new Comm(ctx.shared, ctx.rank, { clock: this.clock });
     this.dpGroup = this.mesh.groupOf(ctx.rank, "dp");
+    this.ppGroup = this.mesh.groupOf(ctx.rank, "pp");
     this.zero = p.zero === 1 && p.dp > 1;
     this.wallMark = this.clock.wallNow();
-    const dpIndex = this.mesh.coords(ctx.rank).dp;
+    const coords = this.mesh.coords(ctx.rank);
     const rows = scenario.training.globalBatch / p.dp;
+    const shape = { p: p.pp, v: p.virtualStages, layersPerStage: p.layersPerStage };
+    const allParts = stageParts(modelConfigOf(scenario), shape);
+    const parts = stagesOfRank(coords.pp, shape).map((s) => allParts[s]);
     const trainer = new Trainer(scenario, rows, {
       init: init ? new Map(init.map((t) => [t.name, t])) : undefined,
       observer: {
         compute: (label, flops) => this.charge(label, flops),
         gradsReady: (names) => this.sync.gradsReady(names),
       },
-      optimizerShard: this.zero ? zeroShard(buildLayout(modelConfigOf(scenario)).totalSize, p.dp, dpIndex) : undefined,
+      parts,
+      optimizerShard: this.zero ? (size) => zeroShard(size, p.dp, coords.dp) : undefined,
     });
     this.trainer = trainer;
+    const m = scenario.training.microBatches;
+    const actions = generateSchedule(p.schedule, { p: p.pp, m, v: p.virtualStages })[coords.pp];
+    this.executor = new PipelineExecutor(trainer, this.comm, { p: p.pp, v: p.virtualStages, m, stageRanks: this.ppGroup.ranks }, actions);
     const buckets = planBuckets(trainer.layout, p.bucketBytes, trainer.grads.BYTES_PER_ELEMENT);
     // ZeRO-1 reduce-scatters the whole buffer after backward, so its buckets never launch early.
     this.sync = new GradientSync(this.comm, this.dpGroup, trainer.grads, buckets, p.overlapGradReduce && !this.zero);
@@ -80,8 +94,8 @@ export class Device {
     const global = drawBatch(corpus, seed, step, globalBatch, seqLen);
     const mine = sliceBatch(global, this.mesh.coords(this.rank).dp * trainer.rows, trainer.rows);
     this.wallMark = this.clock.wallNow();
-    const loss = trainer.accumulate(mine, globalBatch * seqLen);
-    const sumSquares = this.zero ? this.reduceScatterGradients() : this.allReduceGradients();
+    const loss = this.executor.runStep(mine, globalBatch * seqLen);
+    const sumSquares = this.addOverStages(this.zero ? this.reduceScatterGradients() : this.allReduceGradients());
     if (step === this.ctx.data.captureGradientsAt) this.capture();
     const { gradNorm, lr } = trainer.update(step, sumSquares);
     if (this.zero) this.allGatherParameters();
@@ -108,6 +122,15 @@ export class Device {
     return partial[0];
   }
 
+  /** Each pipeline rank holds different layers: the global norm adds their squared norms (`pp-norm`). */
+  private addOverStages(sumSquares: number): number {
+    if (this.ppGroup.ranks.length === 1) return sumSquares;
+    const partial = Float64Array.of(sumSquares);
+    this.comm.allReduce(partial, this.ppGroup, "pp-norm");
+    this.wallMark = this.clock.wallNow();
+    return partial[0];
+  }
+
   private allGatherParameters(): void {
     this.comm.allGather(this.trainer.params, this.dpGroup, "dp-param");
     this.wallMark = this.clock.wallNow();
@@ -115,7 +138,8 @@ export class Device {
 
   private capture(): void {
     const { offset, size } = this.trainer.shard;
-    this.captured = { offset, values: this.trainer.grads.slice(offset, offset + size) };
+    const tensors = this.trainer.layout.tensors.map(({ name, offset, size }) => ({ name, offset, size }));
+    this.captured = { offset, values: this.trainer.grads.slice(offset, offset + size), tensors };
   }
 
   /** Charges one unit of work to the compute stream, with the wall time it took. */
@@ -132,8 +156,8 @@ export class Device {
       parameters: t.params.byteLength,
       gradients: t.grads.byteLength,
       optimizerState: t.optimizer.stateBytes(),
-      activations: t.model.activationBytes(),
-      workspace: t.model.workspaceBytes(),
+      activations: this.executor.activationBytes(),
+      workspace: t.chunks.reduce((n, c) => n + c.model.workspaceBytes(), 0),
     };
     return { ...report, total: Object.values(report).reduce((a, b) => a + b, 0) };
   }
@@ -154,6 +178,7 @@ export class Device {
       bytesReceived: ledger.total.received,
       bytesByKind,
       memory: this.memory(),
+      peakStashed: this.executor.peakStashed,
     };
   }
 

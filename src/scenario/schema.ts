@@ -3,7 +3,12 @@
  * documented in README.md ("Scenario format"); keep the two in step.
  */
 import { z } from "zod";
+import { InputError } from "../errors.js";
+import type { ModelConfig } from "../model/config.js";
+import { checkPipeline } from "../parallel/pipeline.js";
 import { hardwareSchema, resolveHardware } from "../sim/hardware.js";
+
+const modelOf = ({ initStd: _unused, ...config }: { initStd: number } & ModelConfig): ModelConfig => config;
 
 /** An error message that tells a missing field from a wrong one. */
 const rule = (text: string) => (issue: { input?: unknown }) => (issue.input === undefined ? "is required" : text);
@@ -83,6 +88,12 @@ export const parallelSchema = z.strictObject({
    */
   bucketBytes: positiveInt().default(65536),
   overlapGradReduce: z.boolean({ error: rule("must be true or false") }).default(true),
+  /** Pipeline schedule, used when pp > 1 (and for the order of micro-batches on one stage). */
+  schedule: z.enum(["gpipe", "1f1b", "interleaved", "zb-h1"], { error: rule("must be one of gpipe, 1f1b, interleaved, zb-h1") }).default("1f1b"),
+  /** Model chunks per pipeline rank: ≥ 2 with the interleaved schedule, else 1. */
+  virtualStages: positiveInt().optional(),
+  /** Layers of each pipeline stage (pp × virtualStages numbers), instead of the balancing rule. */
+  layersPerStage: z.array(positiveInt(), { error: rule("must be a list of positive integers") }).optional(),
   /** ZeRO stage: 0 (off) or 1 (optimizer state sharded over the dp group). */
   zero: z.union([z.literal(0), z.literal(1)], { error: rule("must be 0 or 1") }).default(0),
 });
@@ -118,9 +129,22 @@ export const scenarioSchema = z
     } else if (rowsPerReplica % t.microBatches !== 0) {
       fail(["training", "microBatches"], `must divide the per-replica batch globalBatch / dp = ${rowsPerReplica}`);
     }
+    const p = s.parallel;
+    const v = p.virtualStages ?? (p.schedule === "interleaved" ? 2 : 1);
+    try {
+      checkPipeline(modelOf(m), { p: p.pp, v, layersPerStage: p.layersPerStage, interleaved: p.schedule === "interleaved" });
+      if (p.schedule === "interleaved" && t.microBatches % p.pp !== 0) {
+        throw new InputError("training.microBatches", `must be a multiple of parallel.pp = ${p.pp} for the interleaved schedule, got ${t.microBatches}`);
+      }
+    } catch (err) {
+      if (!(err instanceof InputError)) throw err;
+      fail(err.field.split("."), err.rule);
+    }
     if (t.optimizer.minLr > t.optimizer.lr) fail(["training", "optimizer", "minLr"], `must not exceed lr (${t.optimizer.minLr} > ${t.optimizer.lr})`);
     if (t.optimizer.warmupSteps > t.steps) fail(["training", "optimizer", "warmupSteps"], `must not exceed training.steps (${t.optimizer.warmupSteps} > ${t.steps})`);
-  });
+  })
+  // The interleaved schedule's chunks per rank default to 2; every other schedule has 1.
+  .transform((s) => ({ ...s, parallel: { ...s.parallel, virtualStages: s.parallel.virtualStages ?? (s.parallel.schedule === "interleaved" ? 2 : 1) } }));
 
 /** A scenario as written by a user (defaults may be missing). */
 export type ScenarioInput = z.input<typeof scenarioSchema>;

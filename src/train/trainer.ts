@@ -8,7 +8,7 @@ import { sliceBatch } from "../data/batches.js";
 import { InputError } from "../errors.js";
 import type { ModelConfig } from "../model/config.js";
 import { initParams } from "../model/init.js";
-import { buildLayout, type Layout } from "../model/layout.js";
+import { buildLayout, fullModelPart, type StagePart, type TensorSpec } from "../model/layout.js";
 import { LlamaModel } from "../model/model.js";
 import type { NamedTensor } from "../checkpoint/safetensors.js";
 import { checkTensorsMatch } from "../checkpoint/hf.js";
@@ -18,8 +18,8 @@ import { learningRate } from "./schedule.js";
 
 export interface StepOutcome {
   step: number;
-  /** Mean next-token loss over this replica's rows, before the update. */
-  loss: number;
+  /** Mean next-token loss over this replica's rows, before the update (null on ranks without the loss: pipeline stages before the last). */
+  loss: number | null;
   /** Global gradient norm before clipping. */
   gradNorm: number;
   lr: number;
@@ -39,8 +39,23 @@ export interface TrainerOptions {
   /** Weights to start from instead of the seeded initialisation. */
   init?: Map<string, NamedTensor>;
   observer?: TrainerObserver;
-  /** The part of the flat buffer this rank's optimizer updates (ZeRO-1); default all of it. */
-  optimizerShard?: { offset: number; size: number };
+  /** The range of the flat buffer (of `size` elements) this rank's optimizer updates (ZeRO-1); default all of it. */
+  optimizerShard?: (size: number) => { offset: number; size: number };
+  /** The model parts (pipeline stages) this rank holds; default the whole model. */
+  parts?: StagePart[];
+}
+
+/** A rank's parameters: every tensor of its parts, in one flat buffer (offsets global to it). */
+export interface FlatLayout {
+  tensors: TensorSpec[];
+  totalSize: number;
+}
+
+/** One model part of a rank: its model over a contiguous range of the rank's flat buffers. */
+export interface Chunk {
+  part: StagePart;
+  offset: number;
+  model: LlamaModel;
 }
 
 export function modelConfigOf(scenario: Scenario): ModelConfig {
@@ -49,7 +64,7 @@ export function modelConfigOf(scenario: Scenario): ModelConfig {
 }
 
 /** Weight decay on matrices only: norm gains are scales, and decaying them toward 0 hurts (as in GPT-2/nanoGPT practice). */
-export function decayRanges(layout: Layout): DecayRange[] {
+export function decayRanges(layout: FlatLayout): DecayRange[] {
   return layout.tensors.map((t) => ({ offset: t.offset, size: t.size, decay: t.shape.length >= 2 }));
 }
 
@@ -66,16 +81,18 @@ function shardRanges(ranges: DecayRange[], offset: number, size: number): DecayR
 
 export class Trainer {
   readonly config: ModelConfig;
-  readonly layout: Layout;
+  readonly layout: FlatLayout;
   readonly params: Float32Array;
   readonly grads: Float32Array;
   readonly optimizer: AdamW;
   readonly shard: { offset: number; size: number };
-  readonly model: LlamaModel;
+  readonly chunks: Chunk[];
   /** Rows per micro-batch. */
   readonly microRows: number;
-  private phase = "";
-  private lastMicroBatch = false;
+  /** Label prefix of the work in progress (`F3`, `B3`, …), for the observer's compute events. */
+  phase = "";
+  /** Set while the last micro-batch runs backward: only then are gradients complete. */
+  lastMicroBatch = false;
 
   /** `rows` is this replica's share of the global batch. */
   constructor(
@@ -84,26 +101,45 @@ export class Trainer {
     private readonly options: TrainerOptions = {},
   ) {
     this.config = modelConfigOf(scenario);
-    this.layout = buildLayout(this.config);
+    const parts = options.parts ?? [fullModelPart(this.config)];
+    const layouts = parts.map((part) => buildLayout(this.config, part));
+    const offsets = layouts.map((_, k) => layouts.slice(0, k).reduce((n, l) => n + l.totalSize, 0));
+    this.layout = {
+      tensors: layouts.flatMap((l, k) => l.tensors.map((t) => ({ ...t, offset: t.offset + offsets[k] }))),
+      totalSize: layouts.reduce((n, l) => n + l.totalSize, 0),
+    };
     this.params = new Float32Array(this.layout.totalSize);
     this.grads = new Float32Array(this.layout.totalSize);
-    if (options.init) loadTensors(this.layout, this.params, options.init);
+    if (options.init) loadTensors(this.layout, this.params, options.init, parts.length === 1 && parts[0].hasEmbedding && parts[0].hasHead);
     else initParams(this.layout, this.params, scenario.training.seed, scenario.model.initStd);
-    this.shard = options.optimizerShard ?? { offset: 0, size: this.layout.totalSize };
+    this.shard = options.optimizerShard?.(this.layout.totalSize) ?? { offset: 0, size: this.layout.totalSize };
     const ranges = shardRanges(decayRanges(this.layout), this.shard.offset, this.shard.size);
     this.optimizer = new AdamW(scenario.training.optimizer, this.shard.size, ranges);
     this.microRows = rows / scenario.training.microBatches;
-    this.model = new LlamaModel(this.config, this.layout, this.params, this.grads, this.microRows, scenario.model.seqLen);
+    const seqLen = scenario.model.seqLen;
+    this.chunks = layouts.map((layout, k) => {
+      const range = (buf: Float32Array) => buf.subarray(offsets[k], offsets[k] + layout.totalSize);
+      const model = new LlamaModel(this.config, layout, range(this.params), range(this.grads), this.microRows, seqLen);
+      return { part: parts[k], offset: offsets[k], model };
+    });
     const observer = options.observer;
     if (observer) {
-      this.model.hooks = {
-        compute: (label, flops) => observer.compute(`${this.phase}:${label}`, flops),
-        // Gradients are complete only once the last micro-batch has added its share.
-        gradsReady: (names) => {
-          if (this.lastMicroBatch) observer.gradsReady(names);
-        },
-      };
+      for (const { model } of this.chunks) {
+        model.hooks = {
+          compute: (label, flops) => observer.compute(`${this.phase}:${label}`, flops),
+          // Gradients are complete only once the last micro-batch has added its share.
+          gradsReady: (names) => {
+            if (this.lastMicroBatch) observer.gradsReady(names);
+          },
+        };
+      }
     }
+  }
+
+  /** The whole-model replica (single-stage ranks only). */
+  get model(): LlamaModel {
+    if (this.chunks.length !== 1) throw new Error("this rank holds several model chunks; use chunks[k].model");
+    return this.chunks[0].model;
   }
 
   /**
@@ -150,7 +186,7 @@ export class Trainer {
   }
 
   /** A whole single-replica step. */
-  step(step: number, batch: Batch): StepOutcome {
+  step(step: number, batch: Batch): StepOutcome & { loss: number } {
     const loss = this.accumulate(batch, batch.rows * batch.seqLen);
     return { step, loss, ...this.update(step, sumOfSquares(this.grads)) };
   }
@@ -161,8 +197,11 @@ export class Trainer {
   }
 }
 
-/** Copies checkpoint tensors into `params`, after checking names and shapes match the layout. */
-export function loadTensors(layout: Layout, params: Float32Array, tensors: Map<string, NamedTensor>): void {
-  checkTensorsMatch(tensors, layout.tensors);
+/**
+ * Copies checkpoint tensors into `params`, after checking names and shapes match the layout.
+ * `exact`: the checkpoint must hold no other tensors (off for a pipeline stage, which holds a part).
+ */
+export function loadTensors(layout: FlatLayout, params: Float32Array, tensors: Map<string, NamedTensor>, exact = true): void {
+  checkTensorsMatch(tensors, layout.tensors, exact);
   for (const t of layout.tensors) params.set(tensors.get(t.name)!.data, t.offset);
 }

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Cluster } from "../../src/runtime/cluster.js";
 import { expectedBytes, chunkOffset, chunkSize } from "../../src/comm/ledger.js";
 import type { api as WorkerApi } from "./comm-worker.js";
-import { inputFor } from "./data.js";
+import { bits, inputFor, serialAllReduce } from "./data.js";
 
 type Api = typeof WorkerApi;
 const CHANNEL = 1024; // 56 channels × 1 KiB: the whole shared region is 56 KiB
@@ -18,24 +18,6 @@ afterAll(async () => {
 });
 
 const configure = (hardware?: Parameters<Api["configure"]>[0]) => cluster.all("configure", (a) => a.configure(hardware));
-
-/** The documented order: chunk c is ((x[c+1] + x[c+2]) + …) + x[c], float32 rounding after each add. */
-function serialAllReduce(group: number[], length: number, mean = false): Float32Array {
-  const n = group.length;
-  const xs = group.map((r) => inputFor(r, length));
-  const out = new Float32Array(length);
-  for (let c = 0; c < n; c++) {
-    const o = chunkOffset(length, n, c);
-    for (let i = o; i < o + chunkSize(length, n, c); i++) {
-      let acc = xs[(c + 1) % n]![i]!;
-      for (let k = 2; k <= n; k++) acc = Math.fround(acc + xs[(c + k) % n]![i]!);
-      out[i] = mean ? Math.fround(acc / n) : acc;
-    }
-  }
-  return out;
-}
-
-const bits = (a: Float32Array) => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length));
 
 const groups = [[3], [0, 1], [5, 2, 7], [0, 1, 2, 3], [0, 1, 2, 3, 4, 5, 6, 7]];
 

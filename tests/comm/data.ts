@@ -9,3 +9,27 @@ export function inputFor(rank: number, length: number, seed = 1): Float32Array {
   }
   return out;
 }
+
+/**
+ * The documented all-reduce of `inputFor(r, length, seed)` over `group`, computed serially: chunk c
+ * is ((x[c+1] + x[c+2]) + …) + x[c] (group positions mod n), float32 rounding after each add.
+ */
+export function serialAllReduce(group: readonly number[], length: number, mean = false, seed = 1): Float32Array {
+  const n = group.length;
+  const xs = group.map((r) => inputFor(r, length, seed));
+  const out = new Float32Array(length);
+  for (let c = 0; c < n; c++) {
+    const base = Math.floor(length / n);
+    const o = c * base + Math.min(c, length % n);
+    const size = base + (c < length % n ? 1 : 0);
+    for (let i = o; i < o + size; i++) {
+      let acc = xs[(c + 1) % n]![i]!;
+      for (let k = 2; k <= n; k++) acc = Math.fround(acc + xs[(c + k) % n]![i]!);
+      out[i] = mean ? Math.fround(acc / n) : acc;
+    }
+  }
+  return out;
+}
+
+/** The bit patterns of a Float32Array, for exact comparisons. */
+export const bits = (a: Float32Array): number[] => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length));

@@ -1,0 +1,16 @@
+/**
+ * Builds the package once before the suite: the CLI tests run the built `bin`, and device workers
+ * start from the compiled entry (tsc output of the same sources), which starts about 4× faster
+ * than TypeScript compiled on the fly by tsx in every worker.
+ */
+import { execFileSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+export default function setup(): void {
+  const root = fileURLToPath(new URL("..", import.meta.url));
+  execFileSync(process.execPath, [fileURLToPath(new URL("../node_modules/typescript/bin/tsc", import.meta.url)), "-p", "tsconfig.build.json"], {
+    cwd: root,
+    stdio: "inherit",
+  });
+  process.env.PARASIM_DEVICE_ENTRY = fileURLToPath(new URL("../dist/workers/device.js", import.meta.url));
+}
