@@ -7,11 +7,10 @@ import { pathToFileURL } from "node:url";
 import { checkConfigMatches, checkTensorsMatch, readCheckpoint, writeCheckpoint } from "../checkpoint/hf.js";
 import type { NamedTensor } from "../checkpoint/safetensors.js";
 import { loadCorpus } from "../data/batches.js";
-import { InputError } from "../errors.js";
-import { buildLayout } from "../model/layout.js";
-import { buildMesh } from "../parallel/mesh.js";
+import { buildLayout, placeShard, type TensorSpec } from "../model/layout.js";
+import { buildMesh, type Mesh } from "../parallel/mesh.js";
 import { Cluster, workerEntry } from "../runtime/cluster.js";
-import type { DeviceApi, DeviceData } from "../runtime/device.js";
+import type { DeviceApi, DeviceData, FlatPiece } from "../runtime/device.js";
 import type { Scenario } from "../scenario/schema.js";
 import type { TimelineEvent } from "../sim/clock.js";
 import { modelConfigOf, type StepOutcome } from "../train/trainer.js";
@@ -40,12 +39,6 @@ function deviceEntry(): URL {
   return override ? pathToFileURL(override) : workerEntry(import.meta.url, "../../workers/device");
 }
 
-/** Layouts this version can execute; the rest are refused with a clear error rather than run wrongly. */
-export function checkSupported(scenario: Scenario): void {
-  const p = scenario.parallel;
-  if (p.tp !== 1) throw new InputError("parallel.tp", "must be 1: tensor parallelism is not available in this version");
-}
-
 /** Reads and checks a checkpoint against the scenario's model before any worker starts. */
 function loadInit(scenario: Scenario, dir: string): NamedTensor[] {
   const config = modelConfigOf(scenario);
@@ -61,7 +54,6 @@ export async function simulate(scenario: Scenario, options: SimulateOptions = {}
 
 /** As `simulate`, also returning every device's simulated timeline. */
 export async function simulateWithTimeline(scenario: Scenario, options: SimulateOptions = {}): Promise<RunOutput> {
-  checkSupported(scenario);
   const mesh = buildMesh(scenario.parallel);
   const data: DeviceData = {
     scenario,
@@ -91,10 +83,7 @@ export async function simulateWithTimeline(scenario: Scenario, options: Simulate
     }
     const wallSeconds = (performance.now() - started) / 1000;
     const devices = await cluster.all("report", (device) => device.report());
-    if (options.save !== undefined) {
-      const [tensors] = await cluster.all("gather weights", (device) => device.tensors(), { ranks: [0] });
-      writeCheckpoint(options.save, modelConfigOf(scenario), tensors);
-    }
+    if (options.save !== undefined) await saveCheckpoint(cluster, scenario, mesh, options.save);
     const gradients = options.captureGradients ? await gatherGradients(cluster, scenario) : undefined;
     return { result: buildResult(scenario, losses, wallSeconds, devices), timeline, gradients };
   } finally {
@@ -103,21 +92,36 @@ export async function simulateWithTimeline(scenario: Scenario, options: Simulate
 }
 
 /**
- * Assembles every tensor's gradient from the ranges the ranks hold valid values for: a whole
- * replica, a pipeline stage's tensors, or a ZeRO shard that may cut tensors anywhere.
+ * Full tensors from pieces of ranks' flat buffers. Ranks with the same (pp, tp) share a layout,
+ * so their pieces (ZeRO shards of one buffer, or one whole buffer) are first laid into that
+ * buffer; then every tensor, or tensor-parallel shard of one, is placed into its full tensor.
  */
-async function gatherGradients(cluster: Cluster<DeviceApi>, scenario: Scenario): Promise<Map<string, Float32Array>> {
+export function assembleTensors(scenario: Scenario, pieces: FlatPiece[]): Map<string, Float32Array> {
   const full = new Map(buildLayout(modelConfigOf(scenario)).tensors.map((t) => [t.name, new Float32Array(t.size)]));
-  for (const part of await cluster.all("gather gradients", (device) => device.capturedGradients())) {
-    if (!part) continue;
-    const end = part.offset + part.values.length;
-    for (const t of part.tensors) {
-      const a = Math.max(t.offset, part.offset);
-      const b = Math.min(t.offset + t.size, end);
-      if (b > a) full.get(t.name)!.set(part.values.subarray(a - part.offset, b - part.offset), a - t.offset);
-    }
+  const buffers = new Map<string, { flat: Float32Array; tensors: TensorSpec[] }>();
+  for (const piece of pieces) {
+    const key = `${piece.coords.pp}:${piece.coords.tp}`;
+    if (!buffers.has(key)) buffers.set(key, { flat: new Float32Array(piece.totalSize), tensors: piece.tensors });
+    buffers.get(key)!.flat.set(piece.values, piece.offset);
+  }
+  for (const { flat, tensors } of buffers.values()) {
+    for (const t of tensors) placeShard(full.get(t.name)!, t.shape, t.shard ?? null, flat.subarray(t.offset, t.offset + t.size));
   }
   return full;
+}
+
+async function gatherGradients(cluster: Cluster<DeviceApi>, scenario: Scenario): Promise<Map<string, Float32Array>> {
+  const pieces = await cluster.all("gather gradients", (device) => device.capturedGradients());
+  return assembleTensors(scenario, pieces.filter((p): p is FlatPiece => p !== null));
+}
+
+/** Writes a Hugging Face checkpoint from the parameters of one data-parallel replica (dp index 0). */
+async function saveCheckpoint(cluster: Cluster<DeviceApi>, scenario: Scenario, mesh: Mesh, dir: string): Promise<void> {
+  const ranks = Array.from({ length: mesh.worldSize }, (_, r) => r).filter((r) => mesh.coords(r).dp === 0);
+  const pieces = await cluster.all("gather weights", (device) => device.parameters(), { ranks });
+  const layout = buildLayout(modelConfigOf(scenario));
+  const full = assembleTensors(scenario, pieces);
+  writeCheckpoint(dir, modelConfigOf(scenario), layout.tensors.map((t) => ({ name: t.name, shape: t.shape, data: full.get(t.name)! })));
 }
 
 function buildResult(scenario: Scenario, losses: number[], wallSeconds: number, devices: DeviceReport[]): RunResult {

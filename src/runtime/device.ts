@@ -7,6 +7,8 @@ import type { NamedTensor } from "../checkpoint/safetensors.js";
 import { Comm } from "../comm/comm.js";
 import { drawBatch, sliceBatch } from "../data/batches.js";
 import { GradientSync, planBuckets, zeroShard } from "../parallel/data.js";
+import { syncTpNormGrads, tpCommFrom, type TpComm } from "../parallel/tensor.js";
+import type { TensorSpec } from "../model/layout.js";
 import { buildMesh, type Group, type Mesh } from "../parallel/mesh.js";
 import type { DeviceReport, MemoryReport } from "../run/results.js";
 import type { Scenario } from "../scenario/schema.js";
@@ -28,12 +30,17 @@ export interface DeviceData {
   captureGradientsAt?: number;
 }
 
-/** A rank's copy of reduced gradients: the range of its flat buffer it holds valid values for. */
-export interface CapturedGradients {
+/**
+ * A range of a rank's flat buffer (parameters or gradients) with the layout that says which
+ * tensors, or tensor-parallel shards of them, it holds; the main thread assembles full tensors.
+ */
+export interface FlatPiece {
+  /** The rank's place in the mesh: ranks with equal pp and tp hold the same layout. */
+  coords: { dp: number; pp: number; tp: number };
   offset: number;
   values: Float32Array;
-  /** Where each of the rank's tensors lies in its flat buffer. */
-  tensors: { name: string; offset: number; size: number }[];
+  totalSize: number;
+  tensors: TensorSpec[];
 }
 
 export class Device {
@@ -45,9 +52,11 @@ export class Device {
   private readonly executor: PipelineExecutor;
   private readonly dpGroup: Group;
   private readonly ppGroup: Group;
+  private readonly tpGroup: Group;
+  private readonly tpComm: TpComm;
   private readonly sync: GradientSync;
   private readonly zero: boolean;
-  private captured: CapturedGradients | null = null;
+  private captured: FlatPiece | null = null;
   /** Wall time at the end of the last charged action, so each compute event spans its own work. */
   private wallMark: number;
 
@@ -60,6 +69,8 @@ export class Device {
     this.comm = new Comm(ctx.shared, ctx.rank, { clock: this.clock });
     this.dpGroup = this.mesh.groupOf(ctx.rank, "dp");
     this.ppGroup = this.mesh.groupOf(ctx.rank, "pp");
+    this.tpGroup = this.mesh.groupOf(ctx.rank, "tp");
+    this.tpComm = tpCommFrom(this.comm, this.tpGroup);
     this.zero = p.zero === 1 && p.dp > 1;
     this.wallMark = this.clock.wallNow();
     const coords = this.mesh.coords(ctx.rank);
@@ -74,6 +85,7 @@ export class Device {
         gradsReady: (names) => this.sync.gradsReady(names),
       },
       parts,
+      tp: { comm: this.tpComm, sequenceParallel: p.sequenceParallel },
       optimizerShard: this.zero ? (size) => zeroShard(size, p.dp, coords.dp) : undefined,
     });
     this.trainer = trainer;
@@ -95,7 +107,12 @@ export class Device {
     const mine = sliceBatch(global, this.mesh.coords(this.rank).dp * trainer.rows, trainer.rows);
     this.wallMark = this.clock.wallNow();
     const loss = this.executor.runStep(mine, globalBatch * seqLen);
-    const sumSquares = this.addOverStages(this.zero ? this.reduceScatterGradients() : this.allReduceGradients());
+    for (const chunk of trainer.chunks) {
+      const grads = trainer.grads.subarray(chunk.offset, chunk.offset + chunk.layout.totalSize);
+      syncTpNormGrads(chunk.layout, grads, this.tpComm, scenario.parallel.sequenceParallel);
+    }
+    const partial = this.zero ? this.reduceScatterGradients() : this.allReduceGradients();
+    const sumSquares = this.addOver(this.ppGroup, this.addOver(this.tpGroup, partial));
     if (step === this.ctx.data.captureGradientsAt) this.capture();
     const { gradNorm, lr } = trainer.update(step, sumSquares);
     if (this.zero) this.allGatherParameters();
@@ -112,21 +129,22 @@ export class Device {
 
   /**
    * ZeRO-1: reduce-scatter gives this rank the summed gradients of its shard only, so the global
-   * norm needs the shards' squared norms added over the group (a one-element all-reduce, `dp-norm`).
+   * norm needs the shards' squared norms added over the dp group.
    */
   private reduceScatterGradients(): number {
     this.comm.reduceScatter(this.trainer.grads, this.dpGroup, "dp-grad");
-    const partial = Float64Array.of(this.trainer.shardSumOfSquares());
-    this.comm.allReduce(partial, this.dpGroup, "dp-norm");
     this.wallMark = this.clock.wallNow();
-    return partial[0];
+    return this.addOver(this.dpGroup, this.trainer.shardSumOfSquares());
   }
 
-  /** Each pipeline rank holds different layers: the global norm adds their squared norms (`pp-norm`). */
-  private addOverStages(sumSquares: number): number {
-    if (this.ppGroup.ranks.length === 1) return sumSquares;
+  /**
+   * Adds a rank's share of the squared gradient norm over a group whose members hold different
+   * parameters (ZeRO shards, pipeline stages, tensor shards): a one-element all-reduce, `grad-norm`.
+   */
+  private addOver(group: Group, sumSquares: number): number {
+    if (group.ranks.length === 1) return sumSquares;
     const partial = Float64Array.of(sumSquares);
-    this.comm.allReduce(partial, this.ppGroup, "pp-norm");
+    this.comm.allReduce(partial, group, "grad-norm");
     this.wallMark = this.clock.wallNow();
     return partial[0];
   }
@@ -138,8 +156,12 @@ export class Device {
 
   private capture(): void {
     const { offset, size } = this.trainer.shard;
-    const tensors = this.trainer.layout.tensors.map(({ name, offset, size }) => ({ name, offset, size }));
-    this.captured = { offset, values: this.trainer.grads.slice(offset, offset + size), tensors };
+    this.captured = this.piece(offset, this.trainer.grads.slice(offset, offset + size));
+  }
+
+  private piece(offset: number, values: Float32Array): FlatPiece {
+    const { tensors, totalSize } = this.trainer.layout;
+    return { coords: this.mesh.coords(this.rank), offset, values, totalSize, tensors };
   }
 
   /** Charges one unit of work to the compute stream, with the wall time it took. */
@@ -187,12 +209,12 @@ export class Device {
     return this.clock.drainEvents();
   }
 
-  /** Copies of this rank's weights with their Hugging Face names, for a checkpoint. */
-  tensors(): NamedTensor[] {
-    return this.trainer.tensors().map((t) => ({ ...t, data: t.data.slice() }));
+  /** This rank's parameters (its stages, its tensor shards), for a checkpoint. */
+  parameters(): FlatPiece {
+    return this.piece(0, this.trainer.params);
   }
 
-  capturedGradients(): CapturedGradients | null {
+  capturedGradients(): FlatPiece | null {
     return this.captured;
   }
 }
@@ -204,7 +226,7 @@ export function deviceApi(device: Device) {
     step: (step: number) => device.step(step),
     report: () => device.report(),
     events: () => device.events(),
-    tensors: () => device.tensors(),
+    parameters: () => device.parameters(),
     capturedGradients: () => device.capturedGradients(),
   };
 }

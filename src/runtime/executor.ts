@@ -10,9 +10,8 @@
  */
 import type { Comm } from "../comm/comm.js";
 import { sliceBatch, type Batch } from "../data/batches.js";
-import type { Activations } from "../model/activations.js";
 import type { Action } from "../schedule/actions.js";
-import type { Trainer } from "../train/trainer.js";
+import type { StageActivations as Activations, Trainer } from "../train/trainer.js";
 
 export interface ExecutorShape {
   /** Pipeline ranks and chunks per rank; stage s lives on pipeline rank s mod p. */
@@ -180,13 +179,13 @@ export class PipelineExecutor {
     this.inFlight--;
   }
 
-  /** A hidden-state-sized buffer [rows·T, C] for a gradient in flight. */
+  /** A buffer for a stage-boundary gradient in flight: a hidden state [rows·T, C] (its sequence shard under sequence parallelism). */
   private buffer(): Float32Array {
     return this.spare.pop() ?? new Float32Array(this.hiddenSize);
   }
 
   private get hiddenSize(): number {
-    return this.trainer.microRows * this.trainer.scenario.model.seqLen * this.trainer.config.hiddenSize;
+    return this.trainer.chunks[0].model.acts.hidden[0].length;
   }
 
   /**

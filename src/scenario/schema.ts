@@ -6,6 +6,7 @@ import { z } from "zod";
 import { InputError } from "../errors.js";
 import type { ModelConfig } from "../model/config.js";
 import { checkPipeline } from "../parallel/pipeline.js";
+import { validateTp } from "../model/layout.js";
 import { hardwareSchema, resolveHardware } from "../sim/hardware.js";
 
 const modelOf = ({ initStd: _unused, ...config }: { initStd: number } & ModelConfig): ModelConfig => config;
@@ -94,6 +95,8 @@ export const parallelSchema = z.strictObject({
   virtualStages: positiveInt().optional(),
   /** Layers of each pipeline stage (pp × virtualStages numbers), instead of the balancing rule. */
   layersPerStage: z.array(positiveInt(), { error: rule("must be a list of positive integers") }).optional(),
+  /** Tensor parallelism: norms and residuals work on sequence shards; each all-reduce becomes reduce-scatter + all-gather. */
+  sequenceParallel: z.boolean({ error: rule("must be true or false") }).default(false),
   /** ZeRO stage: 0 (off) or 1 (optimizer state sharded over the dp group). */
   zero: z.union([z.literal(0), z.literal(1)], { error: rule("must be 0 or 1") }).default(0),
 });
@@ -133,6 +136,11 @@ export const scenarioSchema = z
     const v = p.virtualStages ?? (p.schedule === "interleaved" ? 2 : 1);
     try {
       checkPipeline(modelOf(m), { p: p.pp, v, layersPerStage: p.layersPerStage, interleaved: p.schedule === "interleaved" });
+      validateTp(modelOf(m), { size: p.tp, index: 0 });
+      const tokensPerMicroBatch = (t.globalBatch / p.dp / t.microBatches) * m.seqLen;
+      if (p.sequenceParallel && tokensPerMicroBatch % p.tp !== 0) {
+        throw new InputError("parallel.sequenceParallel", `needs parallel.tp = ${p.tp} to divide the tokens of a micro-batch (${tokensPerMicroBatch})`);
+      }
       if (p.schedule === "interleaved" && t.microBatches % p.pp !== 0) {
         throw new InputError("training.microBatches", `must be a multiple of parallel.pp = ${p.pp} for the interleaved schedule, got ${t.microBatches}`);
       }

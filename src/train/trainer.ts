@@ -8,8 +8,12 @@ import { sliceBatch } from "../data/batches.js";
 import { InputError } from "../errors.js";
 import type { ModelConfig } from "../model/config.js";
 import { initParams } from "../model/init.js";
-import { buildLayout, fullModelPart, type StagePart, type TensorSpec } from "../model/layout.js";
-import { LlamaModel } from "../model/model.js";
+import { buildLayout, fullModelPart, type Layout, type StagePart, type TensorSpec } from "../model/layout.js";
+import { LlamaModel, type ModelHooks, type StageResult } from "../model/model.js";
+import type { Floats } from "../kernels/types.js";
+import type { TpComm } from "../parallel/tensor.js";
+import { TpLlamaModel } from "../parallel/tp-model.js";
+import { shardTpTensors } from "../parallel/tp-layout.js";
 import type { NamedTensor } from "../checkpoint/safetensors.js";
 import { checkTensorsMatch } from "../checkpoint/hf.js";
 import type { Scenario } from "../scenario/schema.js";
@@ -43,6 +47,8 @@ export interface TrainerOptions {
   optimizerShard?: (size: number) => { offset: number; size: number };
   /** The model parts (pipeline stages) this rank holds; default the whole model. */
   parts?: StagePart[];
+  /** This rank's tensor-parallel group (default: none, full tensors). */
+  tp?: TensorParallel;
 }
 
 /** A rank's parameters: every tensor of its parts, in one flat buffer (offsets global to it). */
@@ -51,11 +57,38 @@ export interface FlatLayout {
   totalSize: number;
 }
 
+/** The activations a stage model saves for one micro-batch: its input and output hidden states. */
+export interface StageActivations {
+  readonly hidden: Floats[];
+  readonly output: Floats;
+}
+
+/** What the executor needs of a stage's model: LlamaModel, or TpLlamaModel for a tp shard. */
+export interface StageModel {
+  readonly acts: StageActivations;
+  hooks: ModelHooks;
+  newActivations(): StageActivations;
+  stageForward(acts: StageActivations, input: Int32Array | Floats, targets?: Int32Array): StageResult;
+  stageBackward(acts: StageActivations, dOutput: Floats | null, gradScale: number, deferWeights?: boolean): Floats | null;
+  stageBackwardWeights(acts: StageActivations): void;
+  activationBytes(): number;
+  deferredWeightGradBytes(): number;
+  workspaceBytes(): number;
+}
+
 /** One model part of a rank: its model over a contiguous range of the rank's flat buffers. */
 export interface Chunk {
   part: StagePart;
+  /** The part's own layout (offsets relative to `offset`). */
+  layout: Layout;
   offset: number;
-  model: LlamaModel;
+  model: StageModel;
+}
+
+/** Tensor parallelism of a rank: its tp group and whether norms work on sequence shards. */
+export interface TensorParallel {
+  comm: TpComm;
+  sequenceParallel: boolean;
 }
 
 export function modelConfigOf(scenario: Scenario): ModelConfig {
@@ -102,7 +135,9 @@ export class Trainer {
   ) {
     this.config = modelConfigOf(scenario);
     const parts = options.parts ?? [fullModelPart(this.config)];
-    const layouts = parts.map((part) => buildLayout(this.config, part));
+    const tp = options.tp && options.tp.comm.size > 1 ? options.tp : undefined;
+    const shard = tp ? { size: tp.comm.size, index: tp.comm.index } : undefined;
+    const layouts = parts.map((part) => buildLayout(this.config, part, shard));
     const offsets = layouts.map((_, k) => layouts.slice(0, k).reduce((n, l) => n + l.totalSize, 0));
     this.layout = {
       tensors: layouts.flatMap((l, k) => l.tensors.map((t) => ({ ...t, offset: t.offset + offsets[k] }))),
@@ -110,8 +145,9 @@ export class Trainer {
     };
     this.params = new Float32Array(this.layout.totalSize);
     this.grads = new Float32Array(this.layout.totalSize);
-    if (options.init) loadTensors(this.layout, this.params, options.init, parts.length === 1 && parts[0].hasEmbedding && parts[0].hasHead);
-    else initParams(this.layout, this.params, scenario.training.seed, scenario.model.initStd);
+    if (!options.init) initParams(this.layout, this.params, scenario.training.seed, scenario.model.initStd);
+    else if (tp) layouts.forEach((l, k) => shardTpTensors(l, options.init!, this.params.subarray(offsets[k], offsets[k] + l.totalSize)));
+    else loadTensors(this.layout, this.params, options.init, parts.length === 1 && parts[0].hasEmbedding && parts[0].hasHead);
     this.shard = options.optimizerShard?.(this.layout.totalSize) ?? { offset: 0, size: this.layout.totalSize };
     const ranges = shardRanges(decayRanges(this.layout), this.shard.offset, this.shard.size);
     this.optimizer = new AdamW(scenario.training.optimizer, this.shard.size, ranges);
@@ -119,8 +155,11 @@ export class Trainer {
     const seqLen = scenario.model.seqLen;
     this.chunks = layouts.map((layout, k) => {
       const range = (buf: Float32Array) => buf.subarray(offsets[k], offsets[k] + layout.totalSize);
-      const model = new LlamaModel(this.config, layout, range(this.params), range(this.grads), this.microRows, seqLen);
-      return { part: parts[k], offset: offsets[k], model };
+      const [params, grads] = [range(this.params), range(this.grads)];
+      const model: StageModel = tp
+        ? new TpLlamaModel(this.config, layout, params, grads, this.microRows, seqLen, tp.comm, { sequenceParallel: tp.sequenceParallel })
+        : new LlamaModel(this.config, layout, params, grads, this.microRows, seqLen);
+      return { part: parts[k], layout, offset: offsets[k], model };
     });
     const observer = options.observer;
     if (observer) {
@@ -136,10 +175,11 @@ export class Trainer {
     }
   }
 
-  /** The whole-model replica (single-stage ranks only). */
+  /** The whole-model replica (single-stage, single-shard ranks only). */
   get model(): LlamaModel {
-    if (this.chunks.length !== 1) throw new Error("this rank holds several model chunks; use chunks[k].model");
-    return this.chunks[0].model;
+    const model = this.chunks.length === 1 ? this.chunks[0].model : null;
+    if (!(model instanceof LlamaModel)) throw new Error("this rank holds a pipeline stage or a tensor shard; use chunks[k].model");
+    return model;
   }
 
   /**
@@ -180,9 +220,23 @@ export class Trainer {
     return { gradNorm, lr };
   }
 
-  /** Squared norm of this rank's shard of the gradients. */
+  /**
+   * This rank's share of the squared global gradient norm, over its optimizer shard: every
+   * element it owns, except that a tensor replicated over the tp group counts on tp index 0 only
+   * (so the sum over ranks is the single device's squared norm).
+   */
   shardSumOfSquares(): number {
-    return sumOfSquares(this.grads, this.shard.offset, this.shard.size);
+    const { offset, size } = this.shard;
+    const tpIndex = this.options.tp?.comm.index ?? 0;
+    if (tpIndex === 0 || !this.options.tp || this.options.tp.comm.size === 1) return sumOfSquares(this.grads, offset, size);
+    let sum = 0;
+    for (const t of this.layout.tensors) {
+      if (t.shard === null) continue;
+      const a = Math.max(t.offset, offset);
+      const b = Math.min(t.offset + t.size, offset + size);
+      if (b > a) sum += sumOfSquares(this.grads, a, b - a);
+    }
+    return sum;
   }
 
   /** A whole single-replica step. */
@@ -191,7 +245,7 @@ export class Trainer {
     return { step, loss, ...this.update(step, sumOfSquares(this.grads)) };
   }
 
-  /** The parameters as named tensors (views, not copies), in layout order. */
+  /** The parameters as named tensors (views, not copies), in layout order; whole-model, unsharded ranks only. */
   tensors(): NamedTensor[] {
     return this.layout.tensors.map((t) => ({ name: t.name, shape: t.shape, data: this.params.subarray(t.offset, t.offset + t.size) }));
   }

@@ -28,7 +28,7 @@ describe("scenario validation", () => {
     const s = validateScenario(base());
     expect(s.model.vocabSize).toBe(256);
     expect(s.training.microBatches).toBe(1);
-    expect(s.parallel).toEqual({ dp: 1, tp: 1, pp: 1, bucketBytes: 65536, overlapGradReduce: true, zero: 0 });
+    expect(s.parallel).toEqual({ dp: 1, tp: 1, pp: 1, bucketBytes: 65536, overlapGradReduce: true, schedule: "1f1b", virtualStages: 1, sequenceParallel: false, zero: 0 });
     expect(s.training.data).toEqual({ source: "synthetic" });
     expect(s.hardware.peakFlops).toBeGreaterThan(0);
   });
@@ -54,6 +54,16 @@ describe("scenario validation", () => {
     ["dp that does not divide the global batch", (s: any) => (s.parallel = { dp: 3 }), "training.globalBatch: must be divisible by parallel.dp"],
     ["a non-positive bucket size", (s: any) => (s.parallel = { bucketBytes: 0 }), "parallel.bucketBytes: must be a positive integer"],
     ["an unknown ZeRO stage", (s: any) => (s.parallel = { zero: 2 }), "parallel.zero: must be 0 or 1"],
+    ["tp that does not divide the heads", (s: any) => (s.parallel = { tp: 3 }), "parallel.tp: must divide model."],
+    ["tp that does not divide the intermediate size", (s: any) => ((s.model.intermediateSize = 30), (s.parallel = { tp: 4 }), (s.model.numHeads = 4), (s.model.numKvHeads = 4)), "parallel.tp: must divide model.intermediateSize"],
+    ["tp that does not divide the vocabulary", (s: any) => ((s.model.vocabSize = 258), (s.parallel = { tp: 4 }), (s.model.numHeads = 4), (s.model.numKvHeads = 4)), "parallel.tp: must divide model.vocabSize"],
+    ["tp above the kv heads", (s: any) => (s.parallel = { tp: 2 }), "parallel.tp: must divide model.numKvHeads"],
+    ["pp larger than the layers", (s: any) => (s.parallel = { pp: 2 }), "parallel.pp: pp × virtualStages = 2 stages must not exceed model.numLayers = 1"],
+    ["virtual stages that do not divide the layers per rank", (s: any) => ((s.model.numLayers = 6), (s.parallel = { pp: 2, schedule: "interleaved", virtualStages: 2 }), (s.training.microBatches = 2)), "parallel.virtualStages: must divide the layers per rank"],
+    ["interleaving with micro-batches not a multiple of pp", (s: any) => ((s.model.numLayers = 4), (s.parallel = { pp: 2, schedule: "interleaved" }), (s.training.microBatches = 1)), "training.microBatches: must be a multiple of parallel.pp"],
+    ["an unknown schedule kind", (s: any) => (s.parallel = { schedule: "1f2b" }), "parallel.schedule: must be one of gpipe, 1f1b, interleaved, zb-h1"],
+    ["layers per stage that do not add up", (s: any) => ((s.model.numLayers = 4), (s.parallel = { pp: 2, layersPerStage: [1, 2] })), "parallel.layersPerStage: must add up to model.numLayers = 4"],
+    ["sequence parallelism on tokens tp does not divide", (s: any) => ((s.model.numHeads = 4), (s.model.numKvHeads = 4), (s.model.seqLen = 3), (s.training.globalBatch = 1), (s.parallel = { tp: 2, sequenceParallel: true })), "parallel.sequenceParallel: needs parallel.tp = 2 to divide"],
     ["a wrong type", (s: any) => (s.training.optimizer.lr = "fast"), "training.optimizer.lr: must be a positive number"],
   ])("rejects %s with a one-line message", (_what, mutate, expected) => {
     const message = failure(mutate);
