@@ -62,3 +62,47 @@ export interface RunOutput {
   /** With `captureGradients`: the reduced, unclipped gradients of step 0, by tensor name. */
   gradients?: Map<string, Float32Array>;
 }
+
+/** How one compared run was laid out: the parallel settings that distinguish it. */
+export interface LayoutSummary {
+  /** Short label, e.g. `dp2·tp1·pp2 1f1b`, plus any varied non-parallel value. */
+  label: string;
+  dp: number;
+  tp: number;
+  pp: number;
+  schedule: string;
+  virtualStages: number;
+  sequenceParallel: boolean;
+  zero: number;
+  /** The values `--vary` set for this run, by dotted path (empty when comparing files). */
+  varied: Record<string, unknown>;
+}
+
+/** Figures derived from a run's results for side-by-side comparison. */
+export interface RunMetrics {
+  /** Model FLOPs utilisation: (6·N + 12·L·h·s) per token × tokens per simulated second / (devices × peak). */
+  mfu: number;
+  /** Mean over devices of idle / makespan. */
+  bubbleFraction: number;
+  /** The largest device's allocated bytes. */
+  peakMemoryBytes: number;
+  /** Whether the losses match the first run with the same model and training (relative 1e-4); null if it has no such peer. */
+  lossesAgree: boolean | null;
+}
+
+export interface CompareRun extends RunResult {
+  layout: LayoutSummary;
+  metrics: RunMetrics;
+}
+
+/** `parasim compare --json`: every run as `parasim run` writes it plus its layout, and what was skipped. */
+export interface CompareResult {
+  runs: CompareRun[];
+  skipped: { layout: string; reason: string }[];
+}
+
+/** A comparison plus each run's simulated timeline (same order as `runs`), for traces and reports. */
+export interface CompareOutput {
+  result: CompareResult;
+  timelines: TimelineEvent[][];
+}

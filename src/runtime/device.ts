@@ -106,6 +106,7 @@ export class Device {
     const global = drawBatch(corpus, seed, step, globalBatch, seqLen);
     const mine = sliceBatch(global, this.mesh.coords(this.rank).dp * trainer.rows, trainer.rows);
     this.wallMark = this.clock.wallNow();
+    this.clock.step = step;
     const loss = this.executor.runStep(mine, globalBatch * seqLen);
     for (const chunk of trainer.chunks) {
       const grads = trainer.grads.subarray(chunk.offset, chunk.offset + chunk.layout.totalSize);

@@ -41,6 +41,10 @@ export interface TimelineEvent {
   /** Wall seconds since the cluster's wall origin. */
   wallStart: number;
   wallEnd: number;
+  /** The training step the event belongs to (the clock's `step` when it was recorded). */
+  step: number;
+  /** Comm-stream events: bytes of the message or of the collective's buffer. */
+  bytes?: number;
 }
 
 /** An issued communication as the clock sees it. */
@@ -77,6 +81,8 @@ export class Clock {
   commSeconds = 0;
   idleSeconds = 0;
   readonly events: TimelineEvent[] = [];
+  /** The training step in progress; stamped on every event so reports can show one step. */
+  step = 0;
   private readonly pending = new Set<CommOp>();
   private readonly record: boolean;
   private readonly wallOriginMs: number;
@@ -123,7 +129,7 @@ export class Clock {
     const sendTime = this.readyTime();
     const arrival = sendTime + transferTime(linkBetween(this.hardware, this.rank, dst), bytes);
     this.commFree = arrival;
-    this.push("comm", "comm", label, sendTime, arrival, wallStart, this.wallNow());
+    this.push("comm", "comm", label, sendTime, arrival, wallStart, this.wallNow(), bytes);
     return { sendTime, arrival };
   }
 
@@ -158,7 +164,7 @@ export class Clock {
     const end = start + collectiveTime(op, ranks.length, bytes, groupLink(this.hardware, ranks));
     this.commFree = end;
     const c: CommOp = { label, start, end, idleUntil: others, waited: false };
-    this.push("comm", "comm", label, start, end, wallStart, this.wallNow());
+    this.push("comm", "comm", label, start, end, wallStart, this.wallNow(), bytes);
     this.pending.add(c);
     if (!overlap) this.wait(c, wallStart);
     return c;
@@ -207,8 +213,10 @@ export class Clock {
     this.now = end;
   }
 
-  private push(stream: StreamName, kind: EventKind, label: string, start: number, end: number, wallStart: number, wallEnd: number): void {
+  private push(stream: StreamName, kind: EventKind, label: string, start: number, end: number, wallStart: number, wallEnd: number, bytes?: number): void {
     if (!this.record) return;
-    this.events.push({ rank: this.rank, stream, kind, label, start, end, wallStart, wallEnd });
+    const event: TimelineEvent = { rank: this.rank, stream, kind, label, start, end, wallStart, wallEnd, step: this.step };
+    if (bytes !== undefined) event.bytes = bytes;
+    this.events.push(event);
   }
 }
