@@ -7,8 +7,14 @@ import { writeFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { InputError } from "./errors.js";
 import { evaluateCheckpoint, loadEvalSequences, loadScenario, simulate, bundledScenarioPath, parseCosts, scheduleCommandOutput } from "./index.js";
+import { readdirSync, existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { expandVariations, parseVariation, readScenarioFile, compareWithTimelines, type Expanded } from "./index.js";
+import { formatCompareReport } from "./report/compare-report.js";
+import { htmlReport } from "./report/html.js";
 import { progressBar } from "./report/progress.js";
 import { formatRunReport } from "./report/run-report.js";
+import { chromeTrace } from "./report/trace.js";
 
 /** A commander option parser for counts: a one-line InputError naming the option otherwise. */
 function positiveInt(option: string) {
@@ -19,13 +25,27 @@ function positiveInt(option: string) {
   };
 }
 
-function writeJson(path: string, value: unknown): void {
+/** Writes an output file; a path that cannot be written is bad input naming the option. */
+function writeOutput(option: string, path: string, text: string): void {
   try {
-    writeFileSync(path, JSON.stringify(value, null, 2) + "\n");
+    writeFileSync(path, text);
   } catch (err) {
-    throw new InputError("--json", `cannot write ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    throw new InputError(option, `cannot write ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   }
 }
+
+const writeJson = (path: string, value: unknown): void => writeOutput("--json", path, JSON.stringify(value, null, 2) + "\n");
+
+/** The bundled comparison: the numbered scenarios in scenarios/, which tell the story in order. */
+function bundledComparison(): string[] {
+  const dir = dirname(bundledScenarioPath("default.yaml"));
+  return readdirSync(dir)
+    .filter((f) => /^\d\d-.*\.ya?ml$/.test(f))
+    .sort()
+    .map((f) => join(dir, f));
+}
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
 export function buildProgram(): Command {
   const program = new Command()
@@ -67,6 +87,44 @@ export function buildProgram(): Command {
       }
       const sequences = loadEvalSequences(dir, opts);
       console.log(JSON.stringify(evaluateCheckpoint(dir, sequences)));
+    });
+
+  program
+    .command("compare")
+    .description("run several layouts of one model side by side (default: the bundled comparison in scenarios/)")
+    .argument("[scenarios...]", "scenario files (YAML or JSON)")
+    .option("--vary <path=values>", "cross product over a field, e.g. parallel.dp=1,2,4 (repeatable)", collect, [])
+    .option("--json <file>", "write { runs: [...], skipped: [...] } as JSON")
+    .option("--trace <file>", "write a Chrome trace (Perfetto, chrome://tracing) of every run")
+    .option("--report <file>", "write a self-contained HTML report")
+    .option("--max-world-size <n>", "skip layouts with more devices than this (default 16)", positiveInt("--max-world-size"), 16)
+    .option("--threads <n>", "runs at a time (default: the machine's cores)", positiveInt("--threads"))
+    .action(async (files: string[], opts: { vary: string[]; json?: string; trace?: string; report?: string; maxWorldSize: number; threads?: number }) => {
+      const variations = opts.vary.map(parseVariation);
+      const paths = files.length > 0 ? files : bundledComparison();
+      const runs: Expanded[] = [];
+      const skipped: { layout: string; reason: string }[] = [];
+      for (const path of paths) {
+        const { raw, baseDir } = readScenarioFile(path);
+        const expansion = expandVariations(raw, baseDir, variations, opts.maxWorldSize);
+        const name = paths.length > 1 ? `${path}: ` : "";
+        runs.push(...expansion.runs);
+        skipped.push(...expansion.skipped.map((s) => ({ layout: name + s.layout, reason: s.reason })));
+      }
+      if (runs.length === 0) throw new InputError("compare", `no layout to run: ${skipped.map((s) => `${s.layout} (${s.reason})`).join("; ")}`);
+      const bar = progressBar(runs.length, "compare");
+      const output = await compareWithTimelines(runs, { skipped, threads: opts.threads, onRunDone: (done) => bar.update(done, "runs") });
+      bar.finish();
+      console.log(formatCompareReport(output.result));
+      if (opts.json) writeJson(opts.json, output.result);
+      if (opts.trace) {
+        const traceRuns = output.result.runs.map((r, i) => ({ label: r.layout.label, result: r, timeline: output.timelines[i] }));
+        writeOutput("--trace", opts.trace, JSON.stringify(chromeTrace(traceRuns)));
+      }
+      if (opts.report) writeOutput("--report", opts.report, htmlReport(output));
+      if (output.result.runs.some((r) => r.metrics.lossesAgree === false)) {
+        throw new Error("layouts of the same model and data trained to different losses (see the table): a parallel layout is not equivalent to one device");
+      }
     });
 
   program

@@ -3,10 +3,23 @@
  * their own code and tests.
  */
 export { InputError, DeviceError, AbortedError } from "./errors.js";
-export { loadScenario, validateScenario, bundledScenarioPath } from "./scenario/load.js";
+export { loadScenario, validateScenario, bundledScenarioPath, readScenarioFile } from "./scenario/load.js";
 export type { Scenario, ScenarioInput } from "./scenario/schema.js";
 export { simulate, simulateWithTimeline, type SimulateOptions } from "./run/simulate.js";
-export type { RunResult, RunOutput, DeviceReport } from "./run/results.js";
+export type {
+  RunResult,
+  RunOutput,
+  DeviceReport,
+  MemoryReport,
+  CompareResult,
+  CompareOutput,
+  CompareRun,
+  LayoutSummary,
+  RunMetrics,
+} from "./run/results.js";
+export { compare, compareWithTimelines, layoutSummary, type CompareOptions } from "./run/compare.js";
+export { expandVariations, parseVariation, type Variation, type Expanded, type Expansion } from "./run/vary.js";
+export { modelFlopsPerToken } from "./run/metrics.js";
 export { evaluateCheckpoint, loadEvalSequences, type EvalResult } from "./run/evaluate.js";
 export { readCheckpoint, writeCheckpoint } from "./checkpoint/hf.js";
 export { drawBatch, loadCorpus, type Batch } from "./data/batches.js";
@@ -25,3 +38,6 @@ export {
   type Action,
   type ScheduleReport,
 } from "./schedule/index.js";
+export { runResultSchema, compareResultSchema, deviceReportSchema } from "./run/results-schema.js";
+export { chromeTrace } from "./report/trace.js";
+export { htmlReport } from "./report/html.js";

@@ -12,5 +12,5 @@ export default function setup(): void {
     cwd: root,
     stdio: "inherit",
   });
-  process.env.PARASIM_DEVICE_ENTRY = fileURLToPath(new URL("../dist/workers/device.js", import.meta.url));
+  process.env.PARASIM_WORKERS_DIR = fileURLToPath(new URL("../dist/workers", import.meta.url));
 }

@@ -31,12 +31,12 @@ export interface SimulateOptions {
 
 /**
  * The device worker's entry: compiled or TypeScript to match this module, unless
- * PARASIM_DEVICE_ENTRY names another file (the test suite points it at the fresh build, whose
- * workers start much faster than TypeScript run through tsx).
+ * PARASIM_WORKERS_DIR names a folder of compiled workers (the test suite points it at the fresh
+ * build, whose workers start much faster than TypeScript run through tsx).
  */
 function deviceEntry(): URL {
-  const override = process.env.PARASIM_DEVICE_ENTRY;
-  return override ? pathToFileURL(override) : workerEntry(import.meta.url, "../../workers/device");
+  const dir = process.env.PARASIM_WORKERS_DIR;
+  return dir ? pathToFileURL(`${dir}/device.js`) : workerEntry(import.meta.url, "../../workers/device");
 }
 
 /** Reads and checks a checkpoint against the scenario's model before any worker starts. */

@@ -18,14 +18,19 @@ export function bundledScenarioPath(file: string): string {
 
 /** Reads and validates a scenario file. Relative data paths are resolved against its folder. */
 export function loadScenario(path: string): Scenario {
+  const { raw, baseDir } = readScenarioFile(path);
+  return validateScenario(raw, baseDir);
+}
+
+/** A scenario file as written (not yet validated) and the folder its relative paths start from. */
+export function readScenarioFile(path: string): { raw: unknown; baseDir: string } {
   let text: string;
   try {
     text = readFileSync(path, "utf8");
   } catch (err) {
     throw new InputError("scenario", `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   }
-  const raw = parseScenarioText(text, path);
-  return validateScenario(raw, dirname(resolve(path)));
+  return { raw: parseScenarioText(text, path), baseDir: dirname(resolve(path)) };
 }
 
 export function parseScenarioText(text: string, path: string): unknown {

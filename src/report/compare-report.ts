@@ -1,0 +1,57 @@
+/** The side-by-side table of `parasim compare`. */
+import type { CompareResult } from "../run/results.js";
+import { formatBytes, formatNumber, formatSeconds, formatTable } from "./table.js";
+
+/** Bytes sent per step over all devices, and the kinds that make up most of it (largest first). */
+function bytesPerStep(kinds: Record<string, number>, steps: number): string {
+  const sorted = Object.entries(kinds).sort((a, b) => b[1] - a[1]);
+  const total = sorted.reduce((sum, [, bytes]) => sum + bytes, 0);
+  if (total === 0) return "-";
+  // Kinds under 5 % (norm scalars, loss statistics) would only crowd the cell; --json has them all.
+  const main = sorted.filter(([, bytes]) => bytes >= 0.05 * total).map(([kind]) => kind);
+  return `${formatBytes(total / steps)} (${main.join(", ")})`;
+}
+
+export function formatCompareReport(c: CompareResult): string {
+  const lines: string[] = [];
+  if (c.runs.length > 0) {
+    const first = c.runs[0].scenario;
+    const m = first.model;
+    lines.push(
+      `${c.runs.length} run(s); model of ${m.numLayers} layers, hidden ${m.hiddenSize}; global batch ${first.training.globalBatch}×${m.seqLen} tokens; ${first.training.steps} steps (times are simulated per step, bytes over all devices)`,
+    );
+    lines.push("");
+    lines.push(
+      formatTable(
+        ["scenario", "world", "layout", "hardware", "step", "tokens/s", "MFU", "bubble", "bytes sent/step", "peak mem/device", "final loss", "agrees", "wall"],
+        c.runs.map((r) => [
+          r.scenario.name,
+          r.worldSize,
+          r.layout.label,
+          r.scenario.hardware.name,
+          formatSeconds(r.simulated.stepSeconds),
+          formatNumber(r.simulated.tokensPerSecond),
+          `${(100 * r.metrics.mfu).toFixed(1)}%`,
+          `${(100 * r.metrics.bubbleFraction).toFixed(1)}%`,
+          bytesPerStep(r.communication.bytesByKind, r.scenario.training.steps),
+          formatBytes(r.metrics.peakMemoryBytes),
+          r.finalLoss.toFixed(4),
+          r.metrics.lossesAgree === null ? "-" : r.metrics.lossesAgree ? "yes" : "NO",
+          `${r.wall.seconds.toFixed(1)} s`,
+        ]),
+      ),
+    );
+    const disagree = c.runs.filter((r) => r.metrics.lossesAgree === false);
+    lines.push("");
+    lines.push(
+      disagree.length === 0
+        ? "losses: every layout of the same model and data agrees with the first within relative 1e-4"
+        : `losses: ${disagree.map((r) => r.layout.label).join(", ")} disagree with the first layout of the same model and data`,
+    );
+  }
+  if (c.skipped.length > 0) {
+    lines.push("", "skipped:");
+    for (const s of c.skipped) lines.push(`  ${s.layout}: ${s.reason}`);
+  }
+  return lines.join("\n");
+}

@@ -1,0 +1,85 @@
+/**
+ * The timeline of one run for one step, as inline SVG: a row per rank (`<g class="timeline-row"
+ * data-rank="N">`), the compute stream as a wide lane (compute, exposed communication, idle) and
+ * the communication stream as a thin lane under it. The x axis is simulated time since the step's
+ * first event on any rank.
+ */
+import type { CompareRun } from "../run/results.js";
+import type { TimelineEvent } from "../sim/clock.js";
+import { formatBytes, formatSeconds } from "./table.js";
+import { COLORS, escapeHtml, niceTicks, tickLabel, timeUnit } from "./html-svg.js";
+
+const WIDTH = 1160;
+const LEFT = 150;
+const RIGHT = 24;
+const TOP = 8;
+const LANE = 18;
+const COMM_LANE = 6;
+const ROW = LANE + COMM_LANE + 12;
+const AXIS = 40;
+
+const KIND_NAMES = { compute: "compute", comm: "exposed communication", idle: "idle" } as const;
+
+/** The steps a timeline covers, ascending. */
+export function timelineSteps(events: TimelineEvent[]): number[] {
+  return [...new Set(events.map((e) => e.step))].sort((a, b) => a - b);
+}
+
+export function timelineSvg(run: CompareRun, events: TimelineEvent[], step: number): string {
+  const ofStep = events.filter((e) => e.step === step);
+  const t0 = Math.min(...ofStep.map((e) => e.start));
+  const t1 = Math.max(...ofStep.map((e) => e.end));
+  const span = t1 - t0;
+  const plot = WIDTH - LEFT - RIGHT;
+  const x = (t: number) => LEFT + (span > 0 ? ((t - t0) / span) * plot : 0);
+  const ranks = Math.max(run.worldSize, ...ofStep.map((e) => e.rank + 1));
+  const height = TOP + ranks * ROW + AXIS;
+
+  const unit = timeUnit(span);
+  const ticks = niceTicks(span / unit.scale);
+  const grid = ticks
+    .map((v) => {
+      const px = x(t0 + v * unit.scale).toFixed(2);
+      return (
+        `<line x1="${px}" x2="${px}" y1="${TOP - 4}" y2="${TOP + ranks * ROW}" class="grid"/>` +
+        `<text x="${px}" y="${TOP + ranks * ROW + 16}" class="tick" text-anchor="middle">${tickLabel(v)}</text>`
+      );
+    })
+    .join("");
+  const axisTitle =
+    `<text x="${LEFT + plot / 2}" y="${height - 6}" class="axis-title" text-anchor="middle">` +
+    `simulated time since the start of step ${step} (${unit.symbol})</text>`;
+
+  const rows: string[] = [];
+  for (let rank = 0; rank < ranks; rank++) {
+    const mine = ofStep.filter((e) => e.rank === rank);
+    const device = run.devices.find((d) => d.rank === rank);
+    const coords = device ? `dp${device.coords.dp} pp${device.coords.pp} tp${device.coords.tp}` : "";
+    const parts = [
+      `<text x="8" y="${LANE - 4}" class="rank">rank ${rank}</text>`,
+      `<text x="64" y="${LANE - 4}" class="coords">${escapeHtml(coords)}</text>`,
+      `<rect x="${LEFT}" y="0" width="${plot}" height="${LANE}" class="lane"/>`,
+    ];
+    for (const e of mine) {
+      const w = x(e.end) - x(e.start);
+      if (!(w > 0)) continue;
+      const onComm = e.stream === "comm";
+      const fill = onComm ? COLORS.commStream : COLORS[e.kind];
+      const what = onComm ? "transfer" : KIND_NAMES[e.kind];
+      const bytes = e.bytes !== undefined ? ` · ${formatBytes(e.bytes)}` : "";
+      const tip = `${e.label} · ${what} · ${formatSeconds(e.end - e.start)}${bytes}`;
+      parts.push(
+        `<rect x="${x(e.start).toFixed(3)}" y="${onComm ? LANE + 2 : 0}" width="${w.toFixed(3)}" ` +
+          `height="${onComm ? COMM_LANE : LANE}" fill="${fill}"><title>${escapeHtml(tip)}</title></rect>`,
+      );
+    }
+    rows.push(`<g class="timeline-row" data-rank="${rank}" shape-rendering="crispEdges" transform="translate(0,${TOP + rank * ROW})">${parts.join("")}</g>`);
+  }
+
+  const label = `Timeline of step ${step}, ${ranks} ranks, ${formatSeconds(span)}`;
+  return (
+    `<svg class="timeline" viewBox="0 0 ${WIDTH} ${height}" width="${WIDTH}" height="${height}" ` +
+    `xmlns="http://www.w3.org/2000/svg" role="img" aria-label="${escapeHtml(label)}">` +
+    `${grid}${rows.join("")}${axisTitle}</svg>`
+  );
+}

@@ -1,0 +1,92 @@
+/**
+ * `compare()`: several layouts of one model side by side. Each run is independent, so they are
+ * spread over a piscina pool (piscina hands each task to whichever thread is free — the right
+ * tool for independent jobs, DESIGN.md), sized to the machine's cores; each run then starts its
+ * own device workers.
+ */
+import { availableParallelism } from "node:os";
+import { pathToFileURL } from "node:url";
+import { Piscina } from "piscina";
+import { fromPlainError } from "../errors.js";
+import type { Scenario } from "../scenario/schema.js";
+import type { TimelineEvent } from "../sim/clock.js";
+import type { CompareTask, CompareTaskResult } from "./compare-task.js";
+import { lossesAgree, runMetrics } from "./metrics.js";
+import type { CompareOutput, CompareResult, CompareRun, LayoutSummary } from "./results.js";
+import type { Expanded } from "./vary.js";
+
+export interface CompareOptions {
+  /** Runs already skipped while expanding variations, reported beside the results. */
+  skipped?: { layout: string; reason: string }[];
+  /** Called as runs finish (for progress bars). */
+  onRunDone?: (done: number, total: number) => void;
+  /** Pool threads; default the machine's cores. */
+  threads?: number;
+}
+
+/** The pool's task file: compiled or TypeScript to match this module (PARASIM_WORKERS_DIR overrides, as for devices). */
+function taskFile(): string {
+  const dir = process.env.PARASIM_WORKERS_DIR;
+  if (dir) return pathToFileURL(`${dir}/compare-task.js`).href;
+  const fromSources = import.meta.url.endsWith(".ts");
+  return new URL(fromSources ? "../../workers/compare-task-tsx.mjs" : "../../workers/compare-task.js", import.meta.url).href;
+}
+
+export function layoutSummary(s: Scenario, varied: Record<string, unknown> = {}): LayoutSummary {
+  const p = s.parallel;
+  const extras = Object.entries(varied)
+    .filter(([path]) => !["parallel.dp", "parallel.tp", "parallel.pp", "parallel.schedule"].includes(path))
+    .map(([path, v]) => `${path.split(".").pop()}=${String(v)}`);
+  const schedule = p.pp > 1 ? ` ${p.schedule}${p.schedule === "interleaved" ? `×${p.virtualStages}` : ""}` : "";
+  const label = [`dp${p.dp}·tp${p.tp}·pp${p.pp}${schedule}`, ...extras].join(" ");
+  return { label, dp: p.dp, tp: p.tp, pp: p.pp, schedule: p.schedule, virtualStages: p.virtualStages, sequenceParallel: p.sequenceParallel, zero: p.zero, varied };
+}
+
+/** Compares validated scenarios (or expanded variations); returns results and timelines. */
+export async function compareWithTimelines(inputs: (Scenario | Expanded)[], options: CompareOptions = {}): Promise<CompareOutput> {
+  const runs = inputs.map((i) => ("scenario" in i ? i : { scenario: i, varied: {} }));
+  const pool = new Piscina<CompareTask, CompareTaskResult>({
+    filename: taskFile(),
+    maxThreads: Math.max(1, Math.min(runs.length, options.threads ?? availableParallelism())),
+    minThreads: 0,
+  });
+  let done = 0;
+  try {
+    const outcomes = await Promise.all(
+      runs.map(async ({ scenario }) => {
+        const out = await pool.run({ scenario });
+        options.onRunDone?.(++done, runs.length);
+        if (!out.ok) throw fromPlainError(out.error);
+        return out;
+      }),
+    );
+    const compared: CompareRun[] = outcomes.map((o, i) => ({
+      ...o.result,
+      layout: layoutSummary(runs[i].scenario, runs[i].varied),
+      metrics: { ...runMetrics(o.result), lossesAgree: null },
+    }));
+    markLossAgreement(compared);
+    const timelines: TimelineEvent[][] = outcomes.map((o) => o.timeline);
+    return { result: { runs: compared, skipped: options.skipped ?? [] }, timelines };
+  } finally {
+    await pool.destroy();
+  }
+}
+
+export async function compare(inputs: (Scenario | Expanded)[], options: CompareOptions = {}): Promise<CompareResult> {
+  return (await compareWithTimelines(inputs, options)).result;
+}
+
+/** Runs that train the same model on the same data must have the same losses: each is checked against the first of its kind. */
+function markLossAgreement(runs: CompareRun[]): void {
+  const firsts = new Map<string, CompareRun>();
+  for (const run of runs) {
+    const key = JSON.stringify([run.scenario.model, run.scenario.training]);
+    const first = firsts.get(key);
+    if (!first) firsts.set(key, run);
+    else {
+      run.metrics.lossesAgree = lossesAgree(run.losses, first.losses);
+      first.metrics.lossesAgree = true; // the reference of its kind, now that it has a peer
+    }
+  }
+}

@@ -1,0 +1,30 @@
+/** Figures for comparing runs side by side, derived from their results. */
+import type { ModelConfig } from "../model/config.js";
+import { buildLayout, EMBED_NAME } from "../model/layout.js";
+import { modelConfigOf } from "../train/trainer.js";
+import type { RunMetrics, RunResult } from "./results.js";
+
+/**
+ * Model FLOPs per token of training (Kaplan et al. 2020; Chowdhery et al. 2022, appendix B):
+ * 6·N for the matmuls' forward and backward plus 12·L·h·s for attention's QKᵀ and AV. N counts
+ * every parameter but the input embedding, which is a lookup; the untied LM head is a matmul of
+ * the same cost as any other, so it counts (with tied embeddings, as in PaLM, it would not).
+ */
+export function modelFlopsPerToken(config: ModelConfig): number {
+  const n = buildLayout(config).tensors.filter((t) => t.name !== EMBED_NAME).reduce((sum, t) => sum + t.size, 0);
+  return 6 * n + 12 * config.numLayers * config.hiddenSize * config.seqLen;
+}
+
+/** MFU, mean bubble share and peak memory of one run; `lossesAgree` is filled in by the comparison. */
+export function runMetrics(r: RunResult): Omit<RunMetrics, "lossesAgree"> {
+  const devices = r.devices;
+  const peak = r.scenario.hardware.peakFlops;
+  const mfu = (modelFlopsPerToken(modelConfigOf(r.scenario)) * r.simulated.tokensPerSecond) / (r.worldSize * peak);
+  const bubble = devices.reduce((sum, d) => sum + d.idleSeconds / (d.computeSeconds + d.commSeconds + d.idleSeconds), 0) / devices.length;
+  return { mfu, bubbleFraction: bubble, peakMemoryBytes: Math.max(...devices.map((d) => d.memory.total)) };
+}
+
+/** Relative agreement of two loss curves, the bound DESIGN.md sets for 10 steps of Adam. */
+export function lossesAgree(a: number[], b: number[], tolerance = 1e-4): boolean {
+  return a.length === b.length && a.every((loss, i) => Math.abs(loss - b[i]) <= tolerance * Math.abs(b[i]));
+}
