@@ -16,7 +16,7 @@ p { margin: 6px 0 10px; max-width: 1100px; }
 table.summary { border-collapse: collapse; width: 100%; font-size: 13px; font-variant-numeric: tabular-nums; }
 table.summary th, table.summary td { padding: 6px 8px; border-bottom: 1px solid var(--line); text-align: left; vertical-align: top; }
 table.summary th { background: var(--soft); font-weight: 600; }
-.layout { white-space: nowrap; }
+.layout, .kind { white-space: nowrap; }
 table.summary td.num, table.summary th.num { text-align: right; white-space: nowrap; }
 table.summary tbody tr:nth-child(even) { background: #fbfcfd; }
 ul.skipped-list { margin: 4px 0 0; padding-left: 20px; }

@@ -5,7 +5,7 @@
  */
 import { InputError } from "../errors.js";
 import type { CompareOutput, CompareRun } from "../run/results.js";
-import { formatBytes, formatNumber, formatSeconds } from "./table.js";
+import { formatBytes, formatSeconds } from "./table.js";
 import { bytesChart, memoryChart, timeChart } from "./html-charts.js";
 import { COLORS, escapeHtml, legend, short } from "./html-svg.js";
 import { timelineSteps, timelineSvg } from "./html-timeline.js";
@@ -76,7 +76,7 @@ function summaryTable(runs: CompareRun[]): string {
     const schedule = l.pp > 1 ? `${l.schedule}${l.virtualStages > 1 ? ` × ${l.virtualStages} chunks` : ""}` : "—";
     const kinds = Object.entries(r.communication.bytesByKind)
       .filter(([, b]) => b > 0)
-      .map(([k, b]) => `${escapeHtml(k)} ${escapeHtml(formatBytes(b))}`);
+      .map(([k, b]) => `<span class="kind">${escapeHtml(k)} ${escapeHtml(formatBytes(b))}</span>`);
     const agree = r.metrics.lossesAgree === null ? "—" : r.metrics.lossesAgree ? "yes" : `<span class="bad">no</span>`;
     const cells: [string, boolean][] = [
       [String(i + 1), true],
@@ -84,7 +84,7 @@ function summaryTable(runs: CompareRun[]): string {
       [String(r.worldSize), true],
       [escapeHtml(schedule), false],
       [escapeHtml(formatSeconds(r.simulated.stepSeconds)), true],
-      [escapeHtml(formatNumber(r.simulated.tokensPerSecond)), true],
+      [escapeHtml(rate(r.simulated.tokensPerSecond)), true],
       [`${short(100 * r.metrics.mfu)} %`, true],
       [`${(100 * r.metrics.bubbleFraction).toFixed(1)} %`, true],
       [kinds.length > 0 ? kinds.join("<br>") : "—", false],
@@ -100,6 +100,11 @@ function summaryTable(runs: CompareRun[]): string {
     `<p class="note">Step time: mean simulated step of the slowest device. Bubble: mean over devices of idle / device time. ` +
     `Bytes: sent by every device over all steps. Losses agree: the run's losses match the first run with the same model and training (relative 10⁻⁴).</p>`
   );
+}
+
+/** Tokens per second: whole numbers with thousands separators, 3 significant digits below 100. */
+function rate(x: number): string {
+  return Math.abs(x) >= 100 ? Math.round(x).toLocaleString("en-US") : short(x);
 }
 
 function skippedList(skipped: { layout: string; reason: string }[]): string {

@@ -13,7 +13,9 @@
  *
  * `ts` and `dur` are microseconds of **simulated** time, as floating-point numbers (the format
  * allows fractions): a tiny model's actions last nanoseconds. Zero-length actions stay, with
- * `dur: 0`. Wall-clock times go into `args`, never into `ts`.
+ * `dur: 0`. Wall-clock times go into `args`, never into `ts`. Perfetto stores whole nanoseconds
+ * (it rounds `ts` and `dur` separately), so sub-nanosecond actions of tiny models show there as
+ * zero-length and adjacent slices may overlap by 1 ns; chrome://tracing keeps the fractions.
  */
 import type { RunResult } from "../run/results.js";
 import type { TimelineEvent } from "../sim/clock.js";

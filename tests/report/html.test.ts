@@ -38,12 +38,13 @@ describe("htmlReport", () => {
     const html = htmlReport(output);
     const rows = [...html.matchAll(/<tr class="run-row" data-run="(\d+)">(.*?)<\/tr>/g)];
     expect(rows.map((m) => Number(m[1]))).toEqual([0, 1, 2]);
-    const cells = (row: string) => [...row.matchAll(/<td[^>]*>(.*?)<\/td>/g)].map((m) => m[1].replace(/<[^>]+>/g, " ").trim());
+    const cells = (row: string) => [...row.matchAll(/<td[^>]*>(.*?)<\/td>/g)].map((m) => m[1].replace(/<[^>]+>/g, " ").replace(/\s+/g, " ").trim());
     const first = cells(rows[0][2]);
     const run = output.result.runs[0];
     expect(first[1]).toBe("dp2·tp1·pp2 1f1b");
     expect(first[2]).toBe("4");
     expect(first[3]).toBe("1f1b");
+    expect(first[5]).toBe(Math.round(run.simulated.tokensPerSecond).toLocaleString("en-US"));
     expect(first).toContain("1.23 %"); // MFU
     expect(first).toContain("25.0 %"); // bubble
     expect(first).toContain("5.4000");
