@@ -1,19 +1,10 @@
 /**
- * Token embedding: gather rows of a table [V,C] by Int32 token ids.
+ * Token embedding, backward: scatter-add into rows of a table [V,C] by Int32 token ids (the
+ * forward, a row gather, is vocabEmbeddingForward in src/parallel/tp-vocab.ts).
  *
  * Legend: N rows (B·T), C channels, V vocabulary.
  */
-import { InputError } from "../errors.js";
 import type { Floats } from "./types.js";
-
-/** out[N,C] = table[tokens[n], :]. Throws InputError for a token outside [0, V). */
-export function embeddingForward(out: Floats, tokens: Int32Array, table: Floats, N: number, C: number, V: number): void {
-  for (let n = 0; n < N; n++) {
-    const t = tokens[n];
-    if (!(t >= 0 && t < V)) throw new InputError(`tokens[${n}]`, `must be an integer in [0, ${V}), got ${t}`);
-    out.set(table.subarray(t * C, t * C + C), n * C);
-  }
-}
 
 /**
  * dtable[tokens[n], :] += dout[n, :]. Rows with the same token are summed in double first

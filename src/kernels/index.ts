@@ -6,6 +6,5 @@ export * from "./rmsnorm.js";
 export * from "./rope.js";
 export * from "./attention.js";
 export * from "./swiglu.js";
-export * from "./crossEntropy.js";
 export * from "./residual.js";
 export * from "./flops.js";

@@ -1,91 +1,102 @@
 /**
- * The buffers one stage keeps for one micro-batch between its forward and its backward.
- * Allocated once per (B,T) and reused; a pipeline stage with several micro-batches in flight
- * holds one Activations per micro-batch, so activation memory is the sum of `bytes` actually
- * allocated (REFERENCE.md, Memory: derive parasim's own constants from the buffers it keeps).
+ * The buffers one stage (on one tensor-parallel rank) keeps for one micro-batch between its
+ * forward and its backward. Allocated once per (B,T) and reused; a pipeline stage with several
+ * micro-batches in flight holds one Activations per micro-batch, so activation memory is the sum
+ * of `bytes` actually allocated (REFERENCE.md, Memory: derive parasim's own constants from the
+ * buffers it keeps).
  *
- * Legend: N = B·T rows, C hidden, H heads, G kv heads, D head size, F intermediate, V vocab.
+ * Legend: N = B·T rows; rows = N/tp under sequence parallelism, else N; C hidden; Hl, Gl query
+ * and kv heads per rank; D head size; Fl = F/tp; Vl = V/tp (tp = 1: the full sizes).
+ *
+ * What sequence parallelism shrinks: the residual stream (hidden states, res1), the norms' rstd
+ * and the head's final-norm rstd, from N to N/tp rows. What it does not: the norm outputs that
+ * feed column-parallel layers (ln1, ln2, lnf) are kept as the gathered [N,C] buffers the weight
+ * gradients need (Megatron instead re-gathers them in backward, trading an extra all-gather per
+ * layer for memory; parasim keeps the documented volume). Head-sharded buffers (q, k, v, att,
+ * attOut, gate, up, act, logits, probs) are 1/tp with or without sequence parallelism.
  */
 import type { Floats } from "../kernels/types.js";
-import { headDim, type ModelConfig } from "./config.js";
+import type { ModelConfig } from "./config.js";
+import { modelDims } from "./flops.js";
 import type { StagePart } from "./layout.js";
 
 /** Saved tensors of one transformer layer. */
 export interface LayerActivations {
-  ln1: Floats; // [N,C] input_layernorm output
-  rstd1: Floats; // [N]
-  q: Floats; // [N,H·D] after rope (rotated in place)
-  k: Floats; // [N,G·D] after rope
-  v: Floats; // [N,G·D]
-  att: Floats; // [B,H,T,T] softmax probabilities
-  attOut: Floats; // [N,H·D] attention output, input of o_proj
-  res1: Floats; // [N,C] residual stream after attention
-  ln2: Floats; // [N,C] post_attention_layernorm output
-  rstd2: Floats; // [N]
-  gate: Floats; // [N,F]
-  up: Floats; // [N,F]
-  act: Floats; // [N,F] silu(gate)·up, input of down_proj
+  ln1: Floats; // [N,C] input_layernorm output (gathered)
+  rstd1: Floats; // [rows]
+  q: Floats; // [N,Hl·D] after rope (rotated in place)
+  k: Floats; // [N,Gl·D] after rope
+  v: Floats; // [N,Gl·D]
+  att: Floats; // [B,Hl,T,T] softmax probabilities
+  attOut: Floats; // [N,Hl·D] attention output, input of o_proj
+  res1: Floats; // [rows,C] residual stream after attention
+  ln2: Floats; // [N,C] post_attention_layernorm output (gathered)
+  rstd2: Floats; // [rows]
+  gate: Floats; // [N,Fl]
+  up: Floats; // [N,Fl]
+  act: Floats; // [N,Fl] silu(gate)·up, input of down_proj
 }
 
 export interface HeadActivations {
-  lnf: Floats; // [N,C] final norm output
-  rstdf: Floats; // [N]
-  logits: Floats; // [N,V]
-  probs: Floats; // [N,V]
+  lnf: Floats; // [N,C] final norm output (gathered)
+  rstdf: Floats; // [rows]
+  logits: Floats; // [N,Vl]
+  probs: Floats; // [N,Vl]
   losses: Floats; // [N]
 }
 
 export type FloatsCtor = Float32ArrayConstructor | Float64ArrayConstructor;
+
+/** Allocates and counts. */
+function allocator(ctor: FloatsCtor): { f: (n: number) => Floats; bytes: () => number } {
+  let bytes = 0;
+  return {
+    f: (n) => {
+      bytes += n * ctor.BYTES_PER_ELEMENT;
+      return new ctor(n);
+    },
+    bytes: () => bytes,
+  };
+}
 
 export class Activations {
   /** Token ids of the micro-batch (stages with the embedding). */
   readonly tokens: Int32Array;
   /** Next-token targets (stages with the head). */
   readonly targets: Int32Array;
-  /** numLayers + 1 hidden states [N,C]: hidden[0] is the stage input, hidden[i+1] the output of local layer i. */
+  /** numLayers + 1 hidden states [rows,C]: hidden[0] is the stage input, hidden[i+1] the output of local layer i. */
   readonly hidden: Floats[];
   readonly layers: LayerActivations[];
   readonly head: HeadActivations | null;
   /** Bytes of every buffer above. */
   readonly bytes: number;
 
-  constructor(config: ModelConfig, part: StagePart, B: number, T: number, ctor: FloatsCtor) {
-    const N = B * T;
-    const C = config.hiddenSize;
-    const D = headDim(config);
-    const HD = config.numHeads * D;
-    const GD = config.numKvHeads * D;
-    const F = config.intermediateSize;
-    const V = config.vocabSize;
-    let bytes = 0;
-    const f = (n: number): Floats => {
-      bytes += n * ctor.BYTES_PER_ELEMENT;
-      return new ctor(n);
-    };
+  constructor(config: ModelConfig, part: StagePart, B: number, T: number, ctor: FloatsCtor, tp = 1, sp = false) {
+    const { N, rows, C, D, Hl, Gl, Fl, Vl } = modelDims(config, B, T, tp, sp);
+    const { f, bytes } = allocator(ctor);
     this.tokens = new Int32Array(part.hasEmbedding ? N : 0);
     this.targets = new Int32Array(part.hasHead ? N : 0);
-    bytes += this.tokens.byteLength + this.targets.byteLength;
-    this.hidden = Array.from({ length: part.numLayers + 1 }, () => f(N * C));
+    this.hidden = Array.from({ length: part.numLayers + 1 }, () => f(rows * C));
     this.layers = Array.from({ length: part.numLayers }, () => ({
       ln1: f(N * C),
-      rstd1: f(N),
-      q: f(N * HD),
-      k: f(N * GD),
-      v: f(N * GD),
-      att: f(B * config.numHeads * T * T),
-      attOut: f(N * HD),
-      res1: f(N * C),
+      rstd1: f(rows),
+      q: f(N * Hl * D),
+      k: f(N * Gl * D),
+      v: f(N * Gl * D),
+      att: f(B * Hl * T * T),
+      attOut: f(N * Hl * D),
+      res1: f(rows * C),
       ln2: f(N * C),
-      rstd2: f(N),
-      gate: f(N * F),
-      up: f(N * F),
-      act: f(N * F),
+      rstd2: f(rows),
+      gate: f(N * Fl),
+      up: f(N * Fl),
+      act: f(N * Fl),
     }));
-    this.head = part.hasHead ? { lnf: f(N * C), rstdf: f(N), logits: f(N * V), probs: f(N * V), losses: f(N) } : null;
-    this.bytes = bytes;
+    this.head = part.hasHead ? { lnf: f(N * C), rstdf: f(rows), logits: f(N * Vl), probs: f(N * Vl), losses: f(N) } : null;
+    this.bytes = bytes() + this.tokens.byteLength + this.targets.byteLength;
   }
 
-  /** The stage's output hidden state [N,C] (what a pipeline stage sends forward). */
+  /** The stage's output hidden state [rows,C] (what a pipeline stage sends forward). */
   get output(): Floats {
     return this.hidden[this.hidden.length - 1];
   }
@@ -93,15 +104,15 @@ export class Activations {
 
 /** Upstream gradients one layer's weight-gradient step (W) reads, besides its saved activations. */
 export interface LayerWeightGradInputs {
-  dDown: Floats; // [N,C] gradient of the down_proj output (= the layer output's gradient)
-  dgate: Floats; // [N,F] gradient of the gate_proj output
-  dup: Floats; // [N,F] gradient of the up_proj output
-  dln2: Floats; // [N,C] gradient of the post_attention_layernorm output
-  dRes1: Floats; // [N,C] gradient of the o_proj output (= res1's gradient)
-  dqr: Floats; // [N,H·D] gradient of the q_proj output (before rope)
-  dkr: Floats; // [N,G·D] gradient of the k_proj output (before rope)
-  dv: Floats; // [N,G·D] gradient of the v_proj output
-  dln1: Floats; // [N,C] gradient of the input_layernorm output
+  dDown: Floats; // [N,C] gradient of the down_proj output (= the layer output's gradient, gathered)
+  dgate: Floats; // [N,Fl] gradient of the gate_proj output
+  dup: Floats; // [N,Fl] gradient of the up_proj output
+  dln2: Floats; // [rows,C] gradient of the post_attention_layernorm output (reduced)
+  dRes1: Floats; // [N,C] gradient of the o_proj output (= res1's gradient, gathered)
+  dqr: Floats; // [N,Hl·D] gradient of the q_proj output (before rope)
+  dkr: Floats; // [N,Gl·D] gradient of the k_proj output (before rope)
+  dv: Floats; // [N,Gl·D] gradient of the v_proj output
+  dln1: Floats; // [rows,C] gradient of the input_layernorm output (reduced)
 }
 
 /**
@@ -111,39 +122,30 @@ export interface LayerWeightGradInputs {
  */
 export class WeightGradInputs {
   readonly layers: LayerWeightGradInputs[];
-  readonly dlogits: Floats; // [N,V] (stages with the head)
-  readonly dlnf: Floats; // [N,C] (stages with the head)
+  readonly dlogits: Floats; // [N,Vl] (stages with the head)
+  readonly dlnf: Floats; // [rows,C] (stages with the head)
   readonly dEmbed: Floats; // [N,C] gradient of the embedding output (stages with the embedding)
   readonly bytes: number;
   /** True between a deferred backward and its weight step. */
   pending = false;
 
-  constructor(config: ModelConfig, part: StagePart, B: number, T: number, ctor: FloatsCtor) {
-    const N = B * T;
-    const C = config.hiddenSize;
-    const D = headDim(config);
-    const HD = config.numHeads * D;
-    const GD = config.numKvHeads * D;
-    const F = config.intermediateSize;
-    let bytes = 0;
-    const f = (n: number): Floats => {
-      bytes += n * ctor.BYTES_PER_ELEMENT;
-      return new ctor(n);
-    };
+  constructor(config: ModelConfig, part: StagePart, B: number, T: number, ctor: FloatsCtor, tp = 1, sp = false) {
+    const { N, rows, C, D, Hl, Gl, Fl, Vl } = modelDims(config, B, T, tp, sp);
+    const { f, bytes } = allocator(ctor);
     this.layers = Array.from({ length: part.numLayers }, () => ({
       dDown: f(N * C),
-      dgate: f(N * F),
-      dup: f(N * F),
-      dln2: f(N * C),
+      dgate: f(N * Fl),
+      dup: f(N * Fl),
+      dln2: f(rows * C),
       dRes1: f(N * C),
-      dqr: f(N * HD),
-      dkr: f(N * GD),
-      dv: f(N * GD),
-      dln1: f(N * C),
+      dqr: f(N * Hl * D),
+      dkr: f(N * Gl * D),
+      dv: f(N * Gl * D),
+      dln1: f(rows * C),
     }));
-    this.dlogits = f(part.hasHead ? N * config.vocabSize : 0);
-    this.dlnf = f(part.hasHead ? N * C : 0);
+    this.dlogits = f(part.hasHead ? N * Vl : 0);
+    this.dlnf = f(part.hasHead ? rows * C : 0);
     this.dEmbed = f(part.hasEmbedding ? N * C : 0);
-    this.bytes = bytes;
+    this.bytes = bytes();
   }
 }

@@ -11,7 +11,8 @@
 import type { Comm } from "../comm/comm.js";
 import { sliceBatch, type Batch } from "../data/batches.js";
 import type { Action } from "../schedule/actions.js";
-import type { StageActivations as Activations, Trainer } from "../train/trainer.js";
+import type { Activations } from "../model/activations.js";
+import type { Trainer } from "../train/trainer.js";
 
 export interface ExecutorShape {
   /** Pipeline ranks and chunks per rank; stage s lives on pipeline rank s mod p. */

@@ -9,10 +9,8 @@ import { InputError } from "../errors.js";
 import type { ModelConfig } from "../model/config.js";
 import { initParams } from "../model/init.js";
 import { buildLayout, fullModelPart, type Layout, type StagePart, type TensorSpec } from "../model/layout.js";
-import { LlamaModel, type ModelHooks, type StageResult } from "../model/model.js";
-import type { Floats } from "../kernels/types.js";
+import { LlamaModel } from "../model/model.js";
 import type { TpComm } from "../parallel/tensor.js";
-import { TpLlamaModel } from "../parallel/tp-model.js";
 import { shardTpTensors } from "../parallel/tp-layout.js";
 import type { NamedTensor } from "../checkpoint/safetensors.js";
 import { checkTensorsMatch } from "../checkpoint/hf.js";
@@ -31,7 +29,7 @@ export interface StepOutcome {
 
 /**
  * Watches the trainer's work: `compute` after each unit of work with its FLOPs (labels like
- * `F0:L2`, `B1:head`, `optimizer`), `gradsReady` when the last micro-batch's backward has
+ * `F0:L2:attn`, `B1:head`, `optimizer`), `gradsReady` when the last micro-batch's backward has
  * completed some tensors' gradients.
  */
 export interface TrainerObserver {
@@ -57,32 +55,13 @@ export interface FlatLayout {
   totalSize: number;
 }
 
-/** The activations a stage model saves for one micro-batch: its input and output hidden states. */
-export interface StageActivations {
-  readonly hidden: Floats[];
-  readonly output: Floats;
-}
-
-/** What the executor needs of a stage's model: LlamaModel, or TpLlamaModel for a tp shard. */
-export interface StageModel {
-  readonly acts: StageActivations;
-  hooks: ModelHooks;
-  newActivations(): StageActivations;
-  stageForward(acts: StageActivations, input: Int32Array | Floats, targets?: Int32Array): StageResult;
-  stageBackward(acts: StageActivations, dOutput: Floats | null, gradScale: number, deferWeights?: boolean): Floats | null;
-  stageBackwardWeights(acts: StageActivations): void;
-  activationBytes(): number;
-  deferredWeightGradBytes(): number;
-  workspaceBytes(): number;
-}
-
 /** One model part of a rank: its model over a contiguous range of the rank's flat buffers. */
 export interface Chunk {
   part: StagePart;
   /** The part's own layout (offsets relative to `offset`). */
   layout: Layout;
   offset: number;
-  model: StageModel;
+  model: LlamaModel;
 }
 
 /** Tensor parallelism of a rank: its tp group and whether norms work on sequence shards. */
@@ -156,9 +135,7 @@ export class Trainer {
     this.chunks = layouts.map((layout, k) => {
       const range = (buf: Float32Array) => buf.subarray(offsets[k], offsets[k] + layout.totalSize);
       const [params, grads] = [range(this.params), range(this.grads)];
-      const model: StageModel = tp
-        ? new TpLlamaModel(this.config, layout, params, grads, this.microRows, seqLen, tp.comm, { sequenceParallel: tp.sequenceParallel })
-        : new LlamaModel(this.config, layout, params, grads, this.microRows, seqLen);
+      const model = new LlamaModel(this.config, layout, params, grads, this.microRows, seqLen, tp?.comm, { sequenceParallel: tp?.sequenceParallel });
       return { part: parts[k], layout, offset: offsets[k], model };
     });
     const observer = options.observer;
@@ -175,11 +152,10 @@ export class Trainer {
     }
   }
 
-  /** The whole-model replica (single-stage, single-shard ranks only). */
+  /** The whole-model replica (single-stage, unsharded ranks only). */
   get model(): LlamaModel {
-    const model = this.chunks.length === 1 ? this.chunks[0].model : null;
-    if (!(model instanceof LlamaModel)) throw new Error("this rank holds a pipeline stage or a tensor shard; use chunks[k].model");
-    return model;
+    if (this.chunks.length !== 1 || this.chunks[0].model.tp.size > 1) throw new Error("this rank holds a pipeline stage or a tensor shard; use chunks[k].model");
+    return this.chunks[0].model;
   }
 
   /**

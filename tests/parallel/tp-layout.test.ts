@@ -1,5 +1,5 @@
 // Single-thread tests of tensor parallelism: sharded layout, divisibility rules, checkpoint
-// gather/shard, parameter and activation memory, FLOPs, and tp = 1 equal to LlamaModel bit for bit.
+// gather/shard, parameter and activation memory, FLOPs, and the size-1 group's code paths.
 import { describe, expect, it } from "vitest";
 import { InputError } from "../../src/errors.js";
 import { layerFlops, modelFlops } from "../../src/model/flops.js";
@@ -8,9 +8,8 @@ import { initParams } from "../../src/model/init.js";
 import { buildLayout, type Layout } from "../../src/model/layout.js";
 import { LlamaModel } from "../../src/model/model.js";
 import { serialTpComm, tpTraffic, type TpComm } from "../../src/parallel/tensor.js";
-import { tpLayerFlops, tpModelFlops } from "../../src/parallel/tp-flops.js";
+import { residualFlops, rmsnormFlops } from "../../src/kernels/flops.js";
 import { gatherTpTensors, shardTpTensors, tpParamCounts } from "../../src/parallel/tp-layout.js";
-import { TpLlamaModel } from "../../src/parallel/tp-model.js";
 import { Random } from "../../src/util/random.js";
 
 const config: ModelConfig = {
@@ -140,38 +139,39 @@ describe("tensor-parallel model on one thread", () => {
   const tokens = Int32Array.from({ length: N }, (_, i) => (i * 13 + 5) % 32);
   const targets = Int32Array.from({ length: N }, (_, i) => (i * 7 + 3) % 32);
 
-  for (const sp of [false, true]) {
-    for (const defer of [false, true]) {
-      it(`tp = 1 equals LlamaModel bit for bit (sequenceParallel=${sp}, deferWeights=${defer})`, () => {
-        const layout = buildLayout(config);
-        const params = new Float32Array(layout.totalSize);
-        initParams(layout, params, 11);
-        const refG = new Float32Array(layout.totalSize);
-        const ref = new LlamaModel(config, layout, params, refG, B, T);
-        const tpG = new Float32Array(layout.totalSize);
-        const m = new TpLlamaModel(config, buildLayout(config, undefined, { size: 1, index: 0 }), params, tpG, B, T, serialTpComm(), { sequenceParallel: sp });
-        const l0 = ref.forward(tokens, targets);
-        const l1 = m.forward(tokens, targets);
-        expect(l1).toBe(l0);
-        ref.stageBackward(ref.acts, null, 1 / N, defer);
-        m.stageBackward(m.acts, null, 1 / N, defer);
-        if (defer) {
-          ref.stageBackwardWeights(ref.acts);
-          m.stageBackwardWeights(m.acts);
-        }
-        expect(bits(tpG)).toEqual(bits(refG));
-        expect(m.activationBytes()).toBe(ref.activationBytes());
-      });
-    }
+  for (const defer of [false, true]) {
+    it(`a size-1 group with a tp layout and sequence parallelism trains bit for bit like the default model (deferWeights=${defer})`, () => {
+      // With tp = 1 the SP conjugates (all-gather / reduce-scatter) and row chunks are identities.
+      const layout = buildLayout(config);
+      const params = new Float32Array(layout.totalSize);
+      initParams(layout, params, 11);
+      const refG = new Float32Array(layout.totalSize);
+      const ref = new LlamaModel(config, layout, params, refG, B, T);
+      const spG = new Float32Array(layout.totalSize);
+      const m = new LlamaModel(config, buildLayout(config, undefined, { size: 1, index: 0 }), params, spG, B, T, serialTpComm(), { sequenceParallel: true });
+      expect(m.forward(tokens, targets)).toBe(ref.forward(tokens, targets));
+      ref.stageBackward(ref.acts, null, 1 / N, defer);
+      m.stageBackward(m.acts, null, 1 / N, defer);
+      if (defer) {
+        ref.stageBackwardWeights(ref.acts);
+        m.stageBackwardWeights(m.acts);
+      }
+      expect(bits(spG)).toEqual(bits(refG));
+      expect(m.activationBytes()).toBe(ref.activationBytes());
+    });
   }
 
-  it("tp = 1 FLOPs equal the single-device counts; hooks charge exactly tpModelFlops", () => {
-    expect(tpLayerFlops(config, 2, 4, 1, false)).toEqual(layerFlops(config, 2, 4));
-    expect(tpModelFlops(config, undefined, 2, 4, 1, true)).toEqual(modelFlops(config, undefined, 2, 4));
+  it("FLOPs per rank: sequence parallelism is free at tp = 1; tp = 2 halves the sharded work; hooks charge exactly modelFlops", () => {
+    expect(layerFlops(config, 2, 4, 1, true)).toEqual(layerFlops(config, 2, 4));
+    expect(modelFlops(config, undefined, 2, 4, 1, true)).toEqual(modelFlops(config, undefined, 2, 4));
+    // Without SP every term of a layer is head- or intermediate-sharded except the norms and residual adds.
+    const C = config.hiddenSize, rowWise = rmsnormFlops(N, C).forward * 2 + residualFlops(N * C).forward * 2;
+    expect(layerFlops(config, B, T, 2).forward).toBeCloseTo((layerFlops(config, B, T).forward - rowWise) / 2 + rowWise, 6);
+    expect(layerFlops(config, B, T, 2, true).forward).toBeCloseTo(layerFlops(config, B, T).forward / 2, 6);
     const layout = buildLayout(config);
     const params = new Float32Array(layout.totalSize);
     initParams(layout, params, 1);
-    const m = new TpLlamaModel(config, layout, params, new Float32Array(layout.totalSize), B, T, serialTpComm());
+    const m = new LlamaModel(config, layout, params, new Float32Array(layout.totalSize), B, T);
     const calls: [string, number][] = [];
     m.hooks = { compute: (l, f) => calls.push([l, f]), gradsReady() {} };
     m.forward(tokens, targets);
@@ -187,16 +187,16 @@ describe("tensor-parallel model on one thread", () => {
     const tp = 4;
     const l = buildLayout(config, undefined, { size: tp, index: 2 });
     const p = new Float32Array(l.totalSize);
-    const plain = new TpLlamaModel(config, l, p, new Float32Array(l.totalSize), B, T, silent(tp, 2));
-    const sp = new TpLlamaModel(config, l, p, new Float32Array(l.totalSize), B, T, silent(tp, 2), { sequenceParallel: true });
+    const plain = new LlamaModel(config, l, p, new Float32Array(l.totalSize), B, T, silent(tp, 2));
+    const sp = new LlamaModel(config, l, p, new Float32Array(l.totalSize), B, T, silent(tp, 2), { sequenceParallel: true });
     const C = config.hiddenSize, L = config.numLayers;
     const saved = N - N / tp; // rows no longer held
     // hidden states (L+1), res1 (L) [rows,C]; rstd1, rstd2 (L each) and the head's rstdf [rows]
     const expected = 4 * ((2 * L + 1) * saved * C + (2 * L + 1) * saved);
     expect(plain.activationBytes() - sp.activationBytes()).toBe(expected);
     expect(sp.activationBytes()).toBeLessThan(plain.activationBytes());
-    expect(() => new TpLlamaModel(config, l, p, p.slice(), 1, 3, silent(tp, 2), { sequenceParallel: true })).toThrow(/^parallel\.sequenceParallel: needs tp = 4 to divide/);
-    expect(() => new TpLlamaModel(config, l, p, p.slice(), B, T, silent(tp, 1))).toThrow(InputError);
+    expect(() => new LlamaModel(config, l, p, p.slice(), 1, 3, silent(tp, 2), { sequenceParallel: true })).toThrow(/^parallel\.sequenceParallel: needs tp = 4 to divide/);
+    expect(() => new LlamaModel(config, l, p, p.slice(), B, T, silent(tp, 1))).toThrow(InputError);
   });
 
   it("tpTraffic lists 2 + 2 tp-act all-reduces per layer, or their RS + AG under SP", () => {

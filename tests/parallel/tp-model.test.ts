@@ -6,9 +6,9 @@ import { expectedBytes, type LedgerJSON } from "../../src/comm/ledger.js";
 import type { ModelConfig } from "../../src/model/config.js";
 import { initParams } from "../../src/model/init.js";
 import { buildLayout } from "../../src/model/layout.js";
+import { modelFlops } from "../../src/model/flops.js";
 import { LlamaModel } from "../../src/model/model.js";
 import { tpTraffic } from "../../src/parallel/tensor.js";
-import { tpModelFlops } from "../../src/parallel/tp-flops.js";
 import { gatherTpTensors } from "../../src/parallel/tp-layout.js";
 import { Cluster } from "../../src/runtime/cluster.js";
 import { AdamW } from "../../src/train/optimizer.js";
@@ -158,7 +158,7 @@ describe.each([
   });
 
   it("hooks charge the sharded FLOPs, compute before each collective, and announce every gradient once", () => {
-    const f = tpModelFlops(config, undefined, B, T, tp, sp);
+    const f = modelFlops(config, undefined, B, T, tp, sp);
     for (const r of res) {
       const total = r.calls.reduce((s, c) => s + c[1], 0);
       expect(total).toBeCloseTo(f.forward + f.backwardInput + f.backwardWeight, 3);

@@ -5,9 +5,9 @@ import type { LedgerJSON } from "../../src/comm/ledger.js";
 import type { ModelConfig } from "../../src/model/config.js";
 import { initParams } from "../../src/model/init.js";
 import { buildLayout } from "../../src/model/layout.js";
+import { LlamaModel } from "../../src/model/model.js";
 import { exposeApi, workerInit } from "../../src/runtime/worker.js";
 import { syncTpNormGrads, tpCommFrom, tpGradSquares } from "../../src/parallel/tensor.js";
-import { TpLlamaModel } from "../../src/parallel/tp-model.js";
 import { AdamW } from "../../src/train/optimizer.js";
 
 const init = workerInit();
@@ -30,7 +30,7 @@ function setup(c: TpCase) {
   const params = new Float32Array(layout.totalSize);
   initParams(layout, params, c.seed);
   const grads = new Float32Array(layout.totalSize);
-  const model = new TpLlamaModel(c.config, layout, params, grads, c.B, c.T, tp, { sequenceParallel: c.sp });
+  const model = new LlamaModel(c.config, layout, params, grads, c.B, c.T, tp, { sequenceParallel: c.sp });
   return { tp, layout, params, grads, model };
 }
 
@@ -87,7 +87,7 @@ export const api = {
       const params = new Float32Array(layout.totalSize);
       initParams(layout, params, c.seed);
       const grads = new Float32Array(layout.totalSize);
-      return { layout, grads, model: new TpLlamaModel(c.config, layout, params, grads, c.B, c.T, tp, { sequenceParallel: c.sp }) };
+      return { layout, grads, model: new LlamaModel(c.config, layout, params, grads, c.B, c.T, tp, { sequenceParallel: c.sp }) };
     });
     const [s0, s1] = stages;
     const a0 = s0.model.newActivations();

@@ -1,0 +1,92 @@
+/**
+ * The head of a Llama model on one tensor-parallel rank (tp = 1: the single device): final
+ * RMSNorm on this rank's rows → enter (copyToTp, or gatherFromSp under sequence parallelism) →
+ * lm_head (this rank's vocabulary shard) → vocabulary-parallel cross-entropy
+ * (src/parallel/tp-vocab.ts: one all-gather of per-row statistics, the logits are never gathered).
+ *
+ * Legend: N = B·T rows, rows = N/tp under SP else N, C hidden, V vocab, Vl = V/tp.
+ *
+ * Compute is charged on ctx.charge (the whole cross-entropy before its statistics all-gather);
+ * the caller begins and flushes the `head` unit.
+ */
+import { linearBackwardInput, linearBackwardWeight, linearForward } from "../kernels/linear.js";
+import { rmsnormFlops } from "../kernels/flops.js";
+import { rmsnormBackward, rmsnormForward } from "../kernels/rmsnorm.js";
+import type { Floats, KernelFlops } from "../kernels/types.js";
+import { rowChunk, TP_HEAD, TP_LOSS } from "../parallel/tensor.js";
+import { vocabCrossEntropyBackward, vocabCrossEntropyFinish, vocabCrossEntropyStats } from "../parallel/tp-vocab.js";
+import type { HeadActivations, WeightGradInputs } from "./activations.js";
+import type { LayerContext } from "./layer.js";
+
+/** model.norm.weight [C] and this rank's lm_head.weight rows [Vl,C]. */
+export interface HeadWeights {
+  norm: Floats;
+  lmHead: Floats;
+}
+
+/** Head inputs of the weight step: dlogits [N,Vl], dlnf [rows,C]. */
+export type HeadGradInputs = Pick<WeightGradInputs, "dlogits" | "dlnf">;
+
+/**
+ * Mean cross-entropy over the N rows of x [rows,C] against targets; saves what the backward needs
+ * in h. `stats` is the gathered loss statistics buffer (3N float64 per tp rank).
+ */
+export function headForward(
+  ctx: LayerContext,
+  w: HeadWeights,
+  h: HeadActivations,
+  x: Floats,
+  targets: Int32Array,
+  stats: Float64Array,
+  flops: KernelFlops,
+): number {
+  const { tp, charge, config } = ctx;
+  const { N, rows, C, Vl } = ctx.dims;
+  const norm = rmsnormFlops(rows, C).forward;
+  rmsnormForward(rowChunk(h.lnf, tp, ctx.sp), h.rstdf, x, w.norm, rows, C, config.rmsNormEps);
+  charge.add(norm);
+  ctx.enter.forward(tp, h.lnf, TP_HEAD);
+  linearForward(h.logits, h.lnf, w.lmHead, N, C, Vl);
+  const mine = stats.subarray(tp.index * 3 * N, (tp.index + 1) * 3 * N);
+  vocabCrossEntropyStats(mine, h.logits, targets, N, config.vocabSize, tp.index * Vl, Vl);
+  // The final normalising pass runs after the all-gather; its FLOPs are in the same per-logit constant.
+  charge.add(flops.forward - norm);
+  tp.allGather(stats, TP_LOSS);
+  vocabCrossEntropyFinish(h.losses, h.probs, h.logits, stats, N, Vl, tp.size);
+  let sum = 0;
+  for (let n = 0; n < N; n++) sum += h.losses[n];
+  return sum / N;
+}
+
+/** dX [rows,C] (overwritten) = ∂L/∂x for per-token loss weight gradScale; leaves the weight-step inputs in gi. */
+export function headBackwardInput(
+  ctx: LayerContext,
+  w: HeadWeights,
+  h: HeadActivations,
+  x: Floats,
+  targets: Int32Array,
+  dX: Floats,
+  gi: HeadGradInputs,
+  gradScale: number,
+  flops: KernelFlops,
+): void {
+  const { tp, charge, ws } = ctx;
+  const { N, rows, C, Vl } = ctx.dims;
+  gi.dlogits.fill(0);
+  vocabCrossEntropyBackward(gi.dlogits, h.probs, targets, gradScale, N, tp.index * Vl, Vl);
+  ws.full.fill(0);
+  linearBackwardInput(ws.full, gi.dlogits, w.lmHead, N, C, Vl);
+  const normInput = rmsnormFlops(rows, C).backwardInput;
+  charge.add(flops.backwardInput - normInput);
+  gi.dlnf.set(ctx.enter.backward(tp, ws.full, TP_HEAD));
+  dX.fill(0);
+  rmsnormBackward(dX, null, gi.dlnf, x, w.norm, h.rstdf, rows, C);
+  charge.add(normInput);
+}
+
+/** g += ∂L/∂w for the final norm (partial under SP) and the lm_head shard. No communication, no charge. */
+export function headBackwardWeight(ctx: LayerContext, w: HeadWeights, g: HeadWeights, h: HeadActivations, x: Floats, gi: HeadGradInputs): void {
+  const { N, rows, C, Vl } = ctx.dims;
+  linearBackwardWeight(g.lmHead, gi.dlogits, h.lnf, N, C, Vl);
+  rmsnormBackward(null, g.norm, gi.dlnf, x, w.norm, h.rstdf, rows, C);
+}
