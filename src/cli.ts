@@ -6,7 +6,7 @@
 import { writeFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { InputError } from "./errors.js";
-import { evaluateCheckpoint, loadEvalSequences, loadScenario, simulate, bundledScenarioPath, parseCosts, scheduleCommandOutput } from "./index.js";
+import { evaluateCheckpoint, loadEvalSequences, readCheckpoint, loadScenario, simulate, bundledScenarioPath, parseCosts, scheduleCommandOutput } from "./index.js";
 import { readdirSync, existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { expandVariations, parseVariation, readScenarioFile, compareWithTimelines, type Expanded } from "./index.js";
@@ -85,8 +85,9 @@ export function buildProgram(): Command {
       if ((opts.tokens === undefined) === (opts.text === undefined)) {
         throw new InputError("eval", "give exactly one of --tokens FILE or --text FILE");
       }
-      const sequences = loadEvalSequences(dir, opts);
-      console.log(JSON.stringify(evaluateCheckpoint(dir, sequences)));
+      const checkpoint = readCheckpoint(dir);
+      const sequences = loadEvalSequences(opts, checkpoint.config.seqLen);
+      console.log(JSON.stringify(evaluateCheckpoint(checkpoint, sequences)));
     });
 
   program

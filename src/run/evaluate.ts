@@ -1,6 +1,6 @@
 /** `parasim eval`: the mean next-token loss of a checkpoint on given token sequences. */
 import { readFileSync } from "node:fs";
-import { readCheckpoint } from "../checkpoint/hf.js";
+import { readCheckpoint, type Checkpoint } from "../checkpoint/hf.js";
 import { encode } from "../data/tokenizer.js";
 import { InputError } from "../errors.js";
 import { buildLayout } from "../model/layout.js";
@@ -17,8 +17,9 @@ export interface EvalResult {
 /** Sequences evaluated together; bounds the activation memory of one forward. */
 const ROWS_PER_FORWARD = 8;
 
-export function evaluateCheckpoint(dir: string, sequences: Int32Array[]): EvalResult {
-  const { config, tensors } = readCheckpoint(dir);
+/** `checkpoint`: a folder, or a checkpoint already read. */
+export function evaluateCheckpoint(checkpoint: string | Checkpoint, sequences: Int32Array[]): EvalResult {
+  const { config, tensors } = typeof checkpoint === "string" ? readCheckpoint(checkpoint) : checkpoint;
   checkSequences(sequences, config.vocabSize, config.seqLen);
   const layout = buildLayout(config);
   const params = new Float32Array(layout.totalSize);
@@ -59,8 +60,11 @@ function checkSequences(sequences: Int32Array[], vocabSize: number, maxLen: numb
   });
 }
 
-/** Reads the sequences of `--tokens FILE` (JSON list of lists) or `--text FILE` (cut into context-length windows). */
-export function loadEvalSequences(dir: string, source: { tokens?: string; text?: string }): Int32Array[] {
+/**
+ * Reads the sequences of `--tokens FILE` (JSON list of lists) or `--text FILE` (cut into windows
+ * of `contextLength` + 1 tokens: each window predicts contextLength tokens).
+ */
+export function loadEvalSequences(source: { tokens?: string; text?: string }, contextLength: number): Int32Array[] {
   if (source.tokens !== undefined) {
     const raw = parseJsonFile(source.tokens, "--tokens");
     if (!Array.isArray(raw) || !raw.every((s) => Array.isArray(s) && s.every((t) => Number.isInteger(t)))) {
@@ -69,7 +73,7 @@ export function loadEvalSequences(dir: string, source: { tokens?: string; text?:
     return raw.map((s: number[]) => Int32Array.from(s));
   }
   const text = readText(source.text!, "--text");
-  const window = readCheckpoint(dir).config.seqLen + 1;
+  const window = contextLength + 1;
   const tokens = encode(text);
   const count = Math.floor(tokens.length / window);
   if (count === 0) {

@@ -43,7 +43,15 @@ describe("parasim run and eval (built CLI)", () => {
     expect(tokens).toBe(48);
     // The same kernels on the same rows: equal up to the order of a double-precision mean.
     expect(Math.abs(loss - trainingLoss) / trainingLoss).toBeLessThan(1e-12);
-  });
+
+    expectBadInput(parasim(["eval", ckpt, "--tokens", join(dir, "none.json")]), "--tokens: cannot read");
+    expectBadInput(parasim(["eval", ckpt, "--tokens", writeTemp("t2.json", { not: "a list" }, dir)]), "--tokens: must be a JSON list");
+    expectBadInput(parasim(["eval", ckpt, "--tokens", writeTemp("t3.json", [[1, 2, 3], [4, 5]], dir)]), "--tokens: sequence 1 has 2 tokens; all must have 3");
+    const text = parasim(["eval", ckpt, "--text", writeTemp("t.txt", "Mapilo riri leda su. ".repeat(4), dir)]);
+    expect(text.status).toBe(0);
+    // 84 bytes in windows of seqLen + 1 = 13: 6 windows of 12 predictions each.
+    expect(JSON.parse(text.stdout).tokens).toBe(72);
+  }, 120_000);
 
   it("writes results JSON with the documented fields", () => {
     const dir = tempDir();
@@ -68,9 +76,7 @@ describe("parasim run and eval (built CLI)", () => {
     expectBadInput(parasim(["run", writeTemp("u.json", unknown, dir)]), "model.hiddenSzie: unknown key");
     const odd = { ...tinyScenario, model: { ...tinyScenario.model, hiddenSize: 18, numHeads: 2, numKvHeads: 1 } };
     expectBadInput(parasim(["run", writeTemp("o.json", odd, dir)]), "model.hiddenSize: hiddenSize / numHeads is the head dimension and must be even");
-    expectBadInput(parasim(["eval", dir, "--tokens", join(dir, "none.json")]), "--tokens: cannot read");
     expectBadInput(parasim(["eval", dir, "--tokens", writeTemp("t.json", [[1, 2, 3]], dir)]), "checkpoint: ");
-    expectBadInput(parasim(["eval", dir, "--tokens", writeTemp("t2.json", { not: "a list" }, dir)]), "--tokens: must be a JSON list");
     expectBadInput(parasim(["eval", dir]), "--tokens");
   });
 
