@@ -25,9 +25,10 @@
  * chunks into the channel; its messages to p+1 carry no payload and only say "the chunk of this
  * step is final" (same headers, same simulated times). p+1 then reads that chunk straight from p's
  * arena: reduce-scatter `mine[c] += prev[c]`, all-gather `mine[c] = prev[c]`. The first message
- * of a collective on a zero-copy link is a descriptor (op, kind, offset in the sender's arena,
- * element count and size), so offsets may differ between ranks and a receiver learns the mode
- * from what arrives; mismatched calls still fail with "calls do not match". Same chunks, same
+ * of a collective on a zero-copy link is a descriptor (its tag names op and kind; its payload the
+ * offset in the sender's arena, element count and size), so offsets may differ between ranks and
+ * a receiver learns the mode from what arrives; mismatched calls still fail with "calls do not
+ * match". Broadcast and send/recv always copy through the channels. Same chunks, same
  * order of additions, so results equal the channel path bit for bit; the ledger counts the bytes
  * the ring logically moves and the clock charges the algorithm's cost, as on the channel path.
  * Safety: (1) p reads chunk c of step t only after p−1 has said that chunk is final. (2) Within a
@@ -458,7 +459,7 @@ export class Comm {
         if (peer) {
           const mine = buf.subarray(ro, ro + rl);
           const theirs = peer.subarray(ro, ro + rl);
-          if (process.env.BREAK_ADD) {} else if (add) addInto(mine, theirs);
+          if (add) addInto(mine, theirs);
           else mine.set(theirs);
         }
         t++;

@@ -13,15 +13,14 @@ let comm = new Comm(init.shared, init.rank, { hardware: resolveHardware({ profil
  */
 let scratch: { f32: Float32Array; f64: Float64Array } | null = null;
 const SCRATCH = 1 << 18;
+const ensureScratch = () => (scratch ??= { f32: comm.sharedArray(SCRATCH), f64: comm.sharedArray(SCRATCH, Float64Array) });
 function sharedView(length: number, salt = 0): Float32Array {
-  scratch ??= { f32: comm.sharedArray(SCRATCH), f64: comm.sharedArray(SCRATCH, Float64Array) };
   const off = (init.rank * 13 + salt * 5) % 64;
   if (off + length > SCRATCH) throw new RangeError(`test scratch holds ${SCRATCH} elements`);
-  return scratch.f32.subarray(off, off + length);
+  return ensureScratch().f32.subarray(off, off + length);
 }
 function sharedView64(length: number): Float64Array {
-  sharedView(0);
-  return scratch!.f64.subarray(init.rank, init.rank + length);
+  return ensureScratch().f64.subarray(init.rank, init.rank + length);
 }
 /** Where a test puts a rank's buffer: "shared" (its arena) or "private" (a plain array). */
 export type Placement = "shared" | "private";
@@ -141,8 +140,10 @@ export const api = {
   allocate(lengths: number[]) {
     const other = new Comm(init.shared, init.rank);
     return lengths.map((n, k) => {
+      const before = comm.sharedBytesUsed();
       const a = (k % 2 === 0 ? comm : other).sharedArray(n);
-      return { offset: a.byteOffset, length: a.length, zero: a.every((v) => v === 0), shared: comm.isShared(a) && other.isShared(a) };
+      const grew = other.sharedBytesUsed() - before;
+      return { offset: a.byteOffset, length: a.length, grew, zero: a.every((v) => v === 0), shared: comm.isShared(a) && other.isShared(a) };
     });
   },
   /** Fault injection on the zero-copy path: `bad` throws, hangs, exits or calls with a wrong length in call `after`. */

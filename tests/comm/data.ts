@@ -33,3 +33,16 @@ export function serialAllReduce(group: readonly number[], length: number, mean =
 
 /** The bit patterns of a Float32Array, for exact comparisons. */
 export const bits = (a: Float32Array): number[] => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length));
+
+/**
+ * The first index where `a` and `b` differ bit for bit (or the length that differs), −1 if none:
+ * `expect(firstDifference(a, b)).toBe(-1)` fails fast with a readable message where a diff of
+ * two 100k-element arrays would take minutes.
+ */
+export function firstDifference(a: Float32Array, b: Float32Array): number | string {
+  if (a.length !== b.length) return `lengths ${a.length} ≠ ${b.length}`;
+  const x = new Uint32Array(a.buffer, a.byteOffset, a.length);
+  const y = new Uint32Array(b.buffer, b.byteOffset, b.length);
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return i;
+  return -1;
+}
