@@ -61,9 +61,12 @@ export async function simulateWithTimeline(scenario: Scenario, options: Simulate
     init: options.init !== undefined ? loadInit(scenario, options.init) : undefined,
     captureGradientsAt: options.captureGradients ? 0 : undefined,
   };
+  // Each rank keeps its parameters and gradients (at most the whole model's) in its shared arena.
+  const modelBytes = buildLayout(modelConfigOf(scenario)).totalSize * Float32Array.BYTES_PER_ELEMENT;
   const cluster = await Cluster.launch<DeviceApi, DeviceData>({
     entry: deviceEntry(),
     worldSize: mesh.worldSize,
+    arenaBytes: 2 * modelBytes + (1 << 20),
     data,
     watchdogMs: options.watchdogMs,
   });

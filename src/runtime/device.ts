@@ -87,6 +87,9 @@ export class Device {
       parts,
       tp: { comm: this.tpComm, sequenceParallel: p.sequenceParallel },
       optimizerShard: this.zero ? (size) => zeroShard(size, p.dp, coords.dp) : undefined,
+      // Gradients are all-reduced (or reduce-scattered) and ZeRO all-gathers parameters: in
+      // shared memory the ring reads neighbours' chunks in place instead of copying them through channels.
+      allocate: (n) => this.comm.sharedArray(n),
     });
     this.trainer = trainer;
     const m = scenario.training.microBatches;

@@ -47,6 +47,11 @@ export interface TrainerOptions {
   parts?: StagePart[];
   /** This rank's tensor-parallel group (default: none, full tensors). */
   tp?: TensorParallel;
+  /**
+   * Allocates the flat parameter and gradient buffers (default: plain Float32Arrays). A device
+   * passes its Comm's shared-memory allocator, so collectives on them read neighbours in place.
+   */
+  allocate?: (length: number) => Float32Array;
 }
 
 /** A rank's parameters: every tensor of its parts, in one flat buffer (offsets global to it). */
@@ -122,8 +127,9 @@ export class Trainer {
       tensors: layouts.flatMap((l, k) => l.tensors.map((t) => ({ ...t, offset: t.offset + offsets[k] }))),
       totalSize: layouts.reduce((n, l) => n + l.totalSize, 0),
     };
-    this.params = new Float32Array(this.layout.totalSize);
-    this.grads = new Float32Array(this.layout.totalSize);
+    const allocate = options.allocate ?? ((n: number) => new Float32Array(n));
+    this.params = allocate(this.layout.totalSize);
+    this.grads = allocate(this.layout.totalSize);
     if (!options.init) initParams(this.layout, this.params, scenario.training.seed, scenario.model.initStd);
     else if (tp) layouts.forEach((l, k) => shardTpTensors(l, options.init!, this.params.subarray(offsets[k], offsets[k] + l.totalSize)));
     else loadTensors(this.layout, this.params, options.init, parts.length === 1 && parts[0].hasEmbedding && parts[0].hasHead);
