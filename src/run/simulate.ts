@@ -81,8 +81,8 @@ export async function simulateWithTimeline(scenario: Scenario, options: Simulate
       const reported = outcomes.map((o) => o.loss).filter((l): l is number => l !== null);
       const loss = reported.reduce((sum, l) => sum + l, 0) / reported.length;
       losses.push(loss);
-      options.onStep?.({ ...outcomes[0], loss });
-      for (const events of await cluster.all("collect timeline", (device) => device.events())) timeline.push(...events);
+      options.onStep?.({ step, loss, gradNorm: outcomes[0].gradNorm, lr: outcomes[0].lr });
+      for (const o of outcomes) timeline.push(...o.events);
     }
     const wallSeconds = (performance.now() - started) / 1000;
     const devices = await cluster.all("report", (device) => device.report());

@@ -227,9 +227,9 @@ export class Device {
 /** The calls the main thread makes on a device (plain data in and out, so they cross threads). */
 export function deviceApi(device: Device) {
   return {
-    step: (step: number) => device.step(step),
+    /** One step, and the timeline events it recorded (drained, so each is sent once). */
+    step: (step: number) => ({ ...device.step(step), events: device.events() }),
     report: () => device.report(),
-    events: () => device.events(),
     parameters: () => device.parameters(),
     capturedGradients: () => device.capturedGradients(),
   };
