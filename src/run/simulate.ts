@@ -27,6 +27,8 @@ export interface SimulateOptions {
   watchdogMs?: number;
   /** Return the reduced gradients of step 0 (for equivalence tests against a single device). */
   captureGradients?: boolean;
+  /** Bytes of each directed channel between two ranks (default: sized to the world, see comm/shared.ts). */
+  channelBytes?: number;
 }
 
 /**
@@ -67,6 +69,7 @@ export async function simulateWithTimeline(scenario: Scenario, options: Simulate
     entry: deviceEntry(),
     worldSize: mesh.worldSize,
     arenaBytes: 2 * modelBytes + (1 << 20),
+    channelBytes: options.channelBytes,
     data,
     watchdogMs: options.watchdogMs,
   });

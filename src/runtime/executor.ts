@@ -8,9 +8,9 @@
  * (BW, or W for a split backward, which still needs the saved inputs) and then returned to a
  * per-stage pool, so the pool's size is the peak number of micro-batches in flight.
  */
-import type { Comm } from "../comm/comm.js";
+import type { Comm, P2POp } from "../comm/comm.js";
 import { sliceBatch, type Batch } from "../data/batches.js";
-import type { Action } from "../schedule/actions.js";
+import { isCompute, type Action } from "../schedule/actions.js";
 import type { Activations } from "../model/activations.js";
 import type { Trainer } from "../train/trainer.js";
 
@@ -82,12 +82,21 @@ export class PipelineExecutor {
     let lossSum = 0;
     let losses = 0;
     this.trainer.grads.fill(0);
-    for (const a of this.actions) {
-      const key = `${a.stage}:${a.mb}`;
+    const actions = this.actions;
+    for (let i = 0; i < actions.length; ) {
+      const a = actions[i];
+      if (!isCompute(a)) {
+        // A run of sends and receives goes out as one batch (like Megatron's
+        // send_forward_recv_backward): two neighbours sending each other a payload larger than
+        // their channel would otherwise both block.
+        let end = i;
+        while (end < actions.length && !isCompute(actions[end])) end++;
+        this.communicate(actions.slice(i, end));
+        i = end;
+        continue;
+      }
+      i++;
       switch (a.type) {
-        case "RECV_F":
-          this.comm.recv(this.stash(a.stage, a.mb).hidden[0], this.rankOfStage(a.stage - 1), "pp-act");
-          break;
         case "F": {
           const acts = a.stage === 0 ? this.stash(a.stage, a.mb) : this.stashed(a.stage, a.mb);
           const micro = sliceBatch(batch, a.mb * rows, rows);
@@ -98,15 +107,6 @@ export class PipelineExecutor {
             lossSum += out.loss;
             losses++;
           }
-          break;
-        }
-        case "SEND_F":
-          this.comm.send(this.stashed(a.stage, a.mb).output as Float32Array, this.rankOfStage(a.stage + 1), "pp-act");
-          break;
-        case "RECV_B": {
-          const buf = this.buffer();
-          this.comm.recv(buf, this.rankOfStage(a.stage + 1), "pp-grad");
-          this.gradIn.set(key, buf);
           break;
         }
         case "BW":
@@ -120,16 +120,42 @@ export class PipelineExecutor {
           this.trainer.lastMicroBatch = false;
           this.release(a.stage, a.mb);
           break;
+      }
+    }
+    return losses > 0 ? lossSum / losses : null;
+  }
+
+  /** Moves a run of SEND/RECV actions: activations forward (`pp-act`), their gradients backward (`pp-grad`). */
+  private communicate(run: readonly Action[]): void {
+    const ops: P2POp[] = [];
+    const sent: Float32Array[] = [];
+    for (const a of run) {
+      const key = `${a.stage}:${a.mb}`;
+      switch (a.type) {
+        case "RECV_F":
+          ops.push({ type: "recv", buf: this.stash(a.stage, a.mb).hidden[0], peer: this.rankOfStage(a.stage - 1), kind: "pp-act" });
+          break;
+        case "SEND_F":
+          ops.push({ type: "send", buf: this.stashed(a.stage, a.mb).output, peer: this.rankOfStage(a.stage + 1), kind: "pp-act" });
+          break;
+        case "RECV_B": {
+          const buf = this.buffer();
+          ops.push({ type: "recv", buf, peer: this.rankOfStage(a.stage + 1), kind: "pp-grad" });
+          this.gradIn.set(key, buf);
+          break;
+        }
         case "SEND_B": {
           const buf = this.gradOut.get(key)!;
-          this.comm.send(buf, this.rankOfStage(a.stage - 1), "pp-grad");
+          ops.push({ type: "send", buf, peer: this.rankOfStage(a.stage - 1), kind: "pp-grad" });
           this.gradOut.delete(key);
-          this.spare.push(buf);
+          sent.push(buf);
           break;
         }
       }
     }
-    return losses > 0 ? lossSum / losses : null;
+    this.comm.batch(ops);
+    // Sent gradients' buffers are free again only once the batch has moved them.
+    this.spare.push(...sent);
   }
 
   private backward(a: Action, gradScale: number, split: boolean): void {
