@@ -27,8 +27,9 @@ export function timelineSteps(events: TimelineEvent[]): number[] {
 
 export function timelineSvg(run: CompareRun, events: TimelineEvent[], step: number): string {
   const ofStep = events.filter((e) => e.step === step);
-  const t0 = Math.min(...ofStep.map((e) => e.start));
-  const t1 = Math.max(...ofStep.map((e) => e.end));
+  // Folded, not spread: a step of a large run has more events than a call may take arguments.
+  const t0 = ofStep.reduce((t, e) => Math.min(t, e.start), Infinity);
+  const t1 = ofStep.reduce((t, e) => Math.max(t, e.end), -Infinity);
   const span = t1 - t0;
   const plot = WIDTH - LEFT - RIGHT;
   const x = (t: number) => LEFT + (span > 0 ? ((t - t0) / span) * plot : 0);

@@ -67,8 +67,9 @@ export function chromeTrace(runs: TraceRun[]): ChromeTrace {
     const ranks = rankCount(run);
     nextPid += ranks;
     for (let rank = 0; rank < ranks; rank++) traceEvents.push(...metadata(run, r, rank, base + rank));
-    traceEvents.push(...slices(run.timeline, base));
-    traceEvents.push(...byteCounters(run.timeline, base, ranks));
+    // Appended one by one: spreading a long run's events into push() overflows the call stack.
+    for (const e of slices(run.timeline, base)) traceEvents.push(e);
+    for (const e of byteCounters(run.timeline, base, ranks)) traceEvents.push(e);
   });
   return {
     traceEvents,

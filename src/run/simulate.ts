@@ -85,7 +85,7 @@ export async function simulateWithTimeline(scenario: Scenario, options: Simulate
       const loss = reported.reduce((sum, l) => sum + l, 0) / reported.length;
       losses.push(loss);
       options.onStep?.({ step, loss, gradNorm: outcomes[0].gradNorm, lr: outcomes[0].lr });
-      for (const o of outcomes) timeline.push(...o.events);
+      for (const o of outcomes) for (const e of o.events) timeline.push(e);
     }
     const wallSeconds = (performance.now() - started) / 1000;
     const devices = await cluster.all("report", (device) => device.report());

@@ -75,6 +75,14 @@ describe("chromeTrace", () => {
     expect(slices.length).toBe(7 * 2 * (4 + 2 + 2));
   });
 
+  it("handles a run of 200 000 events (more than a call can take as spread arguments)", () => {
+    const [run] = fakeRuns();
+    const one = run.timeline.find((e) => e.stream === "compute" && e.kind === "compute")!;
+    const timeline: TimelineEvent[] = Array.from({ length: 200_000 }, (_, i) => ({ ...one, start: i, end: i + 0.5, step: 0 }));
+    const trace = chromeTrace([{ ...run, timeline }]);
+    expect(trace.traceEvents.filter((e) => e.ph === "X")).toHaveLength(200_000);
+  });
+
   it("keeps zero-length actions with dur 0 and puts simulated µs in ts, wall seconds in args", () => {
     const runs = fakeRuns();
     const trace = chromeTrace(runs);
