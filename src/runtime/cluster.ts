@@ -60,7 +60,8 @@ export class Cluster<Api> {
   private readonly exited: boolean[];
   private readonly actions = new Map<number, string>();
   private failure: DeviceError | null = null;
-  private failListener: ((e: DeviceError) => void) | null = null;
+  /** The pending calls' rejections: a failure ends every call in flight, not only the latest. */
+  private readonly failListeners = new Set<(e: DeviceError) => void>();
   private closing: Promise<void> | null = null;
   private readonly onSigint = (): void => {
     process.off("SIGINT", this.onSigint);
@@ -152,14 +153,15 @@ export class Cluster<Api> {
       const finish = (): void => {
         settled = true;
         if (timer) clearTimeout(timer);
-        this.failListener = null;
+        this.failListeners.delete(onFail);
         for (const r of ranks) this.actions.delete(r);
       };
-      this.failListener = (e) => {
+      const onFail = (e: DeviceError): void => {
         if (settled) return;
         finish();
         reject(e);
       };
+      this.failListeners.add(onFail);
       if (options.timeoutMs !== undefined && Number.isFinite(options.timeoutMs)) {
         timer = setTimeout(() => {
           const late = [...pending][0];
@@ -226,7 +228,9 @@ export class Cluster<Api> {
     const action = this.actions.get(f.rank) ?? "no action (between calls)";
     this.failure = new DeviceError(f.rank, action, f.message);
     const failure = this.failure;
-    void this.close().then(() => this.failListener?.(failure));
+    void this.close().then(() => {
+      for (const listener of [...this.failListeners]) listener(failure);
+    });
   }
 }
 

@@ -51,6 +51,17 @@ describe("Cluster", () => {
     expect(err.message).toContain("rank 2 did not arrive at all-reduce (dp-grad) within 1500 ms");
   });
 
+  it("a failure rejects every call in flight, not only the latest", async () => {
+    const cluster = await Cluster.launch<Api>({ entry, worldSize: 3, watchdogMs: 20_000 });
+    // A long call on ranks 1 and 2 that fails after a few big all-reduces, and a quick call on
+    // rank 0 started after it and finished before the failure: the long call must still reject.
+    const long = cluster.all("train-step", (a) => a.faultyLoop(1, 3, 2_000_000, [1, 2], "throw"), { ranks: [1, 2] });
+    await cluster.one(0, "compute", (a) => a.compute(1));
+    const err = await expectFailure(cluster, long, 5000);
+    expect(err.rank).toBe(1);
+    expect(err.action).toBe("train-step");
+  });
+
   it("a worker that exits fails the run", async () => {
     const cluster = await Cluster.launch<Api>({ entry, worldSize: 3, watchdogMs: 20_000 });
     const err = await expectFailure(cluster, cluster.all("train-step", (a) => a.faultyLoop(0, 3, 100, group, "exit")), 5000);
