@@ -12,22 +12,36 @@ import { readSafetensors, writeSafetensors, type NamedTensor } from "./safetenso
 export const CONFIG_FILE = "config.json";
 export const WEIGHTS_FILE = "model.safetensors";
 
+/** The Hugging Face LlamaConfig name of every ModelConfig field. */
+export const HF_CONFIG_NAMES: Readonly<Record<keyof ModelConfig, string>> = {
+  vocabSize: "vocab_size",
+  hiddenSize: "hidden_size",
+  intermediateSize: "intermediate_size",
+  numLayers: "num_hidden_layers",
+  numHeads: "num_attention_heads",
+  numKvHeads: "num_key_value_heads",
+  seqLen: "max_position_embeddings",
+  ropeTheta: "rope_theta",
+  rmsNormEps: "rms_norm_eps",
+};
+
 /** The LlamaConfig fields parasim writes, named as transformers names them. */
 export function toHfConfig(config: ModelConfig): Record<string, unknown> {
+  const hf = HF_CONFIG_NAMES;
   return {
     architectures: ["LlamaForCausalLM"],
     model_type: "llama",
-    vocab_size: config.vocabSize,
-    hidden_size: config.hiddenSize,
-    intermediate_size: config.intermediateSize,
-    num_hidden_layers: config.numLayers,
-    num_attention_heads: config.numHeads,
-    num_key_value_heads: config.numKvHeads,
+    [hf.vocabSize]: config.vocabSize,
+    [hf.hiddenSize]: config.hiddenSize,
+    [hf.intermediateSize]: config.intermediateSize,
+    [hf.numLayers]: config.numLayers,
+    [hf.numHeads]: config.numHeads,
+    [hf.numKvHeads]: config.numKvHeads,
     head_dim: config.hiddenSize / config.numHeads,
     hidden_act: "silu",
-    rms_norm_eps: config.rmsNormEps,
-    rope_theta: config.ropeTheta,
-    max_position_embeddings: config.seqLen,
+    [hf.rmsNormEps]: config.rmsNormEps,
+    [hf.ropeTheta]: config.ropeTheta,
+    [hf.seqLen]: config.seqLen,
     tie_word_embeddings: false,
     attention_bias: false,
     mlp_bias: false,
@@ -35,24 +49,38 @@ export function toHfConfig(config: ModelConfig): Record<string, unknown> {
   };
 }
 
+/**
+ * The ModelConfig a LlamaConfig describes. Sizes must be positive integers and rope_theta /
+ * rms_norm_eps positive numbers; errors name the Hugging Face field (`${where}.num_attention_heads`).
+ */
 export function fromHfConfig(hf: Record<string, unknown>, where: string): ModelConfig {
-  const field = (name: string, fallback?: number): number => {
-    const v = hf[name] ?? fallback;
-    if (typeof v !== "number" || !Number.isFinite(v)) throw new InputError(`${where}.${name}`, "must be a number");
+  const read = (key: keyof ModelConfig, fallback?: number): unknown => hf[HF_CONFIG_NAMES[key]] ?? fallback;
+  const size = (key: keyof ModelConfig, fallback?: number): number => {
+    const v = read(key, fallback);
+    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 1) {
+      throw new InputError(`${where}.${HF_CONFIG_NAMES[key]}`, `must be a positive integer, got ${JSON.stringify(v)}`);
+    }
+    return v;
+  };
+  const positive = (key: keyof ModelConfig, fallback: number): number => {
+    const v = read(key, fallback);
+    if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) {
+      throw new InputError(`${where}.${HF_CONFIG_NAMES[key]}`, `must be a positive number, got ${JSON.stringify(v)}`);
+    }
     return v;
   };
   if (hf.tie_word_embeddings === true) throw new InputError(`${where}.tie_word_embeddings`, "must be false: parasim's LM head is untied");
-  const numHeads = field("num_attention_heads");
+  const numHeads = size("numHeads");
   return {
-    vocabSize: field("vocab_size"),
-    hiddenSize: field("hidden_size"),
-    intermediateSize: field("intermediate_size"),
-    numLayers: field("num_hidden_layers"),
+    vocabSize: size("vocabSize"),
+    hiddenSize: size("hiddenSize"),
+    intermediateSize: size("intermediateSize"),
+    numLayers: size("numLayers"),
     numHeads,
-    numKvHeads: field("num_key_value_heads", numHeads),
-    seqLen: field("max_position_embeddings"),
-    ropeTheta: field("rope_theta", 10000),
-    rmsNormEps: field("rms_norm_eps", 1e-6),
+    numKvHeads: size("numKvHeads", numHeads),
+    seqLen: size("seqLen"),
+    ropeTheta: positive("ropeTheta", 10000),
+    rmsNormEps: positive("rmsNormEps", 1e-6),
   };
 }
 
@@ -70,26 +98,34 @@ export interface Checkpoint {
 export function readCheckpoint(dir: string): Checkpoint {
   const configPath = join(dir, CONFIG_FILE);
   if (!existsSync(configPath)) throw new InputError("checkpoint", `${dir} has no ${CONFIG_FILE}`);
-  let hf: Record<string, unknown>;
+  let hf: unknown;
   try {
     hf = JSON.parse(readFileSync(configPath, "utf8"));
   } catch {
     throw new InputError("checkpoint", `${configPath} is not valid JSON`);
   }
-  return { config: fromHfConfig(hf, CONFIG_FILE), tensors: readSafetensors(join(dir, WEIGHTS_FILE)) };
+  if (typeof hf !== "object" || hf === null || Array.isArray(hf)) throw new InputError("checkpoint", `${configPath} is not a JSON object`);
+  return { config: fromHfConfig(hf as Record<string, unknown>, CONFIG_FILE), tensors: readSafetensors(join(dir, WEIGHTS_FILE)) };
 }
 
 /**
- * Checks that a checkpoint holds the tensors `expected` lists, with the same shapes, and names the
- * first one that differs; with `exact`, also that it holds no others.
+ * Checks that a checkpoint holds the tensors `expected` lists, with the same shapes (and, where
+ * a tensor carries its data, as many values as its shape has), and names the first one that
+ * differs; with `exact`, also that it holds no others.
  */
-export function checkTensorsMatch(tensors: Map<string, NamedTensor>, expected: { name: string; shape: number[] }[], exact = true): void {
+export function checkTensorsMatch(
+  tensors: ReadonlyMap<string, { readonly shape: readonly number[]; readonly data?: { readonly length: number } }>,
+  expected: readonly { readonly name: string; readonly shape: readonly number[] }[],
+  exact = true,
+): void {
   for (const e of expected) {
     const t = tensors.get(e.name);
     if (!t) throw new InputError("checkpoint", `missing tensor ${e.name}`);
     if (t.shape.length !== e.shape.length || t.shape.some((d, i) => d !== e.shape[i])) {
       throw new InputError("checkpoint", `${e.name} has shape [${t.shape}] but the scenario's model needs [${e.shape}]`);
     }
+    const size = e.shape.reduce((a, b) => a * b, 1);
+    if (t.data && t.data.length !== size) throw new InputError("checkpoint", `${e.name} holds ${t.data.length} values but its shape [${e.shape}] has ${size}`);
   }
   if (!exact) return;
   const known = new Set(expected.map((e) => e.name));
@@ -100,20 +136,9 @@ export function checkTensorsMatch(tensors: Map<string, NamedTensor>, expected: {
 
 /** Checks that a checkpoint's config describes the scenario's model, naming the first field that differs. */
 export function checkConfigMatches(checkpoint: ModelConfig, scenario: ModelConfig): void {
-  const hfNames: Record<keyof ModelConfig, string> = {
-    vocabSize: "vocab_size",
-    hiddenSize: "hidden_size",
-    intermediateSize: "intermediate_size",
-    numLayers: "num_hidden_layers",
-    numHeads: "num_attention_heads",
-    numKvHeads: "num_key_value_heads",
-    seqLen: "max_position_embeddings",
-    ropeTheta: "rope_theta",
-    rmsNormEps: "rms_norm_eps",
-  };
-  for (const key of Object.keys(hfNames) as (keyof ModelConfig)[]) {
+  for (const key of Object.keys(HF_CONFIG_NAMES) as (keyof ModelConfig)[]) {
     if (checkpoint[key] !== scenario[key]) {
-      throw new InputError("checkpoint", `${CONFIG_FILE} has ${hfNames[key]} = ${checkpoint[key]} but the scenario's model.${key} is ${scenario[key]}`);
+      throw new InputError("checkpoint", `${CONFIG_FILE} has ${HF_CONFIG_NAMES[key]} = ${checkpoint[key]} but the scenario's model.${key} is ${scenario[key]}`);
     }
   }
 }

@@ -53,16 +53,18 @@ export function readSafetensors(path: string): Map<string, NamedTensor> {
   if (file.length < 8) throw new InputError("checkpoint", `${path} is too short to be a safetensors file`);
   const headerLength = Number(file.readBigUInt64LE(0));
   if (8 + headerLength > file.length) throw new InputError("checkpoint", `${path} has a header longer than the file`);
-  let header: Record<string, HeaderEntry>;
+  let header: unknown;
   try {
     header = JSON.parse(file.subarray(8, 8 + headerLength).toString("utf8"));
   } catch {
     throw new InputError("checkpoint", `${path} has a header that is not JSON`);
   }
+  if (!isObject(header)) throw new InputError("checkpoint", `${path} has a header that is not a JSON object`);
   const dataStart = 8 + headerLength;
   const tensors = new Map<string, NamedTensor>();
-  for (const [name, entry] of Object.entries(header)) {
+  for (const [name, raw] of Object.entries(header)) {
     if (name === "__metadata__") continue;
+    const entry = headerEntry(name, raw);
     if (entry.dtype !== "F32") throw new InputError("checkpoint", `${name} has dtype ${entry.dtype}; parasim reads F32 only`);
     const [begin, end] = entry.data_offsets;
     const count = entry.shape.reduce((a, b) => a * b, 1);
@@ -75,4 +77,22 @@ export function readSafetensors(path: string): Map<string, NamedTensor> {
     tensors.set(name, { name, shape: entry.shape, data });
   }
   return tensors;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** The header entry of tensor `name`, checked for structure (InputError naming the tensor otherwise). */
+function headerEntry(name: string, raw: unknown): HeaderEntry {
+  const bad = (rule: string) => new InputError("checkpoint", `${name} ${rule}`);
+  if (!isObject(raw)) throw bad("has a header entry that is not an object");
+  const { dtype, shape, data_offsets: offsets } = raw;
+  if (typeof dtype !== "string") throw bad(`has dtype ${JSON.stringify(dtype)}; it must be a string`);
+  const isCount = (d: unknown): d is number => Number.isSafeInteger(d) && (d as number) >= 0;
+  if (!Array.isArray(shape) || !shape.every(isCount)) throw bad(`has shape ${JSON.stringify(shape)}; it must be a list of non-negative integers`);
+  if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount) || offsets[0] > offsets[1]) {
+    throw bad(`has data_offsets ${JSON.stringify(offsets)}; they must be two integers [begin, end] with 0 ≤ begin ≤ end`);
+  }
+  return { dtype, shape, data_offsets: [offsets[0], offsets[1]] };
 }

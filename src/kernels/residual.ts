@@ -9,8 +9,3 @@ import type { Floats } from "./types.js";
 export function residualForward(out: Floats, a: Floats, b: Floats, n: number): void {
   for (let i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
-
-/** dst += src: the backward of a residual add for each of its two inputs. */
-export function accumulate(dst: Floats, src: Floats, n: number): void {
-  for (let i = 0; i < n; i++) dst[i] += src[i];
-}

@@ -19,8 +19,3 @@ export interface KernelFlops {
   /** Gradient with respect to the kernel's weights (the "W" action). */
   backwardWeight: number;
 }
-
-/** Fills `buf` with zeros (the caller's separate zeroing step before a backward that accumulates). */
-export function zero(buf: Floats): void {
-  buf.fill(0);
-}

@@ -39,15 +39,18 @@ export function validateModelConfig(config: ModelConfig): void {
     const v = config[key];
     if (!Number.isInteger(v) || v < 1) throw new InputError(`model.${key}`, `must be a positive integer, got ${v}`);
   }
-  if (config.hiddenSize % config.numHeads !== 0) {
-    throw new InputError("model.numHeads", `must divide hiddenSize ${config.hiddenSize}, got ${config.numHeads}`);
-  }
+  const { hiddenSize: C, numHeads: H, numKvHeads: G } = config;
+  if (C % H !== 0) throw new InputError("model.hiddenSize", `must be divisible by model.numHeads (${C} % ${H} ≠ 0)`);
   if (headDim(config) % 2 !== 0) {
-    throw new InputError("model.numHeads", `head size hiddenSize/numHeads must be even for RoPE, got ${headDim(config)}`);
+    throw new InputError("model.hiddenSize", `hiddenSize / numHeads is the head dimension and must be even for rotary embedding (got ${headDim(config)})`);
   }
-  if (config.numHeads % config.numKvHeads !== 0) {
-    throw new InputError("model.numKvHeads", `must divide numHeads ${config.numHeads}, got ${config.numKvHeads}`);
-  }
+  if (H % G !== 0) throw new InputError("model.numHeads", `must be divisible by model.numKvHeads (${H} % ${G} ≠ 0)`);
   if (!(config.ropeTheta > 0)) throw new InputError("model.ropeTheta", `must be positive, got ${config.ropeTheta}`);
   if (!(config.rmsNormEps > 0)) throw new InputError("model.rmsNormEps", `must be positive, got ${config.rmsNormEps}`);
+}
+
+/** The model section of a scenario as a ModelConfig (without `initStd`, which only seeds the initialisation). */
+export function modelConfigOf(scenario: { model: ModelConfig & { initStd: number } }): ModelConfig {
+  const { initStd: _unused, ...config } = scenario.model;
+  return config;
 }

@@ -177,7 +177,8 @@ export class LlamaModel {
       charge.flush();
     } else {
       if (input instanceof Int32Array || input.length !== rows * C) throw new InputError("input", `must be a hidden state of ${rows * C} floats`);
-      acts.hidden[0].set(input);
+      // The pipeline executor receives straight into acts.hidden[0]: then there is nothing to copy.
+      if (input !== acts.hidden[0]) acts.hidden[0].set(input);
     }
     for (let l = 0; l < part.numLayers; l++) {
       layerForward(ctx, this.w[l], acts.layers[l], acts.hidden[l], acts.hidden[l + 1], `L${part.firstLayer + l}`);

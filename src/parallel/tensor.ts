@@ -38,7 +38,8 @@
  */
 import { normalizeGroup, type Comm, type GroupLike } from "../comm/comm.js";
 import type { Floats } from "../kernels/types.js";
-import type { Layout, StagePart } from "../model/layout.js";
+import type { Layout, StagePart, TensorSpec } from "../model/layout.js";
+import { sumOfSquares } from "../train/optimizer.js";
 
 export const TP_ACT = "tp-act";
 export const TP_EMBED = "tp-embed";
@@ -167,13 +168,25 @@ export function syncTpNormGrads(layout: Layout, grads: Floats, tp: TpComm, seque
  * This rank's share of the squared global gradient norm: its shards in full, the replicated
  * tensors only on tp index 0. Summed (all-reduced) over the tp group it gives the squared norm
  * of the single-device gradient, for global-norm clipping.
+ *
+ * `layout`: the rank's tensors (in layout order, tiling the flat buffer) and its tp index (none:
+ * index 0). `range`: only the elements [offset, offset + size) of `grads` count (a ZeRO-1 shard);
+ * default the whole buffer. On tp index 0 every element of the range counts and is summed in one
+ * pass; elsewhere each sharded tensor's part of the range is summed on its own, in layout order.
  */
-export function tpGradSquares(layout: Layout, grads: Floats): number {
-  const index = layout.tp?.index ?? 0;
+export function tpGradSquares(
+  layout: { readonly tensors: readonly Pick<TensorSpec, "offset" | "size" | "shard">[]; readonly tp?: { readonly index: number } },
+  grads: Float32Array,
+  range: { offset: number; size: number } = { offset: 0, size: grads.length },
+): number {
+  const { offset, size } = range;
+  if ((layout.tp?.index ?? 0) === 0) return sumOfSquares(grads, offset, size);
   let sum = 0;
   for (const t of layout.tensors) {
-    if (t.shard === null && index !== 0) continue;
-    for (let i = t.offset; i < t.offset + t.size; i++) sum += grads[i] * grads[i];
+    if (t.shard === null) continue;
+    const a = Math.max(t.offset, offset);
+    const b = Math.min(t.offset + t.size, offset + size);
+    if (b > a) sum += sumOfSquares(grads, a, b - a);
   }
   return sum;
 }

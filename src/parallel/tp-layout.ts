@@ -10,7 +10,8 @@
  */
 import { InputError } from "../errors.js";
 import type { Floats } from "../kernels/types.js";
-import { extractShard, placeShard, type Layout, type TensorSpec } from "../model/layout.js";
+import { checkTensorsMatch } from "../checkpoint/hf.js";
+import { extractShard, placeShard, type Layout } from "../model/layout.js";
 
 export interface FullTensor<A extends Floats = Floats> {
   name: string;
@@ -61,18 +62,10 @@ export function gatherTpTensors<A extends Floats>(layouts: readonly Layout[], bu
 /** Fills this rank's flat buffer `out` from full tensors (by name; shapes must match). */
 export function shardTpTensors(layout: Layout, full: ReadonlyMap<string, { shape: readonly number[]; data: Floats }>, out: Floats): void {
   if (out.length !== layout.totalSize) throw new InputError("buffer", `must hold ${layout.totalSize} elements for this layout, got ${out.length}`);
+  checkTensorsMatch(full, layout.tensors, false);
   for (const t of layout.tensors) {
-    const f = full.get(t.name);
-    if (!f) throw new InputError("checkpoint", `misses tensor ${t.name}`);
-    checkShape(t, f.shape, f.data.length);
+    const f = full.get(t.name)!;
     out.set(extractShard(f.data, t.shape, t.shard ?? null), t.offset);
-  }
-}
-
-function checkShape(t: TensorSpec, shape: readonly number[], length: number): void {
-  const size = t.shape.reduce((a, b) => a * b, 1);
-  if (shape.length !== t.shape.length || shape.some((d, i) => d !== t.shape[i]) || length !== size) {
-    throw new InputError("checkpoint", `${t.name} has shape [${shape}] but the model needs [${t.shape}]`);
   }
 }
 

@@ -4,12 +4,11 @@
  */
 import { z } from "zod";
 import { InputError } from "../errors.js";
-import type { ModelConfig } from "../model/config.js";
+import { BYTE_VOCAB_SIZE } from "../data/tokenizer.js";
+import { modelConfigOf, validateModelConfig } from "../model/config.js";
 import { checkPipeline } from "../parallel/pipeline.js";
 import { validateTp } from "../model/layout.js";
 import { hardwareSchema, resolveHardware } from "../sim/hardware.js";
-
-const modelOf = ({ initStd: _unused, ...config }: { initStd: number } & ModelConfig): ModelConfig => config;
 
 /** An error message that tells a missing field from a wrong one. */
 const rule = (text: string) => (issue: { input?: unknown }) => (issue.input === undefined ? "is required" : text);
@@ -36,7 +35,7 @@ const fraction = () => {
 };
 
 export const modelSchema = z.strictObject({
-  vocabSize: positiveInt().default(256),
+  vocabSize: positiveInt().default(BYTE_VOCAB_SIZE),
   hiddenSize: positiveInt(),
   intermediateSize: positiveInt(),
   numLayers: positiveInt(),
@@ -114,17 +113,20 @@ export const scenarioSchema = z
   })
   .superRefine((s, ctx) => {
     const fail = (path: (string | number)[], message: string) => ctx.addIssue({ code: "custom", path, message });
+    /** Runs a check that throws InputError and records its error as an issue on the field it names. */
+    const check = (run: () => void) => {
+      try {
+        run();
+      } catch (err) {
+        if (!(err instanceof InputError)) throw err;
+        fail(err.field.split("."), err.rule);
+      }
+    };
     const m = s.model;
-    if (m.hiddenSize % m.numHeads !== 0) {
-      fail(["model", "hiddenSize"], `must be divisible by model.numHeads (${m.hiddenSize} % ${m.numHeads} ≠ 0)`);
-    } else if ((m.hiddenSize / m.numHeads) % 2 !== 0) {
-      fail(["model", "hiddenSize"], `hiddenSize / numHeads is the head dimension and must be even for rotary embedding (got ${m.hiddenSize / m.numHeads})`);
-    }
-    if (m.numHeads % m.numKvHeads !== 0) {
-      fail(["model", "numHeads"], `must be divisible by model.numKvHeads (${m.numHeads} % ${m.numKvHeads} ≠ 0)`);
-    }
+    const model = modelConfigOf(s);
+    check(() => validateModelConfig(model));
     // Tokens are bytes, so every byte value needs an embedding row.
-    if (m.vocabSize < 256) fail(["model", "vocabSize"], `must be at least 256, the byte tokenizer's vocabulary (got ${m.vocabSize})`);
+    if (m.vocabSize < BYTE_VOCAB_SIZE) fail(["model", "vocabSize"], `must be at least ${BYTE_VOCAB_SIZE}, the byte tokenizer's vocabulary (got ${m.vocabSize})`);
     const t = s.training;
     const rowsPerReplica = t.globalBatch / s.parallel.dp;
     if (!Number.isInteger(rowsPerReplica)) {
@@ -134,9 +136,9 @@ export const scenarioSchema = z
     }
     const p = s.parallel;
     const v = p.virtualStages ?? (p.schedule === "interleaved" ? 2 : 1);
-    try {
-      checkPipeline(modelOf(m), { p: p.pp, v, layersPerStage: p.layersPerStage, interleaved: p.schedule === "interleaved" });
-      validateTp(modelOf(m), { size: p.tp, index: 0 });
+    check(() => {
+      checkPipeline(model, { p: p.pp, v, layersPerStage: p.layersPerStage, interleaved: p.schedule === "interleaved" });
+      validateTp(model, { size: p.tp, index: 0 });
       const tokensPerMicroBatch = (t.globalBatch / p.dp / t.microBatches) * m.seqLen;
       if (p.sequenceParallel && tokensPerMicroBatch % p.tp !== 0) {
         throw new InputError("parallel.sequenceParallel", `needs parallel.tp = ${p.tp} to divide the tokens of a micro-batch (${tokensPerMicroBatch})`);
@@ -144,10 +146,7 @@ export const scenarioSchema = z
       if (p.schedule === "interleaved" && t.microBatches % p.pp !== 0) {
         throw new InputError("training.microBatches", `must be a multiple of parallel.pp = ${p.pp} for the interleaved schedule, got ${t.microBatches}`);
       }
-    } catch (err) {
-      if (!(err instanceof InputError)) throw err;
-      fail(err.field.split("."), err.rule);
-    }
+    });
     if (t.optimizer.minLr > t.optimizer.lr) fail(["training", "optimizer", "minLr"], `must not exceed lr (${t.optimizer.minLr} > ${t.optimizer.lr})`);
     if (t.optimizer.warmupSteps > t.steps) fail(["training", "optimizer", "warmupSteps"], `must not exceed training.steps (${t.optimizer.warmupSteps} > ${t.steps})`);
   })

@@ -55,10 +55,6 @@ export function isCompute(a: Action): boolean {
   return (COMPUTE_TYPES as readonly string[]).includes(a.type);
 }
 
-export function isComm(a: Action): boolean {
-  return !isCompute(a);
-}
-
 /** `2F0`, `1RECV_B3`, `0BW5`. */
 export function formatAction(a: Action): string {
   return `${a.stage}${a.type}${a.mb}`;

@@ -14,7 +14,7 @@
  *    messages in the order they are sent (point-to-point messages match in order);
  * 7. no deadlock: a dry run with blocking receives and non-blocking sends finishes.
  */
-import { formatAction, rankOfStage, type Action, type Schedule, type ScheduleDims } from "./actions.js";
+import { action, actionKey, formatAction, rankOfStage, type Action, type Schedule, type ScheduleDims } from "./actions.js";
 import { ScheduleError } from "./error.js";
 import { formatActionLists, type Cell } from "./grid.js";
 import { messageKey, simulateSchedule } from "./simulate.js";
@@ -44,12 +44,13 @@ export function validateSchedule(schedule: Schedule, dims: ScheduleDims): void {
       const peer = a.type === "SEND_F" || a.type === "RECV_B" ? a.stage + 1 : a.type === "RECV_F" || a.type === "SEND_B" ? a.stage - 1 : undefined;
       if (peer !== undefined && (peer < 0 || peer >= S)) fail(`${name}: stage ${peer} does not exist`, [here]);
       if (peer !== undefined && rankOfStage(peer, p) === rank) fail(`${name}: stage ${peer} is on the same rank, no message needed`, [here]);
-      const first = where.get(name);
+      const key = actionKey(a);
+      const first = where.get(key);
       if (first) fail(`duplicate action ${name}`, [first, here]);
-      where.set(name, { rank, index, action: a });
+      where.set(key, { rank, index, action: a });
     }),
   );
-  const at = (type: Action["type"], stage: number, mb: number) => where.get(`${stage}${type}${mb}`);
+  const at = (type: Action["type"], stage: number, mb: number) => where.get(actionKey(action(type, stage, mb)));
 
   // 3 and 4: completeness and per-stage order.
   const backward = (s: number, mb: number) => at("BW", s, mb) ?? at("B", s, mb);

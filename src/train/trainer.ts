@@ -6,17 +6,19 @@
 import type { Batch } from "../data/batches.js";
 import { sliceBatch } from "../data/batches.js";
 import { InputError } from "../errors.js";
-import type { ModelConfig } from "../model/config.js";
+import { modelConfigOf, type ModelConfig } from "../model/config.js";
 import { initParams } from "../model/init.js";
 import { buildLayout, fullModelPart, type Layout, type StagePart, type TensorSpec } from "../model/layout.js";
 import { LlamaModel } from "../model/model.js";
-import type { TpComm } from "../parallel/tensor.js";
+import { tpGradSquares, type TpComm } from "../parallel/tensor.js";
 import { shardTpTensors } from "../parallel/tp-layout.js";
 import type { NamedTensor } from "../checkpoint/safetensors.js";
 import { checkTensorsMatch } from "../checkpoint/hf.js";
 import type { Scenario } from "../scenario/schema.js";
 import { ADAMW_FLOPS_PER_PARAM, AdamW, clipFactor, scaleInPlace, sumOfSquares, type DecayRange } from "./optimizer.js";
 import { learningRate } from "./schedule.js";
+
+export { modelConfigOf };
 
 export interface StepOutcome {
   step: number;
@@ -73,11 +75,6 @@ export interface Chunk {
 export interface TensorParallel {
   comm: TpComm;
   sequenceParallel: boolean;
-}
-
-export function modelConfigOf(scenario: Scenario): ModelConfig {
-  const { initStd: _unused, ...config } = scenario.model;
-  return config;
 }
 
 /** Weight decay on matrices only: norm gains are scales, and decaying them toward 0 hurts (as in GPT-2/nanoGPT practice). */
@@ -208,17 +205,7 @@ export class Trainer {
    * (so the sum over ranks is the single device's squared norm).
    */
   shardSumOfSquares(): number {
-    const { offset, size } = this.shard;
-    const tpIndex = this.options.tp?.comm.index ?? 0;
-    if (tpIndex === 0 || !this.options.tp || this.options.tp.comm.size === 1) return sumOfSquares(this.grads, offset, size);
-    let sum = 0;
-    for (const t of this.layout.tensors) {
-      if (t.shard === null) continue;
-      const a = Math.max(t.offset, offset);
-      const b = Math.min(t.offset + t.size, offset + size);
-      if (b > a) sum += sumOfSquares(this.grads, a, b - a);
-    }
-    return sum;
+    return tpGradSquares({ tensors: this.layout.tensors, tp: this.options.tp?.comm }, this.grads, this.shard);
   }
 
   /** A whole single-replica step. */

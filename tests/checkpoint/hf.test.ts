@@ -97,4 +97,32 @@ describe("Hugging Face checkpoints", () => {
     writeFileSync(join(other, "config.json"), "{ not json");
     expect(() => readCheckpoint(other)).toThrow(/checkpoint: .*config\.json is not valid JSON/);
   });
+
+  it.each([
+    ["a fractional size", { num_attention_heads: 2.5 }, "config.json.num_attention_heads: must be a positive integer, got 2.5"],
+    ["a zero size", { hidden_size: 0 }, "config.json.hidden_size: must be a positive integer, got 0"],
+    ["a negative size", { num_hidden_layers: -2 }, "config.json.num_hidden_layers: must be a positive integer, got -2"],
+    ["a string size", { vocab_size: "256" }, 'config.json.vocab_size: must be a positive integer, got "256"'],
+    ["a missing size", { max_position_embeddings: undefined }, "config.json.max_position_embeddings: must be a positive integer, got undefined"],
+    ["a fractional kv head count", { num_key_value_heads: 1.5 }, "config.json.num_key_value_heads: must be a positive integer, got 1.5"],
+    ["a zero rope_theta", { rope_theta: 0 }, "config.json.rope_theta: must be a positive number, got 0"],
+    ["a negative rms_norm_eps", { rms_norm_eps: -1e-6 }, "config.json.rms_norm_eps: must be a positive number, got -0.000001"],
+  ])("rejects a config.json with %s, naming the Hugging Face field", (_what, patch, expected) => {
+    const other = mkdtempSync(join(tmpdir(), "parasim-ckpt-"));
+    writeCheckpoint(other, trainer.config, trainer.tensors());
+    const config = { ...JSON.parse(readFileSync(join(other, "config.json"), "utf8")), ...patch };
+    writeFileSync(join(other, "config.json"), JSON.stringify(config));
+    expect(() => readCheckpoint(other)).toThrow(InputError);
+    expect(() => readCheckpoint(other)).toThrow(expected);
+  });
+
+  it("reads the defaults of optional config.json fields", () => {
+    const other = mkdtempSync(join(tmpdir(), "parasim-ckpt-"));
+    writeCheckpoint(other, trainer.config, trainer.tensors());
+    const { num_key_value_heads: _kv, rope_theta: _theta, rms_norm_eps: _eps, ...config } = JSON.parse(readFileSync(join(other, "config.json"), "utf8"));
+    writeFileSync(join(other, "config.json"), JSON.stringify(config));
+    expect(readCheckpoint(other).config).toMatchObject({ numHeads: 4, numKvHeads: 4, ropeTheta: 10000, rmsNormEps: 1e-6 });
+    writeFileSync(join(other, "config.json"), "[1, 2]");
+    expect(() => readCheckpoint(other)).toThrow(/checkpoint: .*config\.json is not a JSON object/);
+  });
 });

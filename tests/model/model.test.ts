@@ -114,6 +114,27 @@ describe("LlamaModel", () => {
     }
   });
 
+  it("a stage input received into acts.hidden[0] (as the pipeline executor does) gives the same result", () => {
+    const config = { ...tiny, numLayers: 2 };
+    const { tokens, targets } = batch(config, 5);
+    const parts: StagePart[] = [
+      { firstLayer: 0, numLayers: 1, hasEmbedding: true, hasHead: false },
+      { firstLayer: 1, numLayers: 1, hasEmbedding: false, hasHead: true },
+    ];
+    const stages = parts.map((part) => {
+      const layout = buildLayout(config, part);
+      const params = new Float64Array(layout.totalSize);
+      initParams(layout, params, 3, 0.3);
+      return new LlamaModel(config, layout, params, new Float64Array(layout.totalSize), B, T);
+    });
+    const hidden = stages[0].stageForward(stages[0].acts, tokens).output!.slice();
+    const copied = stages[1].stageForward(stages[1].acts, hidden, targets).loss;
+    const inPlace = stages[1].newActivations();
+    inPlace.hidden[0].set(hidden);
+    expect(stages[1].stageForward(inPlace, inPlace.hidden[0], targets).loss).toBe(copied);
+    expect(Array.from(inPlace.hidden[0])).toEqual(Array.from(hidden));
+  });
+
   it("deferred weight gradients (zero-bubble B then W) are bit-identical to an immediate backward", () => {
     const immediate = makeModel(tiny, 0.3, Float64Array);
     const deferred = makeModel(tiny, 0.3, Float64Array);

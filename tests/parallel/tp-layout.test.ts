@@ -123,6 +123,13 @@ describe("tensor-parallel layout", () => {
     }
     const l = layoutsOf(2)[0];
     expect(() => shardTpTensors(l, new Map(), new Float32Array(l.totalSize))).toThrow(InputError);
+    expect(() => shardTpTensors(l, new Map(), new Float32Array(l.totalSize))).toThrow(/^checkpoint: missing tensor model\.embed_tokens\.weight$/);
+    // The same wording as checkTensorsMatch (a whole-model load), naming the tensor.
+    const full = new Map(buildLayout(config).tensors.map((t) => [t.name, { shape: t.shape, data: new Float32Array(t.size) }]));
+    full.set("model.norm.weight", { shape: [16], data: new Float32Array(16) });
+    expect(() => shardTpTensors(l, full, new Float32Array(l.totalSize))).toThrow(/^checkpoint: model\.norm\.weight has shape \[16\] but the scenario's model needs \[32\]$/);
+    full.set("model.norm.weight", { shape: [32], data: new Float32Array(31) });
+    expect(() => shardTpTensors(l, full, new Float32Array(l.totalSize))).toThrow(/^checkpoint: model\.norm\.weight holds 31 values but its shape \[32\] has 32$/);
   });
 });
 

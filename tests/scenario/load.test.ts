@@ -60,6 +60,7 @@ describe("scenario validation", () => {
     ["tp above the kv heads", (s: any) => (s.parallel = { tp: 2 }), "parallel.tp: must divide model.numKvHeads"],
     ["pp larger than the layers", (s: any) => (s.parallel = { pp: 2 }), "parallel.pp: pp × virtualStages = 2 stages must not exceed model.numLayers = 1"],
     ["virtual stages that do not divide the layers per rank", (s: any) => ((s.model.numLayers = 6), (s.parallel = { pp: 2, schedule: "interleaved", virtualStages: 2 }), (s.training.microBatches = 2)), "parallel.virtualStages: must divide the layers per rank"],
+    ["pp that does not divide the layers with interleaving", (s: any) => ((s.model.numLayers = 6), (s.parallel = { pp: 4, schedule: "interleaved", virtualStages: 2 }), (s.training.microBatches = 2)), "parallel.pp: must divide model.numLayers = 6 for the interleaved schedule, got 4"],
     ["interleaving with micro-batches not a multiple of pp", (s: any) => ((s.model.numLayers = 4), (s.parallel = { pp: 2, schedule: "interleaved" }), (s.training.microBatches = 1)), "training.microBatches: must be a multiple of parallel.pp"],
     ["an unknown schedule kind", (s: any) => (s.parallel = { schedule: "1f2b" }), "parallel.schedule: must be one of gpipe, 1f1b, interleaved, zb-h1"],
     ["layers per stage that do not add up", (s: any) => ((s.model.numLayers = 4), (s.parallel = { pp: 2, layersPerStage: [1, 2] })), "parallel.layersPerStage: must add up to model.numLayers = 4"],
