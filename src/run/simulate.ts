@@ -51,17 +51,23 @@ function loadInit(scenario: Scenario, dir: string): NamedTensor[] {
 }
 
 export async function simulate(scenario: Scenario, options: SimulateOptions = {}): Promise<RunResult> {
-  return (await simulateWithTimeline(scenario, options)).result;
+  return (await execute(scenario, options, false)).result;
 }
 
 /** As `simulate`, also returning every device's simulated timeline. */
-export async function simulateWithTimeline(scenario: Scenario, options: SimulateOptions = {}): Promise<RunOutput> {
+export function simulateWithTimeline(scenario: Scenario, options: SimulateOptions = {}): Promise<RunOutput> {
+  return execute(scenario, options, true);
+}
+
+/** Devices record timeline events only when asked: `simulate()` would carry them across threads for nothing. */
+async function execute(scenario: Scenario, options: SimulateOptions, recordTimeline: boolean): Promise<RunOutput> {
   const mesh = buildMesh(scenario.parallel);
   const data: DeviceData = {
     scenario,
     corpus: loadCorpus(scenario),
     init: options.init !== undefined ? loadInit(scenario, options.init) : undefined,
     captureGradientsAt: options.captureGradients ? 0 : undefined,
+    recordTimeline,
   };
   // Each rank keeps its parameters and gradients (at most the whole model's) in its shared arena.
   const modelBytes = buildLayout(modelConfigOf(scenario)).totalSize * Float32Array.BYTES_PER_ELEMENT;

@@ -28,6 +28,8 @@ export interface DeviceData {
   init?: NamedTensor[];
   /** Keep a copy of the reduced, unclipped gradients of this step (for equivalence tests). */
   captureGradientsAt?: number;
+  /** Record timeline events (for traces and reports); totals are kept either way. */
+  recordTimeline: boolean;
 }
 
 /**
@@ -57,22 +59,19 @@ export class Device {
   private readonly sync: GradientSync;
   private readonly zero: boolean;
   private captured: FlatPiece | null = null;
-  /** Wall time at the end of the last charged action, so each compute event spans its own work. */
-  private wallMark: number;
 
   constructor(private readonly ctx: WorkerInit<DeviceData>) {
     const { scenario, init } = ctx.data;
     const p = scenario.parallel;
     this.rank = ctx.rank;
     this.mesh = buildMesh(p);
-    this.clock = new Clock(ctx.rank, scenario.hardware, { wallOriginMs: ctx.shared.wallOriginMs });
+    this.clock = new Clock(ctx.rank, scenario.hardware, { wallOriginMs: ctx.shared.wallOriginMs, recordEvents: ctx.data.recordTimeline });
     this.comm = new Comm(ctx.shared, ctx.rank, { clock: this.clock });
     this.dpGroup = this.mesh.groupOf(ctx.rank, "dp");
     this.ppGroup = this.mesh.groupOf(ctx.rank, "pp");
     this.tpGroup = this.mesh.groupOf(ctx.rank, "tp");
     this.tpComm = tpCommFrom(this.comm, this.tpGroup);
     this.zero = p.zero === 1 && p.dp > 1;
-    this.wallMark = this.clock.wallNow();
     const coords = this.mesh.coords(ctx.rank);
     const rows = scenario.training.globalBatch / p.dp;
     const shape = { p: p.pp, v: p.virtualStages, layersPerStage: p.layersPerStage };
@@ -81,7 +80,7 @@ export class Device {
     const trainer = new Trainer(scenario, rows, {
       init: init ? new Map(init.map((t) => [t.name, t])) : undefined,
       observer: {
-        compute: (label, flops) => this.charge(label, flops),
+        compute: (label, flops) => this.clock.compute(label, flops),
         gradsReady: (names) => this.sync.gradsReady(names),
       },
       parts,
@@ -108,7 +107,7 @@ export class Device {
     const trainer = this.trainer;
     const global = drawBatch(corpus, seed, step, globalBatch, seqLen);
     const mine = sliceBatch(global, this.mesh.coords(this.rank).dp * trainer.rows, trainer.rows);
-    this.wallMark = this.clock.wallNow();
+    this.clock.markWall();
     this.clock.step = step;
     const loss = this.executor.runStep(mine, globalBatch * seqLen);
     for (const chunk of trainer.chunks) {
@@ -127,7 +126,6 @@ export class Device {
   /** Plain DP: finish the bucketed all-reduce; every replica then holds the whole summed gradient. */
   private allReduceGradients(): number {
     this.sync.finish();
-    this.wallMark = this.clock.wallNow();
     return this.trainer.shardSumOfSquares();
   }
 
@@ -137,7 +135,6 @@ export class Device {
    */
   private reduceScatterGradients(): number {
     this.comm.reduceScatter(this.trainer.grads, this.dpGroup, "dp-grad");
-    this.wallMark = this.clock.wallNow();
     return this.addOver(this.dpGroup, this.trainer.shardSumOfSquares());
   }
 
@@ -149,13 +146,11 @@ export class Device {
     if (group.ranks.length === 1) return sumSquares;
     const partial = Float64Array.of(sumSquares);
     this.comm.allReduce(partial, group, "grad-norm");
-    this.wallMark = this.clock.wallNow();
     return partial[0];
   }
 
   private allGatherParameters(): void {
     this.comm.allGather(this.trainer.params, this.dpGroup, "dp-param");
-    this.wallMark = this.clock.wallNow();
   }
 
   private capture(): void {
@@ -166,13 +161,6 @@ export class Device {
   private piece(offset: number, values: Float32Array): FlatPiece {
     const { tensors, totalSize } = this.trainer.layout;
     return { coords: this.mesh.coords(this.rank), offset, values, totalSize, tensors };
-  }
-
-  /** Charges one unit of work to the compute stream, with the wall time it took. */
-  private charge(label: string, flops: number): void {
-    const end = this.clock.wallNow();
-    this.clock.compute(label, flops, { start: this.wallMark, end });
-    this.wallMark = end;
   }
 
   /** Bytes of the buffers this rank allocated, by category. */

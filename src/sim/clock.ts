@@ -83,6 +83,8 @@ export class Clock {
   readonly events: TimelineEvent[] = [];
   /** The training step in progress; stamped on every event so reports can show one step. */
   step = 0;
+  /** Wall time at the end of the last action, where the next compute action's work began. */
+  private wallMark: number;
   private readonly pending = new Set<CommOp>();
   private readonly record: boolean;
   private readonly wallOriginMs: number;
@@ -94,6 +96,7 @@ export class Clock {
   ) {
     this.record = options.recordEvents ?? true;
     this.wallOriginMs = options.wallOriginMs ?? performance.timeOrigin;
+    this.wallMark = this.wallNow();
   }
 
   /** Wall seconds since the wall origin. */
@@ -101,22 +104,23 @@ export class Clock {
     return (performance.timeOrigin + performance.now() - this.wallOriginMs) / 1000;
   }
 
-  /** Advances the compute stream by flops / (peak × efficiency). */
+  /**
+   * Advances the compute stream by flops / (peak × efficiency). The work was just done: its wall
+   * span runs from the end of the clock's previous action (or `markWall`) to now, unless given.
+   */
   compute(label: string, flops: number, wall?: { start: number; end: number }): void {
     const dt = computeTime(this.hardware, flops);
     const start = this.now;
     this.now += dt;
     this.computeSeconds += dt;
-    const w = wall ?? { start: this.wallNow(), end: this.wallNow() };
+    const w = wall ?? { start: this.wallMark, end: this.wallNow() };
     this.push("compute", "compute", label, start, this.now, w.start, w.end);
+    this.wallMark = w.end;
   }
 
-  /** Runs `fn`, measures its wall time, charges `flops` to the compute stream. */
-  timed<T>(label: string, flops: number, fn: () => T): T {
-    const start = this.wallNow();
-    const out = fn();
-    this.compute(label, flops, { start, end: this.wallNow() });
-    return out;
+  /** Starts wall time afresh, e.g. at a step's start, so time spent outside the device's actions is not charged to its next one. */
+  markWall(): void {
+    this.wallMark = this.wallNow();
   }
 
   /** When a communication issued now can start on the comm stream. */
@@ -130,6 +134,7 @@ export class Clock {
     const arrival = sendTime + transferTime(linkBetween(this.hardware, this.rank, dst), bytes);
     this.commFree = arrival;
     this.push("comm", "comm", label, sendTime, arrival, wallStart, this.wallNow(), bytes);
+    this.markWall();
     return { sendTime, arrival };
   }
 
@@ -165,6 +170,7 @@ export class Clock {
     this.commFree = end;
     const c: CommOp = { label, start, end, idleUntil: others, waited: false };
     this.push("comm", "comm", label, start, end, wallStart, this.wallNow(), bytes);
+    this.markWall();
     this.pending.add(c);
     if (!overlap) this.wait(c, wallStart);
     return c;
@@ -198,6 +204,7 @@ export class Clock {
   }
 
   private waitUntil(label: string, idleUntil: number, end: number, wallStart: number): void {
+    this.markWall();
     const c = this.now;
     if (end <= c) return;
     const idleEnd = Math.min(end, Math.max(c, idleUntil));
