@@ -6,6 +6,7 @@
  * from other tenants of this shared machine does not decide the ratio.
  */
 import { bundledScenarioPath, loadScenario, simulate } from "../src/index.js";
+import { lossesAgree } from "../src/run/metrics.js";
 
 const STEPS = 12;
 const ROUNDS = 3;
@@ -23,7 +24,7 @@ export async function run(): Promise<void> {
       losses = { ...losses, [dp]: r.losses };
     }
   }
-  const same = losses[1].every((l, i) => Math.abs(l - losses[2][i]) / l < 1e-4);
+  const same = lossesAgree(losses[2], losses[1]);
   console.log(`default scenario, ${STEPS} steps, global batch ${base.training.globalBatch}×${base.model.seqLen}, best of ${ROUNDS} alternating rounds`);
   console.log(`  dp = 1: ${best[1].toFixed(0)} tokens/s`);
   console.log(`  dp = 2: ${best[2].toFixed(0)} tokens/s`);

@@ -38,7 +38,7 @@ export function formatRunReport(r: RunResult, options: { brief?: boolean } = {})
         formatSeconds(d.computeSeconds),
         formatSeconds(d.commSeconds),
         formatSeconds(d.idleSeconds),
-        `${((100 * d.idleSeconds) / (d.computeSeconds + d.commSeconds + d.idleSeconds)).toFixed(1)}%`,
+        `${((100 * d.idleSeconds) / d.makespanSeconds).toFixed(1)}%`,
         d.peakStashed,
         formatBytes(d.bytesSent),
         formatBytes(d.bytesReceived),

@@ -5,8 +5,8 @@
  * own device workers.
  */
 import { availableParallelism } from "node:os";
-import { pathToFileURL } from "node:url";
 import { Piscina } from "piscina";
+import { workerFile } from "../runtime/cluster.js";
 import { fromPlainError } from "../errors.js";
 import type { Scenario } from "../scenario/schema.js";
 import type { TimelineEvent } from "../sim/clock.js";
@@ -24,13 +24,6 @@ export interface CompareOptions {
   threads?: number;
 }
 
-/** The pool's task file: compiled or TypeScript to match this module (PARASIM_WORKERS_DIR overrides, as for devices). */
-function taskFile(): string {
-  const dir = process.env.PARASIM_WORKERS_DIR;
-  if (dir) return pathToFileURL(`${dir}/compare-task.js`).href;
-  const fromSources = import.meta.url.endsWith(".ts");
-  return new URL(fromSources ? "../../workers/compare-task-tsx.mjs" : "../../workers/compare-task.js", import.meta.url).href;
-}
 
 export function layoutSummary(s: Scenario, varied: Record<string, unknown> = {}): LayoutSummary {
   const p = s.parallel;
@@ -46,7 +39,8 @@ export function layoutSummary(s: Scenario, varied: Record<string, unknown> = {})
 export async function compareWithTimelines(inputs: (Scenario | Expanded)[], options: CompareOptions = {}): Promise<CompareOutput> {
   const runs = inputs.map((i) => ("scenario" in i ? i : { scenario: i, varied: {} }));
   const pool = new Piscina<CompareTask, CompareTaskResult>({
-    filename: taskFile(),
+    // From sources, a piscina thread needs tsx registered before it can import the TypeScript task.
+    filename: workerFile({ compiled: "compare-task.js", source: "compare-task-tsx.mjs" }).href,
     maxThreads: Math.max(1, Math.min(runs.length, options.threads ?? availableParallelism())),
     minThreads: 0,
   });

@@ -20,7 +20,7 @@ export function runMetrics(r: RunResult): Omit<RunMetrics, "lossesAgree"> {
   const devices = r.devices;
   const peak = r.scenario.hardware.peakFlops;
   const mfu = (modelFlopsPerToken(modelConfigOf(r.scenario)) * r.simulated.tokensPerSecond) / (r.worldSize * peak);
-  const bubble = devices.reduce((sum, d) => sum + d.idleSeconds / (d.computeSeconds + d.commSeconds + d.idleSeconds), 0) / devices.length;
+  const bubble = devices.reduce((sum, d) => sum + d.idleSeconds / d.makespanSeconds, 0) / devices.length;
   return { mfu, bubbleFraction: bubble, peakMemoryBytes: Math.max(...devices.map((d) => d.memory.total)) };
 }
 

@@ -14,6 +14,7 @@ export const deviceReportSchema = z.object({
   computeSeconds: seconds,
   commSeconds: seconds,
   idleSeconds: seconds,
+  makespanSeconds: seconds,
   bytesSent: z.number().nonnegative(),
   bytesReceived: z.number().nonnegative(),
   bytesByKind,

@@ -26,6 +26,8 @@ export interface DeviceReport {
   /** Communication the compute stream waited for (not hidden behind compute). */
   commSeconds: number;
   idleSeconds: number;
+  /** The device's simulated time: compute + comm + idle. */
+  makespanSeconds: number;
   /** Bytes summed over all steps. */
   bytesSent: number;
   bytesReceived: number;

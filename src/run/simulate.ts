@@ -3,13 +3,12 @@
  * to results. The main thread only orchestrates: it draws nothing and computes nothing that a
  * device computes; it calls every rank once per step and gathers reports at the end.
  */
-import { pathToFileURL } from "node:url";
 import { checkConfigMatches, checkTensorsMatch, readCheckpoint, writeCheckpoint } from "../checkpoint/hf.js";
 import type { NamedTensor } from "../checkpoint/safetensors.js";
 import { loadCorpus } from "../data/batches.js";
 import { buildLayout, placeShard, type TensorSpec } from "../model/layout.js";
 import { buildMesh, type Mesh } from "../parallel/mesh.js";
-import { Cluster, workerEntry } from "../runtime/cluster.js";
+import { Cluster, workerFile } from "../runtime/cluster.js";
 import type { DeviceApi, DeviceData, FlatPiece } from "../runtime/device.js";
 import type { Scenario } from "../scenario/schema.js";
 import type { TimelineEvent } from "../sim/clock.js";
@@ -31,15 +30,6 @@ export interface SimulateOptions {
   channelBytes?: number;
 }
 
-/**
- * The device worker's entry: compiled or TypeScript to match this module, unless
- * PARASIM_WORKERS_DIR names a folder of compiled workers (the test suite points it at the fresh
- * build, whose workers start much faster than TypeScript run through tsx).
- */
-function deviceEntry(): URL {
-  const dir = process.env.PARASIM_WORKERS_DIR;
-  return dir ? pathToFileURL(`${dir}/device.js`) : workerEntry(import.meta.url, "../../workers/device");
-}
 
 /** Reads and checks a checkpoint against the scenario's model before any worker starts. */
 function loadInit(scenario: Scenario, dir: string): NamedTensor[] {
@@ -72,7 +62,7 @@ async function execute(scenario: Scenario, options: SimulateOptions, recordTimel
   // Each rank keeps its parameters and gradients (at most the whole model's) in its shared arena.
   const modelBytes = buildLayout(modelConfigOf(scenario)).totalSize * Float32Array.BYTES_PER_ELEMENT;
   const cluster = await Cluster.launch<DeviceApi, DeviceData>({
-    entry: deviceEntry(),
+    entry: workerFile({ compiled: "device.js", source: "device.ts" }),
     worldSize: mesh.worldSize,
     arenaBytes: 2 * modelBytes + (1 << 20),
     channelBytes: options.channelBytes,
@@ -141,7 +131,7 @@ function buildResult(scenario: Scenario, losses: number[], wallSeconds: number, 
   const tokensPerStep = globalBatch * scenario.model.seqLen;
   const finalLoss = losses[losses.length - 1];
   // Every device's compute + comm + idle is its makespan; the step ends when the slowest device does.
-  const makespan = Math.max(...devices.map((d) => d.computeSeconds + d.commSeconds + d.idleSeconds));
+  const makespan = Math.max(...devices.map((d) => d.makespanSeconds));
   const stepSeconds = makespan / steps;
   const bytesByKind: Record<string, number> = {};
   for (const d of devices) for (const [kind, bytes] of Object.entries(d.bytesByKind)) bytesByKind[kind] = (bytesByKind[kind] ?? 0) + bytes;

@@ -13,6 +13,8 @@
  * dist/workers/device.js) starts directly. `workerEntry(import.meta.url, "../../workers/device")`
  * picks the extension matching the calling module.
  */
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import * as Comlink from "comlink";
 import nodeEndpoint from "comlink/dist/esm/node-adapter.mjs";
@@ -50,11 +52,28 @@ export interface CallOptions {
 
 /** Picks `<base>/<relative>.ts` when the calling module runs from sources, `.js` when compiled. */
 export function workerEntry(importMetaUrl: string, relativeNoExt: string): URL {
-  const ext = /\.[cm]?ts$/.test(new URL(importMetaUrl).pathname) ? ".ts" : ".js";
+  const ext = isTypeScript(importMetaUrl) ? ".ts" : ".js";
   return new URL(relativeNoExt + ext, importMetaUrl);
 }
 
 const bootstrapUrl = new URL("../../workers/bootstrap.mjs", import.meta.url);
+
+/** Whether a module runs from TypeScript sources (vitest, tsx) rather than the compiled build. */
+function isTypeScript(url: string): boolean {
+  return /\.[cm]?ts$/.test(new URL(url).pathname);
+}
+
+/**
+ * One of parasim's own worker files in workers/: `compiled` next to the compiled build, `source`
+ * when running from TypeScript sources — unless PARASIM_WORKERS_DIR names a folder of compiled
+ * workers (the test suite points it at its fresh build: compiled workers start several times
+ * faster than TypeScript compiled by tsx in every worker).
+ */
+export function workerFile(file: { compiled: string; source: string }): URL {
+  const dir = process.env.PARASIM_WORKERS_DIR;
+  if (dir) return pathToFileURL(join(dir, file.compiled));
+  return new URL(`../../workers/${isTypeScript(import.meta.url) ? file.source : file.compiled}`, import.meta.url);
+}
 
 export class Cluster<Api> {
   private readonly exited: boolean[];
@@ -105,7 +124,7 @@ export class Cluster<Api> {
       arenaBytes: options.arenaBytes,
     });
     const entry = (options.entry instanceof URL ? options.entry : new URL(options.entry)).href;
-    const viaBootstrap = /\.[cm]?ts$/.test(new URL(entry).pathname);
+    const viaBootstrap = isTypeScript(entry);
     const workers: Worker[] = [];
     const remotes: Comlink.Remote<Api>[] = [];
     for (let rank = 0; rank < worldSize; rank++) {

@@ -188,6 +188,7 @@ export class Device {
       computeSeconds: totals.computeSeconds,
       commSeconds: totals.commSeconds,
       idleSeconds: totals.idleSeconds,
+      makespanSeconds: totals.makespan,
       bytesSent: ledger.total.sent,
       bytesReceived: ledger.total.received,
       bytesByKind,

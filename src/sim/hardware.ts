@@ -110,14 +110,11 @@ export const hardwareSchema = z.strictObject({
 
 export type HardwareSection = z.input<typeof hardwareSchema>;
 
-function copyProfile(p: HardwareProfile): HardwareProfile {
-  return { ...p, intraNode: { ...p.intraNode }, interNode: { ...p.interNode } };
-}
-
 /** Profile + overrides → a full profile. Validates `section` with `hardwareSchema`. */
 export function resolveHardware(section: HardwareSection = {}): HardwareProfile {
   const s = parseHardwareSection(section);
-  const base = copyProfile(builtinProfiles[s.profile]);
+  // Every field is copied below (links spread into new objects), so the built-in stays untouched.
+  const base: HardwareProfile = builtinProfiles[s.profile];
   return {
     name: s.name ?? (hasOverrides(s) ? `${base.name}+overrides` : base.name),
     peakFlops: s.peakFlops ?? base.peakFlops,

@@ -78,7 +78,9 @@ describe("pipeline parallelism", () => {
       expect(Math.abs(d.idleSeconds - idle) / idle).toBeLessThan(1e-12);
       // With free links all waiting is idle.
       expect(d.commSeconds).toBe(0);
-      return d.computeSeconds + d.commSeconds + d.idleSeconds;
+      // The clock keeps compute + comm + idle = makespan for every device.
+      expect(d.makespanSeconds).toBeCloseTo(d.computeSeconds + d.commSeconds + d.idleSeconds, 6);
+      return d.makespanSeconds;
     });
     expect(Math.max(...makespans)).toBe(out.result.simulated.stepSeconds * STEPS);
   });

@@ -68,6 +68,7 @@ function device(rank: number, layout: FakeLayout, events: TimelineEvent[]): Devi
     computeSeconds: sum((e) => e.stream === "compute" && e.kind === "compute"),
     commSeconds: sum((e) => e.stream === "compute" && e.kind === "comm"),
     idleSeconds: sum((e) => e.kind === "idle"),
+    makespanSeconds: sum((e) => e.stream === "compute"),
     bytesSent: sent,
     bytesReceived: sent,
     bytesByKind: { "dp-grad": sent - 512 * STEPS, "pp-act": 512 * STEPS },
@@ -86,7 +87,7 @@ export function fakeRun(layout: FakeLayout): { run: CompareRun; timeline: Timeli
   const timeline = fakeTimeline(world, layout);
   const devices = Array.from({ length: world }, (_, r) => device(r, layout, timeline));
   const totalBytes = devices.reduce((s, d) => s + d.bytesSent, 0);
-  const makespan = Math.max(...devices.map((d) => d.computeSeconds + d.commSeconds + d.idleSeconds));
+  const makespan = Math.max(...devices.map((d) => d.makespanSeconds));
   const run: CompareRun = {
     scenario,
     losses: [5.55, 5.4],
