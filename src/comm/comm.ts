@@ -731,11 +731,14 @@ export class Comm {
     }
   }
 
+  /** Ends this rank's wait when the run was aborted, naming the first failure recorded. */
   private checkAbort(): void {
-    if (Atomics.load(this.ctl, ABORT) !== 0) {
-      const f = readFailure(this.shared);
-      throw new AbortedError(f ? `rank ${f.rank}: ${f.message}` : "the run was aborted");
-    }
+    if (Atomics.load(this.ctl, ABORT) !== 0) this.throwAborted("the run was aborted");
+  }
+
+  private throwAborted(fallback: string): never {
+    const f = readFailure(this.shared);
+    throw new AbortedError(f ? `rank ${f.rank}: ${f.message}` : fallback);
   }
 
   private watchdog(xfers: readonly Xfer[], ctx: CallContext): never {
@@ -749,8 +752,7 @@ export class Comm {
         : `rank ${this.rank} waited ${this.watchdogMs} ms for rank ${culprit} in ${ctx.op} (${ctx.kind}) while every member was ` +
           `inside a communication call: the ranks' calls do not match`;
     recordFailure(this.shared, culprit, message);
-    const f = readFailure(this.shared);
-    throw new AbortedError(f ? `rank ${f.rank}: ${f.message}` : message);
+    this.throwAborted(message);
   }
 
   private enter(): void {

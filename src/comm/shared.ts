@@ -16,7 +16,6 @@
  * them. Collectives on views of an arena are zero-copy: a ring step reads the neighbour's chunk
  * straight from the neighbour's arena (see comm.ts).
  */
-import { AbortedError } from "../errors.js";
 
 export interface SharedMemory {
   worldSize: number;
@@ -139,16 +138,5 @@ export function abortAll(shared: SharedMemory): void {
   for (let r = 0; r < shared.worldSize; r++) {
     Atomics.add(ctl, bellIndex(r), 1);
     Atomics.notify(ctl, bellIndex(r));
-  }
-}
-
-export function isAborted(shared: SharedMemory): boolean {
-  return Atomics.load(new Int32Array(shared.control), ABORT) !== 0;
-}
-
-export function throwIfAborted(shared: SharedMemory): void {
-  if (isAborted(shared)) {
-    const f = readFailure(shared);
-    throw new AbortedError(f ? `rank ${f.rank} failed: ${f.message}` : "the run was aborted");
   }
 }
