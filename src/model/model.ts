@@ -198,8 +198,8 @@ export class LlamaModel {
    * wait for stageBackwardWeights(acts).
    */
   stageBackward(acts: Activations, dOutput: Floats | null, gradScale: number, deferWeights = false): Floats | null {
-    const { ctx, hooks, flops } = this;
-    const { N, rows, C, Vl } = this.dims;
+    const { ctx, flops } = this;
+    const { rows, C } = this.dims;
     const { tp, charge } = ctx;
     const part = this.layout.part;
     let gi = this.wsGrad;
@@ -215,12 +215,8 @@ export class LlamaModel {
     if (part.hasHead) {
       charge.begin("head");
       headBackwardInput(ctx, this.hw, acts.head!, acts.output, acts.targets, dY, gi, gradScale, flops.head);
-      if (now) {
-        headBackwardWeight(ctx, this.hw, this.hg, acts.head!, acts.output, gi);
-        charge.add(flops.head.backwardWeight);
-      }
       charge.flush();
-      if (now) hooks.gradsReady([FINAL_NORM_NAME, LM_HEAD_NAME]);
+      if (now) this.headWeights(acts, gi);
     } else {
       if (dOutput === null || dOutput.length !== rows * C) throw new InputError("dOutput", `must be a gradient of ${rows * C} floats`);
       dY.set(dOutput);
@@ -228,12 +224,8 @@ export class LlamaModel {
     for (let l = part.numLayers - 1; l >= 0; l--) {
       const label = `L${part.firstLayer + l}`;
       layerBackwardInput(ctx, this.w[l], acts.layers[l], acts.hidden[l], dX, dY, gi.layers[l], label);
-      if (now) {
-        charge.begin(`${label}:W`);
-        layerBackwardWeight(ctx, this.w[l], this.g[l], acts.layers[l], acts.hidden[l], gi.layers[l]);
-      }
       charge.flush();
-      if (now) hooks.gradsReady(this.layerNames(l));
+      if (now) this.layerWeights(acts, l, gi);
       [dX, dY] = [dY, dX];
     }
     if (part.hasEmbedding) {
@@ -241,12 +233,8 @@ export class LlamaModel {
       rowChunk(gi.dEmbed, tp, ctx.sp).set(dY);
       ctx.exit.backward(tp, gi.dEmbed, TP_EMBED);
       charge.add(flops.embed.backwardInput);
-      if (now) {
-        vocabEmbeddingBackward(this.gr[EMBED_NAME], gi.dEmbed, acts.tokens, N, C, tp.index * Vl, Vl);
-        charge.add(flops.embed.backwardWeight);
-      }
       charge.flush();
-      if (now) hooks.gradsReady([EMBED_NAME]);
+      if (now) this.embedWeights(acts, gi);
     }
     if (deferWeights) gi.pending = true;
     return part.hasEmbedding ? null : dY;
@@ -256,26 +244,38 @@ export class LlamaModel {
   stageBackwardWeights(acts: Activations): void {
     const set = this.deferred.get(acts);
     if (!set || !set.pending) throw new InputError("acts", "has no deferred weight gradients (run stageBackward with deferWeights first)");
-    const { N, hooks, flops, ctx } = this;
-    const { C, Vl } = this.dims;
     const part = this.layout.part;
-    if (part.hasHead) {
-      headBackwardWeight(ctx, this.hw, this.hg, acts.head!, acts.output, set);
-      hooks.compute("head:W", flops.head.backwardWeight);
-      hooks.gradsReady([FINAL_NORM_NAME, LM_HEAD_NAME]);
-    }
-    for (let l = part.numLayers - 1; l >= 0; l--) {
-      ctx.charge.begin(`L${part.firstLayer + l}:W`);
-      layerBackwardWeight(ctx, this.w[l], this.g[l], acts.layers[l], acts.hidden[l], set.layers[l]);
-      ctx.charge.flush();
-      hooks.gradsReady(this.layerNames(l));
-    }
-    if (part.hasEmbedding) {
-      vocabEmbeddingBackward(this.gr[EMBED_NAME], set.dEmbed, acts.tokens, N, C, this.tp.index * Vl, Vl);
-      hooks.compute("embed:W", flops.embed.backwardWeight);
-      hooks.gradsReady([EMBED_NAME]);
-    }
+    if (part.hasHead) this.headWeights(acts, set);
+    for (let l = part.numLayers - 1; l >= 0; l--) this.layerWeights(acts, l, set);
+    if (part.hasEmbedding) this.embedWeights(acts, set);
     set.pending = false;
+  }
+
+  // The weight-gradient halves, shared by the fused backward and the deferred W: each computes
+  // its gradients from `gi`, charges them as `…:W` and announces the finished tensors.
+
+  private headWeights(acts: Activations, gi: WeightGradInputs): void {
+    this.ctx.charge.begin("head:W");
+    headBackwardWeight(this.ctx, this.hw, this.hg, acts.head!, acts.output, gi);
+    this.ctx.charge.add(this.flops.head.backwardWeight);
+    this.ctx.charge.flush();
+    this.hooks.gradsReady([FINAL_NORM_NAME, LM_HEAD_NAME]);
+  }
+
+  private layerWeights(acts: Activations, l: number, gi: WeightGradInputs): void {
+    this.ctx.charge.begin(`L${this.layout.part.firstLayer + l}:W`);
+    layerBackwardWeight(this.ctx, this.w[l], this.g[l], acts.layers[l], acts.hidden[l], gi.layers[l]);
+    this.ctx.charge.flush();
+    this.hooks.gradsReady(this.layerNames(l));
+  }
+
+  private embedWeights(acts: Activations, gi: WeightGradInputs): void {
+    const { N, C, Vl } = this.dims;
+    this.ctx.charge.begin("embed:W");
+    vocabEmbeddingBackward(this.gr[EMBED_NAME], gi.dEmbed, acts.tokens, N, C, this.tp.index * Vl, Vl);
+    this.ctx.charge.add(this.flops.embed.backwardWeight);
+    this.ctx.charge.flush();
+    this.hooks.gradsReady([EMBED_NAME]);
   }
 
   private layerNames(l: number): string[] {
