@@ -6,6 +6,7 @@ import { DeviceError } from "../../src/errors.js";
 import { chunkOffset, chunkSize, expectedBytes } from "../../src/comm/ledger.js";
 import type { api as WorkerApi, Placement } from "./comm-worker.js";
 import { firstDifference, inputFor, serialAllReduce } from "./data.js";
+import { expectFailure } from "../runtime/expect-failure.js";
 
 type Api = typeof WorkerApi;
 const entry = new URL("./comm-worker.ts", import.meta.url);
@@ -165,21 +166,6 @@ describe("zero-copy: same ledger and simulated time as the channel path", () => 
     });
   }
 });
-
-async function expectFailure(c: Cluster<Api>, run: Promise<unknown>, maxMs: number): Promise<DeviceError> {
-  const t0 = performance.now();
-  const err = await run.then(
-    () => {
-      throw new Error("expected the run to fail");
-    },
-    (e: unknown) => e,
-  );
-  expect(performance.now() - t0).toBeLessThan(maxMs);
-  expect(err).toBeInstanceOf(DeviceError);
-  expect(c.closed).toBe(true);
-  expect(c.liveWorkers()).toBe(0);
-  return err as DeviceError;
-}
 
 describe("zero-copy faults end the run within seconds, naming the rank", () => {
   const group = [0, 1, 2];

@@ -4,25 +4,11 @@ import { describe, expect, it } from "vitest";
 import { Cluster, withCluster, workerEntry } from "../../src/runtime/cluster.js";
 import { DeviceError } from "../../src/errors.js";
 import type { api as WorkerApi } from "../comm/comm-worker.js";
+import { expectFailure } from "./expect-failure.js";
 
 type Api = typeof WorkerApi;
 const entry = new URL("../comm/comm-worker.ts", import.meta.url);
 const group = [0, 1, 2];
-
-async function expectFailure(cluster: Cluster<Api>, run: Promise<unknown>, maxMs: number): Promise<DeviceError> {
-  const t0 = performance.now();
-  const err = await run.then(
-    () => {
-      throw new Error("expected the run to fail");
-    },
-    (e: unknown) => e,
-  );
-  expect(performance.now() - t0).toBeLessThan(maxMs);
-  expect(err).toBeInstanceOf(DeviceError);
-  expect(cluster.closed).toBe(true);
-  expect(cluster.liveWorkers()).toBe(0);
-  return err as DeviceError;
-}
 
 describe("Cluster", () => {
   it("runs calls on every rank and terminates every worker on close", async () => {
