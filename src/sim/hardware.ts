@@ -40,6 +40,17 @@ export interface HardwareProfile {
 
 const GB = 1e9;
 
+/** H100 SXM5 (figures and sources in the header above). */
+const h100: HardwareProfile = {
+  name: "h100-80gb",
+  peakFlops: 989e12,
+  efficiency: 0.5,
+  devicesPerNode: 8,
+  intraNode: { bandwidth: 450 * GB, latency: 3e-6 },
+  interNode: { bandwidth: 50 * GB, latency: 8e-6 },
+  memoryBytes: 80 * GB,
+};
+
 export const builtinProfiles = {
   "a100-80gb": {
     name: "a100-80gb",
@@ -50,25 +61,9 @@ export const builtinProfiles = {
     interNode: { bandwidth: 25 * GB, latency: 8e-6 },
     memoryBytes: 80 * GB,
   },
-  "h100-80gb": {
-    name: "h100-80gb",
-    peakFlops: 989e12,
-    efficiency: 0.5,
-    devicesPerNode: 8,
-    intraNode: { bandwidth: 450 * GB, latency: 3e-6 },
-    interNode: { bandwidth: 50 * GB, latency: 8e-6 },
-    memoryBytes: 80 * GB,
-  },
-  /** H200 SXM: compute and links as H100, 141 GB HBM3e. */
-  "h200-141gb": {
-    name: "h200-141gb",
-    peakFlops: 989e12,
-    efficiency: 0.5,
-    devicesPerNode: 8,
-    intraNode: { bandwidth: 450 * GB, latency: 3e-6 },
-    interNode: { bandwidth: 50 * GB, latency: 8e-6 },
-    memoryBytes: 141 * GB,
-  },
+  "h100-80gb": h100,
+  /** H200 SXM: compute and links as H100 (REFERENCE.md), 141 GB HBM3e. */
+  "h200-141gb": { ...h100, name: "h200-141gb", memoryBytes: 141 * GB },
   /**
    * Unit costs for tests and teaching: one FLOP takes one second, links are free
    * (latency 0, bandwidth Infinity), so only compute and waiting show on the clock.
