@@ -14,6 +14,24 @@ export class InputError extends Error {
   }
 }
 
+/**
+ * A broken internal contract: a caller inside parasim passed what a function's contract forbids
+ * (a buffer of the wrong length, a layout for another rank). Never the user's fault, so it does
+ * not exit with 2 and its message says so; `invariant()` is the usual way to raise it.
+ */
+export class InternalError extends Error {
+  override name = "InternalError";
+  readonly exitCode = 1;
+  constructor(what: string) {
+    super(`internal error: ${what}`);
+  }
+}
+
+/** Throws an InternalError saying `what` unless `condition` holds. */
+export function invariant(condition: unknown, what: string): asserts condition {
+  if (!condition) throw new InternalError(what);
+}
+
 /** A device (worker) failed while doing an action; the whole run is aborted. */
 export class DeviceError extends Error {
   override name = "DeviceError";
