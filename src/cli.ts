@@ -53,7 +53,14 @@ export function buildProgram(): Command {
     .description("Simulate data, tensor and pipeline parallel training of a Llama-style model")
     .showHelpAfterError(false)
     .exitOverride();
+  addRunCommand(program);
+  addEvalCommand(program);
+  addCompareCommand(program);
+  addScheduleCommand(program);
+  return program;
+}
 
+function addRunCommand(program: Command): void {
   program
     .command("run")
     .description("train a scenario (default: the bundled scenarios/default.yaml) and report losses, time, bytes")
@@ -74,7 +81,9 @@ export function buildProgram(): Command {
       console.log(formatRunReport(result, { brief: opts.quiet === true }));
       if (opts.json) writeJson(opts.json, result);
     });
+}
 
+function addEvalCommand(program: Command): void {
   program
     .command("eval")
     .description("mean next-token loss of a checkpoint on a set of token sequences, as JSON")
@@ -89,7 +98,18 @@ export function buildProgram(): Command {
       const sequences = loadEvalSequences(opts, checkpoint.config.seqLen);
       console.log(JSON.stringify(evaluateCheckpoint(checkpoint, sequences)));
     });
+}
 
+interface CompareCliOptions {
+  vary: string[];
+  json?: string;
+  trace?: string;
+  report?: string;
+  maxWorldSize: number;
+  threads?: number;
+}
+
+function addCompareCommand(program: Command): void {
   program
     .command("compare")
     .description("run several layouts of one model side by side (default: the bundled comparison in scenarios/)")
@@ -100,34 +120,39 @@ export function buildProgram(): Command {
     .option("--report <file>", "write a self-contained HTML report")
     .option("--max-world-size <n>", "skip layouts with more devices than this (default 16)", positiveInt("--max-world-size"), 16)
     .option("--threads <n>", "runs at a time (default: the machine's cores)", positiveInt("--threads"))
-    .action(async (files: string[], opts: { vary: string[]; json?: string; trace?: string; report?: string; maxWorldSize: number; threads?: number }) => {
-      const variations = opts.vary.map(parseVariation);
-      const paths = files.length > 0 ? files : bundledComparison();
-      const runs: Expanded[] = [];
-      const skipped: { layout: string; reason: string }[] = [];
-      for (const path of paths) {
-        const { raw, baseDir } = readScenarioFile(path);
-        const expansion = expandVariations(raw, baseDir, variations, opts.maxWorldSize);
-        const name = paths.length > 1 ? `${path}: ` : "";
-        runs.push(...expansion.runs);
-        skipped.push(...expansion.skipped.map((s) => ({ layout: name + s.layout, reason: s.reason })));
-      }
-      if (runs.length === 0) throw new InputError("compare", `no layout to run: ${skipped.map((s) => `${s.layout} (${s.reason})`).join("; ")}`);
-      const bar = progressBar(runs.length, "compare");
-      const output = await compareWithTimelines(runs, { skipped, threads: opts.threads, onRunDone: (done) => bar.update(done, "runs") });
-      bar.finish();
-      console.log(formatCompareReport(output.result));
-      if (opts.json) writeJson(opts.json, output.result);
-      if (opts.trace) {
-        const traceRuns = output.result.runs.map((r, i) => ({ label: r.layout.label, result: r, timeline: output.timelines[i] }));
-        writeOutput("--trace", opts.trace, JSON.stringify(chromeTrace(traceRuns)));
-      }
-      if (opts.report) writeOutput("--report", opts.report, htmlReport(output));
-      if (output.result.runs.some((r) => r.metrics.lossesAgree === false)) {
-        throw new Error("layouts of the same model and data trained to different losses (see the table): a parallel layout is not equivalent to one device");
-      }
-    });
+    .action((files: string[], opts: CompareCliOptions) => runComparison(files, opts));
+}
 
+/** Expands the scenarios and their variations, runs them on the pool, prints and writes the outputs. */
+async function runComparison(files: string[], opts: CompareCliOptions): Promise<void> {
+  const variations = opts.vary.map(parseVariation);
+  const paths = files.length > 0 ? files : bundledComparison();
+  const runs: Expanded[] = [];
+  const skipped: { layout: string; reason: string }[] = [];
+  for (const path of paths) {
+    const { raw, baseDir } = readScenarioFile(path);
+    const expansion = expandVariations(raw, baseDir, variations, opts.maxWorldSize);
+    const name = paths.length > 1 ? `${path}: ` : "";
+    runs.push(...expansion.runs);
+    skipped.push(...expansion.skipped.map((s) => ({ layout: name + s.layout, reason: s.reason })));
+  }
+  if (runs.length === 0) throw new InputError("compare", `no layout to run: ${skipped.map((s) => `${s.layout} (${s.reason})`).join("; ")}`);
+  const bar = progressBar(runs.length, "compare");
+  const output = await compareWithTimelines(runs, { skipped, threads: opts.threads, onRunDone: (done) => bar.update(done, "runs") });
+  bar.finish();
+  console.log(formatCompareReport(output.result));
+  if (opts.json) writeJson(opts.json, output.result);
+  if (opts.trace) {
+    const traceRuns = output.result.runs.map((r, i) => ({ label: r.layout.label, result: r, timeline: output.timelines[i] }));
+    writeOutput("--trace", opts.trace, JSON.stringify(chromeTrace(traceRuns)));
+  }
+  if (opts.report) writeOutput("--report", opts.report, htmlReport(output));
+  if (output.result.runs.some((r) => r.metrics.lossesAgree === false)) {
+    throw new Error("layouts of the same model and data trained to different losses (see the table): a parallel layout is not equivalent to one device");
+  }
+}
+
+function addScheduleCommand(program: Command): void {
   program
     .command("schedule")
     .description("draw a pipeline schedule and measure its bubbles with unit costs and free links (no training)")
@@ -141,8 +166,6 @@ export function buildProgram(): Command {
       const costs = opts.costs === undefined ? undefined : parseCosts(opts.costs);
       console.log(scheduleCommandOutput({ kind: opts.kind, p: opts.pp, m: opts.microbatches, v: opts.virtual, costs, json: opts.json }));
     });
-
-  return program;
 }
 
 /** Runs the CLI; bad input exits 2 with one line, a failed run exits 1 naming rank and action. */

@@ -2,7 +2,7 @@
  * parasim's library API: everything the CLI does, as functions and types users can call from
  * their own code and tests.
  */
-export { InputError, DeviceError, AbortedError } from "./errors.js";
+export { InputError, InternalError, DeviceError, AbortedError } from "./errors.js";
 export { loadScenario, validateScenario, bundledScenarioPath, readScenarioFile } from "./scenario/load.js";
 export type { Scenario, ScenarioInput } from "./scenario/schema.js";
 export { simulate, simulateWithTimeline, type SimulateOptions } from "./run/simulate.js";

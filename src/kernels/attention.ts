@@ -82,52 +82,79 @@ export function attentionBackward(
   D: number,
 ): void {
   const rep = H / G;
-  const scale = 1 / Math.sqrt(D);
-  const dp = new Float64Array(T);
-  const dqAcc = new Float64Array(D);
   const kvSize = T * G * D;
-  const dkAcc = new Float64Array(kvSize);
-  const dvAcc = new Float64Array(kvSize);
+  const c: BackwardContext = {
+    dq, dout, att, q, k, v, T, H, G, D,
+    scale: 1 / Math.sqrt(D),
+    dp: new Float64Array(T),
+    dqAcc: new Float64Array(D),
+    dkAcc: new Float64Array(kvSize),
+    dvAcc: new Float64Array(kvSize),
+  };
   for (let b = 0; b < B; b++) {
-    dkAcc.fill(0);
-    dvAcc.fill(0);
+    c.dkAcc.fill(0);
+    c.dvAcc.fill(0);
     for (let h = 0; h < H; h++) {
       const g = Math.floor(h / rep);
-      for (let t = 0; t < T; t++) {
-        const qb = ((b * T + t) * H + h) * D;
-        const ab = ((b * H + h) * T + t) * T;
-        // dP[t2] = dout·v[t2]; dv[t2] += P[t2]·dout; rowsum of P ⊙ dP.
-        let rowDot = 0;
-        for (let t2 = 0; t2 <= t; t2++) {
-          const vb = (t2 * G + g) * D;
-          const vOff = b * kvSize + vb;
-          const p = att[ab + t2];
-          let s = 0;
-          for (let d = 0; d < D; d++) {
-            const go = dout[qb + d];
-            s += go * v[vOff + d];
-            dvAcc[vb + d] += p * go;
-          }
-          dp[t2] = s;
-          rowDot += p * s;
-        }
-        dqAcc.fill(0);
-        for (let t2 = 0; t2 <= t; t2++) {
-          const ds = att[ab + t2] * (dp[t2] - rowDot) * scale;
-          const kb = (t2 * G + g) * D;
-          const kOff = b * kvSize + kb;
-          for (let d = 0; d < D; d++) {
-            dqAcc[d] += ds * k[kOff + d];
-            dkAcc[kb + d] += ds * q[qb + d];
-          }
-        }
-        for (let d = 0; d < D; d++) dq[qb + d] += dqAcc[d];
-      }
+      for (let t = 0; t < T; t++) attentionRowBackward(c, b, h, g, t);
     }
     const off = b * kvSize;
     for (let i = 0; i < kvSize; i++) {
-      dk[off + i] += dkAcc[i];
-      dv[off + i] += dvAcc[i];
+      dk[off + i] += c.dkAcc[i];
+      dv[off + i] += c.dvAcc[i];
     }
   }
+}
+
+/** The inputs, sizes and double-precision accumulators of one attentionBackward call (dk, dv: one batch element's). */
+interface BackwardContext {
+  dq: Floats;
+  dout: Floats;
+  att: Floats;
+  q: Floats;
+  k: Floats;
+  v: Floats;
+  T: number;
+  H: number;
+  G: number;
+  D: number;
+  scale: number;
+  dp: Float64Array;
+  dqAcc: Float64Array;
+  dkAcc: Float64Array;
+  dvAcc: Float64Array;
+}
+
+/** Query row t of head h (reading kv head g) of batch element b: its dq row stored, dk and dv accumulated. */
+function attentionRowBackward(c: BackwardContext, b: number, h: number, g: number, t: number): void {
+  const { dout, att, q, k, v, T, H, G, D, scale, dp, dqAcc, dkAcc, dvAcc } = c;
+  const kvSize = T * G * D;
+  const qb = ((b * T + t) * H + h) * D;
+  const ab = ((b * H + h) * T + t) * T;
+  // dP[t2] = dout·v[t2]; dv[t2] += P[t2]·dout; rowsum of P ⊙ dP.
+  let rowDot = 0;
+  for (let t2 = 0; t2 <= t; t2++) {
+    const vb = (t2 * G + g) * D;
+    const vOff = b * kvSize + vb;
+    const p = att[ab + t2];
+    let sum = 0;
+    for (let d = 0; d < D; d++) {
+      const go = dout[qb + d];
+      sum += go * v[vOff + d];
+      dvAcc[vb + d] += p * go;
+    }
+    dp[t2] = sum;
+    rowDot += p * sum;
+  }
+  dqAcc.fill(0);
+  for (let t2 = 0; t2 <= t; t2++) {
+    const ds = att[ab + t2] * (dp[t2] - rowDot) * scale;
+    const kb = (t2 * G + g) * D;
+    const kOff = b * kvSize + kb;
+    for (let d = 0; d < D; d++) {
+      dqAcc[d] += ds * k[kOff + d];
+      dkAcc[kb + d] += ds * q[qb + d];
+    }
+  }
+  for (let d = 0; d < D; d++) c.dq[qb + d] += dqAcc[d];
 }

@@ -1,14 +1,15 @@
 /**
  * FLOP counts of each kernel, a pure function of shapes. The simulated clock charges
- * flops / (peak × efficiency), and the future analytic mode must charge exactly the same, so
- * nothing here may look at data.
+ * flops / (peak × efficiency); the model charges each kernel call with these counts
+ * (src/model/kernel-calls.ts), also when it runs without computing, so nothing here may look at
+ * data.
  *
  * Legend: B batch, T time, C channels, H query heads, G kv heads, D head size, F intermediate
  * size, V vocabulary, N = B·T rows.
  *
  * Matmul: (M×K)·(K×N) costs 2·M·K·N FLOPs, and a linear layer's backward is twice its forward,
- * one matmul for the input gradient and one for the weight gradient (REFERENCE.md, FLOPs:
- * Kaplan et al. 2020; Chowdhery et al. "PaLM" 2022, appendix B).
+ * one matmul for the input gradient and one for the weight gradient (Kaplan et al. 2020;
+ * Chowdhery et al. "PaLM" 2022, appendix B).
  * Elementwise kernels are charged a small documented constant per element (below); they are
  * negligible next to the matmuls for any real model but keep small-model timelines honest.
  */
@@ -71,7 +72,7 @@ export function ropeFlops(B: number, T: number, NH: number, D: number): KernelFl
  * Causal attention: only the T(T+1)/2 pairs (t2 ≤ t) per (batch, head) are computed.
  * Forward: q·k (2D) and P·v (2D) per pair, plus the softmax. Backward: dP = dout·v, dv = P·dout,
  * dq = dS·k, dk = dS·q (2D each, 8D per pair), plus the softmax backward. No weights.
- * This matches REFERENCE.md's 12·L·h·s training FLOPs per token for QKᵀ and AV (Kaplan et al. 2020)
+ * This matches the 12·L·h·s training FLOPs per token for QKᵀ and AV of Kaplan et al. 2020
  * up to the causal halving: forward 4·D·H per pair = 4·h per pair, backward twice that.
  */
 export function attentionFlops(B: number, T: number, H: number, D: number): KernelFlops {

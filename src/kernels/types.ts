@@ -7,7 +7,8 @@
  * Production buffers are Float32Array; gradient-check tests run the same kernels on
  * Float64Array so finite differences are accurate. Every kernel accumulates its dot products and
  * reductions in a JavaScript number (a double) and stores to the array at the end
- * (DESIGN.md: "accumulate in double, store float32").
+ * ("accumulate in double, store float32": it keeps layouts that sum in different orders within
+ * float32 round-off of each other; see docs/architecture.md, invariants).
  */
 export type Floats = Float32Array | Float64Array;
 

@@ -2,8 +2,8 @@
  * The buffers one stage (on one tensor-parallel rank) keeps for one micro-batch between its
  * forward and its backward. Allocated once per (B,T) and reused; a pipeline stage with several
  * micro-batches in flight holds one Activations per micro-batch, so activation memory is the sum
- * of `bytes` actually allocated (REFERENCE.md, Memory: derive parasim's own constants from the
- * buffers it keeps).
+ * of the buffers' `bytes`: parasim's activation constants are derived from the buffers it keeps,
+ * not from a published formula (docs/architecture.md compares them).
  *
  * Legend: N = B·T rows; rows = N/tp under sequence parallelism, else N; C hidden; Hl, Gl query
  * and kv heads per rank; D head size; Fl = F/tp; Vl = V/tp (tp = 1: the full sizes).
@@ -17,7 +17,7 @@
  */
 import type { Floats } from "../kernels/types.js";
 import type { ModelConfig } from "./config.js";
-import { modelDims } from "./flops.js";
+import { modelDims } from "./dims.js";
 import type { StagePart } from "./layout.js";
 
 /** Saved tensors of one transformer layer. */
@@ -45,15 +45,31 @@ export interface HeadActivations {
   losses: Floats; // [N]
 }
 
-export type FloatsCtor = Float32ArrayConstructor | Float64ArrayConstructor;
+/**
+ * Where a model's buffers come from: arrays of one float type, or, for a run that charges
+ * without computing, empty stand-ins that still count the bytes the real buffers would take.
+ */
+export interface BufferMaker {
+  readonly bytesPerElement: number;
+  make(n: number): Floats;
+}
 
-/** Allocates and counts. */
-function allocator(ctor: FloatsCtor): { f: (n: number) => Floats; bytes: () => number } {
+export function arrayMaker(ctor: Float32ArrayConstructor | Float64ArrayConstructor): BufferMaker {
+  return { bytesPerElement: ctor.BYTES_PER_ELEMENT, make: (n) => new ctor(n) };
+}
+
+const EMPTY = new Float32Array(0);
+
+/** Empty buffers counted as float32 (the dtype of training runs). */
+export const emptyMaker: BufferMaker = { bytesPerElement: Float32Array.BYTES_PER_ELEMENT, make: () => EMPTY };
+
+/** Makes buffers and counts their bytes. */
+export function countingAllocator(maker: BufferMaker): { f: (n: number) => Floats; bytes: () => number } {
   let bytes = 0;
   return {
     f: (n) => {
-      bytes += n * ctor.BYTES_PER_ELEMENT;
-      return new ctor(n);
+      bytes += n * maker.bytesPerElement;
+      return maker.make(n);
     },
     bytes: () => bytes,
   };
@@ -71,9 +87,9 @@ export class Activations {
   /** Bytes of every buffer above. */
   readonly bytes: number;
 
-  constructor(config: ModelConfig, part: StagePart, B: number, T: number, ctor: FloatsCtor, tp = 1, sp = false) {
+  constructor(config: ModelConfig, part: StagePart, B: number, T: number, maker: BufferMaker, tp = 1, sp = false) {
     const { N, rows, C, D, Hl, Gl, Fl, Vl } = modelDims(config, B, T, tp, sp);
-    const { f, bytes } = allocator(ctor);
+    const { f, bytes } = countingAllocator(maker);
     this.tokens = new Int32Array(part.hasEmbedding ? N : 0);
     this.targets = new Int32Array(part.hasHead ? N : 0);
     this.hidden = Array.from({ length: part.numLayers + 1 }, () => f(rows * C));
@@ -129,9 +145,9 @@ export class WeightGradInputs {
   /** True between a deferred backward and its weight step. */
   pending = false;
 
-  constructor(config: ModelConfig, part: StagePart, B: number, T: number, ctor: FloatsCtor, tp = 1, sp = false) {
+  constructor(config: ModelConfig, part: StagePart, B: number, T: number, maker: BufferMaker, tp = 1, sp = false) {
     const { N, rows, C, D, Hl, Gl, Fl, Vl } = modelDims(config, B, T, tp, sp);
-    const { f, bytes } = allocator(ctor);
+    const { f, bytes } = countingAllocator(maker);
     this.layers = Array.from({ length: part.numLayers }, () => ({
       dDown: f(N * C),
       dgate: f(N * Fl),

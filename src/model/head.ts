@@ -6,15 +6,11 @@
  *
  * Legend: N = B·T rows, rows = N/tp under SP else N, C hidden, V vocab, Vl = V/tp.
  *
- * Compute is charged on ctx.charge (the whole cross-entropy before its statistics all-gather);
- * the caller begins and flushes the `head` unit.
+ * Each kernel call charges its cost on ctx.charge (the whole cross-entropy before its statistics
+ * all-gather); the caller begins and flushes the `head` unit.
  */
-import { linearBackwardInput, linearBackwardWeight, linearForward } from "../kernels/linear.js";
-import { rmsnormFlops } from "../kernels/flops.js";
-import { rmsnormBackward, rmsnormForward } from "../kernels/rmsnorm.js";
-import type { Floats, KernelFlops } from "../kernels/types.js";
+import type { Floats } from "../kernels/types.js";
 import { rowChunk, TP_HEAD, TP_LOSS } from "../parallel/tensor.js";
-import { vocabCrossEntropyBackward, vocabCrossEntropyFinish, vocabCrossEntropyStats } from "../parallel/tp-vocab.js";
 import type { HeadActivations, WeightGradInputs } from "./activations.js";
 import type { LayerContext } from "./layer.js";
 
@@ -38,23 +34,19 @@ export function headForward(
   x: Floats,
   targets: Int32Array,
   stats: Float64Array,
-  flops: KernelFlops,
 ): number {
-  const { tp, charge, config } = ctx;
+  const { tp, config, ops } = ctx;
   const { N, rows, C, Vl } = ctx.dims;
-  const norm = rmsnormFlops(rows, C).forward;
-  rmsnormForward(rowChunk(h.lnf, tp, ctx.sp), h.rstdf, x, w.norm, rows, C, config.rmsNormEps);
-  charge.add(norm);
+  ops.rmsnormForward(rowChunk(h.lnf, tp, ctx.sp), h.rstdf, x, w.norm, rows, C, config.rmsNormEps);
   ctx.enter.forward(tp, h.lnf, TP_HEAD);
-  linearForward(h.logits, h.lnf, w.lmHead, N, C, Vl);
+  ops.linearForward(h.logits, h.lnf, w.lmHead, N, C, Vl);
   const mine = stats.subarray(tp.index * 3 * N, (tp.index + 1) * 3 * N);
-  vocabCrossEntropyStats(mine, h.logits, targets, N, config.vocabSize, tp.index * Vl, Vl);
-  // The final normalising pass runs after the all-gather; its FLOPs are in the same per-logit constant.
-  charge.add(flops.forward - norm);
+  ops.crossEntropyStats(mine, h.logits, targets, N, config.vocabSize, tp.index * Vl, Vl);
   tp.allGather(stats, TP_LOSS);
-  vocabCrossEntropyFinish(h.losses, h.probs, h.logits, stats, N, Vl, tp.size);
+  ops.crossEntropyFinish(h.losses, h.probs, h.logits, stats, N, Vl, tp.size);
+  // Bounded by the buffer, not N: a run that charges without computing has empty buffers.
   let sum = 0;
-  for (let n = 0; n < N; n++) sum += h.losses[n];
+  for (let n = 0; n < h.losses.length; n++) sum += h.losses[n];
   return sum / N;
 }
 
@@ -68,25 +60,21 @@ export function headBackwardInput(
   dX: Floats,
   gi: HeadGradInputs,
   gradScale: number,
-  flops: KernelFlops,
 ): void {
-  const { tp, charge, ws } = ctx;
+  const { tp, ws, ops } = ctx;
   const { N, rows, C, Vl } = ctx.dims;
   gi.dlogits.fill(0);
-  vocabCrossEntropyBackward(gi.dlogits, h.probs, targets, gradScale, N, tp.index * Vl, Vl);
+  ops.crossEntropyBackward(gi.dlogits, h.probs, targets, gradScale, N, tp.index * Vl, Vl);
   ws.full.fill(0);
-  linearBackwardInput(ws.full, gi.dlogits, w.lmHead, N, C, Vl);
-  const normInput = rmsnormFlops(rows, C).backwardInput;
-  charge.add(flops.backwardInput - normInput);
+  ops.linearBackwardInput(ws.full, gi.dlogits, w.lmHead, N, C, Vl);
   gi.dlnf.set(ctx.enter.backward(tp, ws.full, TP_HEAD));
   dX.fill(0);
-  rmsnormBackward(dX, null, gi.dlnf, x, w.norm, h.rstdf, rows, C);
-  charge.add(normInput);
+  ops.rmsnormBackward(dX, null, gi.dlnf, x, w.norm, h.rstdf, rows, C);
 }
 
-/** g += ∂L/∂w for the final norm (partial under SP) and the lm_head shard. No communication, no charge. */
+/** g += ∂L/∂w for the final norm (partial under SP) and the lm_head shard. No communication. */
 export function headBackwardWeight(ctx: LayerContext, w: HeadWeights, g: HeadWeights, h: HeadActivations, x: Floats, gi: HeadGradInputs): void {
   const { N, rows, C, Vl } = ctx.dims;
-  linearBackwardWeight(g.lmHead, gi.dlogits, h.lnf, N, C, Vl);
-  rmsnormBackward(null, g.norm, gi.dlnf, x, w.norm, h.rstdf, rows, C);
+  ctx.ops.linearBackwardWeight(g.lmHead, gi.dlogits, h.lnf, N, C, Vl);
+  ctx.ops.rmsnormBackward(null, g.norm, gi.dlnf, x, w.norm, h.rstdf, rows, C);
 }

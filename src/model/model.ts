@@ -23,16 +23,16 @@
  * micro-batch; otherwise the full [N,C], identical on every tp rank. The loss (head stages) is
  * the mean over all N tokens on every rank.
  */
-import { InputError } from "../errors.js";
+import { InputError, invariant } from "../errors.js";
 import { ropeTables } from "../kernels/rope.js";
-import type { Floats, KernelFlops } from "../kernels/types.js";
+import type { Floats } from "../kernels/types.js";
 import { rowChunk, serialTpComm, TP_EMBED, tpPairs, type TpComm } from "../parallel/tensor.js";
-import { vocabEmbeddingBackward, vocabEmbeddingForward } from "../parallel/tp-vocab.js";
-import { Activations, WeightGradInputs, type FloatsCtor } from "./activations.js";
+import { Activations, arrayMaker, countingAllocator, emptyMaker, WeightGradInputs, type BufferMaker } from "./activations.js";
 import { headDim, type ModelConfig } from "./config.js";
-import { embedFlops, headFlops, layerFlops, modelDims, type ModelDims } from "./flops.js";
+import { modelDims, type ModelDims } from "./dims.js";
 import { headBackwardInput, headBackwardWeight, headForward, type HeadWeights } from "./head.js";
-import { Charger, chargingTpComm, layerBackwardInput, layerBackwardWeight, layerForward, type LayerContext, type LayerWeights, type ModelHooks } from "./layer.js";
+import { Charger, chargingTpComm, KernelCalls, type ModelHooks } from "./kernel-calls.js";
+import { layerBackwardInput, layerBackwardWeight, layerForward, type LayerContext, type LayerWeights } from "./layer.js";
 import { EMBED_NAME, FINAL_NORM_NAME, LAYER_TENSORS, LM_HEAD_NAME, layerTensorName, views, type Layout } from "./layout.js";
 
 export type { ModelHooks };
@@ -47,9 +47,20 @@ export interface StageResult {
 export interface ModelOptions {
   /** Korthikanti et al. 2022; needs tp to divide B·T. Default false. */
   sequenceParallel?: boolean;
+  /**
+   * Default true. False: every kernel call charges its cost and computes nothing; params, grads
+   * and every buffer may be empty, and losses are meaningless. Used to count FLOPs by running
+   * the model (src/model/flops.ts).
+   */
+  computes?: boolean;
 }
 
 const NO_HOOKS: ModelHooks = { compute() {}, gradsReady() {} };
+
+/** Every tensor of the layout as an empty buffer (a model that charges without computing). */
+function emptyViews(layout: Layout): Record<string, Floats> {
+  return Object.fromEntries(layout.tensors.map((t) => [t.name, emptyMaker.make(0)]));
+}
 
 export class LlamaModel {
   readonly N: number;
@@ -58,21 +69,26 @@ export class LlamaModel {
   /** Activations of the default micro-batch (used by forward/backward). */
   readonly acts: Activations;
   hooks: ModelHooks = NO_HOOKS;
-  private readonly ctor: FloatsCtor;
+  private readonly buffers: BufferMaker;
   private readonly ctx: LayerContext;
-  private readonly flops: { embed: KernelFlops; layer: KernelFlops; head: KernelFlops };
-  private readonly w: LayerWeights[];
-  private readonly g: LayerWeights[];
-  private readonly hw: HeadWeights;
-  private readonly hg: HeadWeights;
-  private readonly p: Record<string, Floats>;
-  private readonly gr: Record<string, Floats>;
-  private readonly dA: Floats;
-  private readonly dB: Floats;
+  /** Named views of this rank's parameters and gradients (Hugging Face tensor names). */
+  private readonly paramViews: Record<string, Floats>;
+  private readonly gradViews: Record<string, Floats>;
+  /** Per local layer: its weights and its weight gradients, by tensor. */
+  private readonly layerParams: LayerWeights[];
+  private readonly layerGrads: LayerWeights[];
+  private readonly headParams: HeadWeights;
+  private readonly headGrads: HeadWeights;
+  /** The two [rows,C] hidden-state gradients a backward ping-pongs between (layer output, layer input). */
+  private readonly dHiddenA: Floats;
+  private readonly dHiddenB: Floats;
   /** Loss statistics of every tp rank (3N float64 each). */
-  private readonly stats: Float64Array;
-  private readonly wsGrad: WeightGradInputs;
+  private readonly lossStats: Float64Array;
+  /** The weight-gradient inputs of an immediate backward (reused every time). */
+  private readonly immediateGradInputs: WeightGradInputs;
+  /** Those of each micro-batch whose weight gradients wait for a W action. */
   private readonly deferred = new Map<Activations, WeightGradInputs>();
+  private readonly workspaceByteCount: number;
 
   constructor(
     readonly config: ModelConfig,
@@ -84,55 +100,50 @@ export class LlamaModel {
     readonly tp: TpComm = serialTpComm(),
     options: ModelOptions = {},
   ) {
-    if (!Number.isInteger(B) || B < 1) throw new InputError("B", `must be a positive integer, got ${B}`);
-    if (!Number.isInteger(T) || T < 1 || T > config.seqLen) throw new InputError("T", `must be an integer in [1, seqLen=${config.seqLen}], got ${T}`);
-    if (params.constructor !== grads.constructor) throw new InputError("grads", "must have the dtype of params");
+    invariant(Number.isInteger(B) && B >= 1, `B must be a positive integer, got ${B}`);
+    invariant(Number.isInteger(T) && T >= 1 && T <= config.seqLen, `T must be an integer in [1, seqLen=${config.seqLen}], got ${T}`);
+    invariant(params.constructor === grads.constructor, "grads must have the dtype of params");
     const lt = layout.tp ?? { size: 1, index: 0 };
-    if (lt.size !== tp.size || lt.index !== tp.index) {
-      throw new InputError("layout.tp", `layout is for tp rank ${lt.index} of ${lt.size}, the group says ${tp.index} of ${tp.size}`);
-    }
+    invariant(lt.size === tp.size && lt.index === tp.index, `layout is for tp rank ${lt.index} of ${lt.size}, the group says ${tp.index} of ${tp.size}`);
     const sp = options.sequenceParallel ?? false;
     this.N = B * T;
     if (sp && this.N % tp.size !== 0) {
       throw new InputError("parallel.sequenceParallel", `needs tp = ${tp.size} to divide the tokens per micro-batch B·T = ${this.N}`);
     }
+    const computes = options.computes ?? true;
     this.sequenceParallel = sp;
-    this.ctor = params instanceof Float64Array ? Float64Array : Float32Array;
+    this.buffers = computes ? arrayMaker(params instanceof Float64Array ? Float64Array : Float32Array) : emptyMaker;
     this.dims = modelDims(config, B, T, tp.size, sp);
-    this.p = views(layout, params);
-    this.gr = views(layout, grads);
-    const layerViews = (all: Record<string, Floats>): LayerWeights[] =>
-      Array.from({ length: layout.part.numLayers }, (_, i) => {
-        const out = {} as LayerWeights;
-        for (const t of LAYER_TENSORS) out[t] = all[layerTensorName(layout.part.firstLayer + i, t)];
-        return out;
-      });
-    this.w = layerViews(this.p);
-    this.g = layerViews(this.gr);
-    this.hw = { norm: this.p[FINAL_NORM_NAME], lmHead: this.p[LM_HEAD_NAME] };
-    this.hg = { norm: this.gr[FINAL_NORM_NAME], lmHead: this.gr[LM_HEAD_NAME] };
+    this.paramViews = computes ? views(layout, params) : emptyViews(layout);
+    this.gradViews = computes ? views(layout, grads) : emptyViews(layout);
+    this.layerParams = this.layerViews(this.paramViews);
+    this.layerGrads = this.layerViews(this.gradViews);
+    this.headParams = { norm: this.paramViews[FINAL_NORM_NAME], lmHead: this.paramViews[LM_HEAD_NAME] };
+    this.headGrads = { norm: this.gradViews[FINAL_NORM_NAME], lmHead: this.gradViews[LM_HEAD_NAME] };
     this.acts = this.newActivations();
+    this.immediateGradInputs = this.newWeightGradInputs();
     const { N, rows, C, D, Hl, Gl, Fl } = this.dims;
-    const make = (n: number): Floats => new this.ctor(n);
-    this.dA = make(rows * C);
-    this.dB = make(rows * C);
-    this.stats = new Float64Array(3 * N * tp.size);
-    this.flops = { embed: embedFlops(config, B, T), layer: layerFlops(config, B, T, tp.size, sp), head: headFlops(config, B, T, tp.size, sp) };
+    const workspace = countingAllocator(this.buffers);
+    this.dHiddenA = workspace.f(rows * C);
+    this.dHiddenB = workspace.f(rows * C);
+    const ws = { full: workspace.f(N * C), dact: workspace.f(N * Fl), dattOut: workspace.f(N * Hl * D), dq: workspace.f(N * Hl * D), dk: workspace.f(N * Gl * D) };
+    const statsLength = 3 * N * tp.size;
+    this.lossStats = new Float64Array(computes ? statsLength : 0);
+    this.workspaceByteCount = this.immediateGradInputs.bytes + workspace.bytes() + statsLength * Float64Array.BYTES_PER_ELEMENT;
     const charge = new Charger(() => this.hooks);
     this.ctx = {
       config, B, T, dims: this.dims, sp,
       tp: chargingTpComm(tp, charge),
       ...tpPairs(sp),
       rope: ropeTables(T, headDim(config), config.ropeTheta),
-      ws: { full: make(N * C), dact: make(N * Fl), dattOut: make(N * Hl * D), dq: make(N * Hl * D), dk: make(N * Gl * D) },
+      ws,
       charge,
-      layerWeightFlops: this.flops.layer.backwardWeight,
+      ops: new KernelCalls(charge, computes),
     };
-    this.wsGrad = this.newWeightGradInputs();
   }
 
   newActivations(): Activations {
-    return new Activations(this.config, this.layout.part, this.B, this.T, this.ctor, this.tp.size, this.sequenceParallel);
+    return new Activations(this.config, this.layout.part, this.B, this.T, this.buffers, this.tp.size, this.sequenceParallel);
   }
 
   /** Bytes of the default activation set (per micro-batch in flight), counted from the buffers. */
@@ -142,14 +153,12 @@ export class LlamaModel {
 
   /** Extra bytes one micro-batch holds between a deferred backward (B) and its weight step (W). */
   deferredWeightGradBytes(): number {
-    return this.wsGrad.bytes;
+    return this.immediateGradInputs.bytes;
   }
 
   /** Bytes of the shared workspace (scratch, gradients in flight, loss statistics), once per model. */
   workspaceBytes(): number {
-    let bytes = this.wsGrad.bytes + this.dA.byteLength + this.dB.byteLength + this.stats.byteLength;
-    for (const b of Object.values(this.ctx.ws)) bytes += b.byteLength;
-    return bytes;
+    return this.workspaceByteCount;
   }
 
   forward(tokens: Int32Array, targets: Int32Array): number {
@@ -164,31 +173,25 @@ export class LlamaModel {
 
   stageForward(acts: Activations, input: Int32Array | Floats, targets?: Int32Array): StageResult {
     const { N, ctx } = this;
-    const { rows, C, Vl } = this.dims;
-    const { tp, charge } = ctx;
     const part = this.layout.part;
     if (part.hasEmbedding) {
-      if (!(input instanceof Int32Array) || input.length !== N) throw new InputError("input", `must be ${N} Int32 token ids`);
-      acts.tokens.set(input);
-      charge.begin("embed");
-      vocabEmbeddingForward(ctx.ws.full, input, this.p[EMBED_NAME], N, C, this.config.vocabSize, tp.index * Vl, Vl);
-      charge.add(this.flops.embed.forward);
-      acts.hidden[0].set(ctx.exit.forward(tp, ctx.ws.full, TP_EMBED));
-      charge.flush();
+      invariant(input instanceof Int32Array && input.length === N, `a first stage's input must be ${N} Int32 token ids`);
+      this.embedForward(acts, input);
     } else {
-      if (input instanceof Int32Array || input.length !== rows * C) throw new InputError("input", `must be a hidden state of ${rows * C} floats`);
+      const hidden = acts.hidden[0];
+      invariant(!(input instanceof Int32Array) && input.length === hidden.length, `a later stage's input must be a hidden state of ${hidden.length} floats`);
       // The pipeline executor receives straight into acts.hidden[0]: then there is nothing to copy.
-      if (input !== acts.hidden[0]) acts.hidden[0].set(input);
+      if (input !== hidden) hidden.set(input);
     }
     for (let l = 0; l < part.numLayers; l++) {
-      layerForward(ctx, this.w[l], acts.layers[l], acts.hidden[l], acts.hidden[l + 1], `L${part.firstLayer + l}`);
+      layerForward(ctx, this.layerParams[l], acts.layers[l], acts.hidden[l], acts.hidden[l + 1], `L${part.firstLayer + l}`);
     }
     if (!part.hasHead) return { loss: null, output: acts.output };
-    if (!targets || targets.length !== N) throw new InputError("targets", `must be ${N} Int32 token ids`);
+    invariant(targets !== undefined && targets.length === N, `a last stage needs ${N} Int32 targets`);
     acts.targets.set(targets);
-    charge.begin("head");
-    const loss = headForward(ctx, this.hw, acts.head!, acts.output, acts.targets, this.stats, this.flops.head);
-    charge.flush();
+    ctx.charge.begin("head");
+    const loss = headForward(ctx, this.headParams, acts.head!, acts.output, acts.targets, this.lossStats);
+    ctx.charge.flush();
     return { loss, output: null };
   }
 
@@ -198,42 +201,30 @@ export class LlamaModel {
    * wait for stageBackwardWeights(acts).
    */
   stageBackward(acts: Activations, dOutput: Floats | null, gradScale: number, deferWeights = false): Floats | null {
-    const { ctx, flops } = this;
-    const { rows, C } = this.dims;
-    const { tp, charge } = ctx;
+    const { ctx } = this;
     const part = this.layout.part;
-    let gi = this.wsGrad;
-    if (deferWeights) {
-      let set = this.deferred.get(acts);
-      if (!set) this.deferred.set(acts, (set = this.newWeightGradInputs()));
-      if (set.pending) throw new InputError("acts", "its deferred weight gradients were not consumed yet");
-      gi = set;
-    }
+    const gi = deferWeights ? this.deferredGradInputs(acts) : this.immediateGradInputs;
     const now = !deferWeights;
-    let dY = this.dA;
-    let dX = this.dB;
+    let dY = this.dHiddenA;
+    let dX = this.dHiddenB;
     if (part.hasHead) {
-      charge.begin("head");
-      headBackwardInput(ctx, this.hw, acts.head!, acts.output, acts.targets, dY, gi, gradScale, flops.head);
-      charge.flush();
+      ctx.charge.begin("head");
+      headBackwardInput(ctx, this.headParams, acts.head!, acts.output, acts.targets, dY, gi, gradScale);
+      ctx.charge.flush();
       if (now) this.headWeights(acts, gi);
     } else {
-      if (dOutput === null || dOutput.length !== rows * C) throw new InputError("dOutput", `must be a gradient of ${rows * C} floats`);
+      invariant(dOutput !== null && dOutput.length === dY.length, `a stage without the head needs the gradient of its output, ${dY.length} floats`);
       dY.set(dOutput);
     }
     for (let l = part.numLayers - 1; l >= 0; l--) {
       const label = `L${part.firstLayer + l}`;
-      layerBackwardInput(ctx, this.w[l], acts.layers[l], acts.hidden[l], dX, dY, gi.layers[l], label);
-      charge.flush();
+      layerBackwardInput(ctx, this.layerParams[l], acts.layers[l], acts.hidden[l], dX, dY, gi.layers[l], label);
+      ctx.charge.flush();
       if (now) this.layerWeights(acts, l, gi);
       [dX, dY] = [dY, dX];
     }
     if (part.hasEmbedding) {
-      charge.begin("embed");
-      rowChunk(gi.dEmbed, tp, ctx.sp).set(dY);
-      ctx.exit.backward(tp, gi.dEmbed, TP_EMBED);
-      charge.add(flops.embed.backwardInput);
-      charge.flush();
+      this.embedBackwardInput(dY, gi);
       if (now) this.embedWeights(acts, gi);
     }
     if (deferWeights) gi.pending = true;
@@ -243,7 +234,7 @@ export class LlamaModel {
   /** Weight-gradient pass (zero-bubble W) of a backward run with deferWeights. No communication. */
   stageBackwardWeights(acts: Activations): void {
     const set = this.deferred.get(acts);
-    if (!set || !set.pending) throw new InputError("acts", "has no deferred weight gradients (run stageBackward with deferWeights first)");
+    invariant(set?.pending, "stageBackwardWeights needs a stageBackward with deferWeights first");
     const part = this.layout.part;
     if (part.hasHead) this.headWeights(acts, set);
     for (let l = part.numLayers - 1; l >= 0; l--) this.layerWeights(acts, l, set);
@@ -251,20 +242,37 @@ export class LlamaModel {
     set.pending = false;
   }
 
+  /** The vocabulary-parallel lookup, then its partial rows summed over tp (scattered under SP). */
+  private embedForward(acts: Activations, tokens: Int32Array): void {
+    const { N, ctx } = this;
+    const { C, Vl } = this.dims;
+    acts.tokens.set(tokens);
+    ctx.charge.begin("embed");
+    ctx.ops.embeddingForward(ctx.ws.full, tokens, this.paramViews[EMBED_NAME], N, C, this.config.vocabSize, this.tp.index * Vl, Vl);
+    acts.hidden[0].set(ctx.exit.forward(ctx.tp, ctx.ws.full, TP_EMBED));
+    ctx.charge.flush();
+  }
+
+  /** The embedding output's gradient on every row (gathered under SP); its input gradient is none. */
+  private embedBackwardInput(dHidden: Floats, gi: WeightGradInputs): void {
+    const { ctx } = this;
+    rowChunk(gi.dEmbed, ctx.tp, ctx.sp).set(dHidden);
+    ctx.exit.backward(ctx.tp, gi.dEmbed, TP_EMBED);
+  }
+
   // The weight-gradient halves, shared by the fused backward and the deferred W: each computes
   // its gradients from `gi`, charges them as `…:W` and announces the finished tensors.
 
   private headWeights(acts: Activations, gi: WeightGradInputs): void {
     this.ctx.charge.begin("head:W");
-    headBackwardWeight(this.ctx, this.hw, this.hg, acts.head!, acts.output, gi);
-    this.ctx.charge.add(this.flops.head.backwardWeight);
+    headBackwardWeight(this.ctx, this.headParams, this.headGrads, acts.head!, acts.output, gi);
     this.ctx.charge.flush();
     this.hooks.gradsReady([FINAL_NORM_NAME, LM_HEAD_NAME]);
   }
 
   private layerWeights(acts: Activations, l: number, gi: WeightGradInputs): void {
     this.ctx.charge.begin(`L${this.layout.part.firstLayer + l}:W`);
-    layerBackwardWeight(this.ctx, this.w[l], this.g[l], acts.layers[l], acts.hidden[l], gi.layers[l]);
+    layerBackwardWeight(this.ctx, this.layerParams[l], this.layerGrads[l], acts.layers[l], acts.hidden[l], gi.layers[l]);
     this.ctx.charge.flush();
     this.hooks.gradsReady(this.layerNames(l));
   }
@@ -272,10 +280,25 @@ export class LlamaModel {
   private embedWeights(acts: Activations, gi: WeightGradInputs): void {
     const { N, C, Vl } = this.dims;
     this.ctx.charge.begin("embed:W");
-    vocabEmbeddingBackward(this.gr[EMBED_NAME], gi.dEmbed, acts.tokens, N, C, this.tp.index * Vl, Vl);
-    this.ctx.charge.add(this.flops.embed.backwardWeight);
+    this.ctx.ops.embeddingBackward(this.gradViews[EMBED_NAME], gi.dEmbed, acts.tokens, N, C, this.tp.index * Vl, Vl);
     this.ctx.charge.flush();
     this.hooks.gradsReady([EMBED_NAME]);
+  }
+
+  private deferredGradInputs(acts: Activations): WeightGradInputs {
+    let set = this.deferred.get(acts);
+    if (!set) this.deferred.set(acts, (set = this.newWeightGradInputs()));
+    invariant(!set.pending, "a micro-batch's deferred weight gradients must be consumed (W) before its next backward");
+    return set;
+  }
+
+  private layerViews(all: Record<string, Floats>): LayerWeights[] {
+    const part = this.layout.part;
+    return Array.from({ length: part.numLayers }, (_, i) => {
+      const out = {} as LayerWeights;
+      for (const t of LAYER_TENSORS) out[t] = all[layerTensorName(part.firstLayer + i, t)];
+      return out;
+    });
   }
 
   private layerNames(l: number): string[] {
@@ -283,13 +306,11 @@ export class LlamaModel {
   }
 
   private newWeightGradInputs(): WeightGradInputs {
-    return new WeightGradInputs(this.config, this.layout.part, this.B, this.T, this.ctor, this.tp.size, this.sequenceParallel);
+    return new WeightGradInputs(this.config, this.layout.part, this.B, this.T, this.buffers, this.tp.size, this.sequenceParallel);
   }
 
   private requireWhole(): void {
     const p = this.layout.part;
-    if (!p.hasEmbedding || !p.hasHead || p.numLayers !== this.config.numLayers) {
-      throw new InputError("layout.part", "forward/backward need the whole model; use stageForward/stageBackward");
-    }
+    invariant(p.hasEmbedding && p.hasHead && p.numLayers === this.config.numLayers, "forward/backward need the whole model; use stageForward/stageBackward");
   }
 }

@@ -1,7 +1,7 @@
 /**
  * `compare()`: several layouts of one model side by side. Each run is independent, so they are
  * spread over a piscina pool (piscina hands each task to whichever thread is free — the right
- * tool for independent jobs, DESIGN.md), sized to the machine's cores; each run then starts its
+ * tool for independent jobs, unlike devices, which keep state under a fixed rank), sized to the machine's cores; each run then starts its
  * own device workers.
  */
 import { availableParallelism } from "node:os";

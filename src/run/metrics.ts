@@ -24,7 +24,7 @@ export function runMetrics(r: RunResult): Omit<RunMetrics, "lossesAgree"> {
   return { mfu, bubbleFraction: bubble, peakMemoryBytes: Math.max(...devices.map((d) => d.memory.total)) };
 }
 
-/** Relative agreement of two loss curves, the bound DESIGN.md sets for 10 steps of Adam. */
+/** Relative agreement of two loss curves: the equivalence bound for 10 steps of Adam (docs/architecture.md, invariants). */
 export function lossesAgree(a: number[], b: number[], tolerance = 1e-4): boolean {
   return a.length === b.length && a.every((loss, i) => Math.abs(loss - b[i]) <= tolerance * Math.abs(b[i]));
 }

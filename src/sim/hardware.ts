@@ -1,7 +1,8 @@
 /**
  * Hardware profiles: what one device computes and how fast its links move bytes.
  *
- * Figures come from /work/shared/REFERENCE.md (vendor datasheets):
+ * Figures come from vendor datasheets and published measurements (listed with their sources in
+ * docs/architecture.md):
  * - A100 SXM4 80 GB: 312 TFLOP/s bf16 dense tensor core (NVIDIA A100 datasheet);
  *   NVLink 3: 600 GB/s total = 300 GB/s per direction per GPU;
  *   InfiniBand HDR 200 Gb/s = 25 GB/s per GPU (one NIC per GPU, DGX A100 layout).
@@ -62,7 +63,7 @@ export const builtinProfiles = {
     memoryBytes: 80 * GB,
   },
   "h100-80gb": h100,
-  /** H200 SXM: compute and links as H100 (REFERENCE.md), 141 GB HBM3e. */
+  /** H200 SXM: compute and links as H100 (the same GH100 die and NVLink 4; NVIDIA H200 datasheet), 141 GB HBM3e. */
   "h200-141gb": { ...h100, name: "h200-141gb", memoryBytes: 141 * GB },
   /**
    * Unit costs for tests and teaching: one FLOP takes one second, links are free

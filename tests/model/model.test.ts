@@ -4,7 +4,7 @@ import { buildLayout, type StagePart } from "../../src/model/layout.js";
 import { initParams } from "../../src/model/init.js";
 import type { ModelConfig } from "../../src/model/config.js";
 import type { Floats } from "../../src/kernels/types.js";
-import { InputError } from "../../src/errors.js";
+import { InternalError } from "../../src/errors.js";
 import { randInts, relError } from "../kernels/gradcheck.js";
 
 const tiny: ModelConfig = {
@@ -145,10 +145,10 @@ describe("LlamaModel", () => {
     m.stageForward(m.acts, tokens, targets);
     expect(m.stageBackward(m.acts, null, 0.25, true)).toBeNull();
     expect(Array.from(deferred.grads).every((x) => x === 0)).toBe(true); // B touched no weight gradient
-    expect(() => m.stageBackward(m.acts, null, 0.25, true)).toThrow(InputError); // W still pending
+    expect(() => m.stageBackward(m.acts, null, 0.25, true)).toThrow(InternalError); // W still pending
     m.stageBackwardWeights(m.acts);
     expect(Array.from(deferred.grads)).toEqual(Array.from(immediate.grads));
-    expect(() => m.stageBackwardWeights(m.acts)).toThrow(InputError);
+    expect(() => m.stageBackwardWeights(m.acts)).toThrow(InternalError);
     expect(m.deferredWeightGradBytes()).toBeGreaterThan(0);
   });
 
@@ -173,13 +173,13 @@ describe("LlamaModel", () => {
   it("rejects bad shapes and inputs", () => {
     const layout = buildLayout(tiny);
     const p = new Float32Array(layout.totalSize);
-    expect(() => new LlamaModel(tiny, layout, p, new Float32Array(layout.totalSize), B, tiny.seqLen + 1)).toThrow(InputError);
-    expect(() => new LlamaModel(tiny, layout, p, new Float64Array(layout.totalSize), B, T)).toThrow(InputError);
+    expect(() => new LlamaModel(tiny, layout, p, new Float32Array(layout.totalSize), B, tiny.seqLen + 1)).toThrow(InternalError);
+    expect(() => new LlamaModel(tiny, layout, p, new Float64Array(layout.totalSize), B, T)).toThrow(InternalError);
     const m = new LlamaModel(tiny, layout, p, new Float32Array(layout.totalSize), B, T);
-    expect(() => m.forward(new Int32Array(B * T - 1), new Int32Array(B * T))).toThrow(InputError);
+    expect(() => m.forward(new Int32Array(B * T - 1), new Int32Array(B * T))).toThrow(InternalError);
     const stage = buildLayout(tiny, { firstLayer: 0, numLayers: 1, hasEmbedding: true, hasHead: false });
     const sm = new LlamaModel(tiny, stage, new Float32Array(stage.totalSize), new Float32Array(stage.totalSize), B, T);
-    expect(() => sm.forward(new Int32Array(B * T), new Int32Array(B * T))).toThrow(InputError);
+    expect(() => sm.forward(new Int32Array(B * T), new Int32Array(B * T))).toThrow(InternalError);
   });
 
   it("initial loss with std-0.02 weights is ≈ ln V", () => {

@@ -1,7 +1,7 @@
 // Single-thread tests of tensor parallelism: sharded layout, divisibility rules, checkpoint
 // gather/shard, parameter and activation memory, FLOPs, and the size-1 group's code paths.
 import { describe, expect, it } from "vitest";
-import { InputError } from "../../src/errors.js";
+import { InputError, InternalError } from "../../src/errors.js";
 import { layerFlops, modelFlops } from "../../src/model/flops.js";
 import type { ModelConfig } from "../../src/model/config.js";
 import { initParams } from "../../src/model/init.js";
@@ -203,7 +203,7 @@ describe("tensor-parallel model on one thread", () => {
     expect(plain.activationBytes() - sp.activationBytes()).toBe(expected);
     expect(sp.activationBytes()).toBeLessThan(plain.activationBytes());
     expect(() => new LlamaModel(config, l, p, p.slice(), 1, 3, silent(tp, 2), { sequenceParallel: true })).toThrow(/^parallel\.sequenceParallel: needs tp = 4 to divide/);
-    expect(() => new LlamaModel(config, l, p, p.slice(), B, T, silent(tp, 1))).toThrow(InputError);
+    expect(() => new LlamaModel(config, l, p, p.slice(), B, T, silent(tp, 1))).toThrow(InternalError);
   });
 
   it("tpTraffic lists 2 + 2 tp-act all-reduces per layer, or their RS + AG under SP", () => {
