@@ -15,6 +15,7 @@
  * layer for memory; parasim keeps the documented volume). Head-sharded buffers (q, k, v, att,
  * attOut, gate, up, act, logits, probs) are 1/tp with or without sequence parallelism.
  */
+import { metaFloats } from "../kernels/meta.js";
 import type { Floats } from "../kernels/types.js";
 import type { ModelConfig } from "./config.js";
 import { modelDims } from "./dims.js";
@@ -47,7 +48,7 @@ export interface HeadActivations {
 
 /**
  * Where a model's buffers come from: arrays of one float type, or, for a run that charges
- * without computing, empty stand-ins that still count the bytes the real buffers would take.
+ * without computing, meta arrays (src/kernels/meta.ts) of the same lengths and no storage.
  */
 export interface BufferMaker {
   readonly bytesPerElement: number;
@@ -58,10 +59,8 @@ export function arrayMaker(ctor: Float32ArrayConstructor | Float64ArrayConstruct
   return { bytesPerElement: ctor.BYTES_PER_ELEMENT, make: (n) => new ctor(n) };
 }
 
-const EMPTY = new Float32Array(0);
-
-/** Empty buffers counted as float32 (the dtype of training runs). */
-export const emptyMaker: BufferMaker = { bytesPerElement: Float32Array.BYTES_PER_ELEMENT, make: () => EMPTY };
+/** Meta buffers of float32 elements (the dtype of training runs). */
+export const metaMaker: BufferMaker = { bytesPerElement: Float32Array.BYTES_PER_ELEMENT, make: (n) => metaFloats(n) };
 
 /** Makes buffers and counts their bytes. */
 export function countingAllocator(maker: BufferMaker): { f: (n: number) => Floats; bytes: () => number } {

@@ -1,19 +1,20 @@
 /**
  * FLOPs of a stage (or the whole model) on one tensor-parallel rank for one micro-batch of B
- * sequences of length T, counted by running the model itself with kernels that charge without
- * computing (src/model/kernel-calls.ts). There is no second formula: what this returns is, by
+ * sequences of length T, counted by running the model itself on meta arrays (src/kernels/meta.ts),
+ * where every kernel call charges its cost and computes nothing (src/model/kernel-calls.ts). There is no second formula: what this returns is, by
  * construction, what a real run charges the clock. tp = 1 (the default) is the single device.
  *
  * The count is the same on every tp rank (the embedding is charged as the single device's
  * lookup, see KernelCalls.embeddingForward), so it runs rank 0 with collectives that do nothing.
  */
+import { metaFloats } from "../kernels/meta.js";
 import type { KernelFlops } from "../kernels/types.js";
 import type { TpComm } from "../parallel/tensor.js";
 import type { ModelConfig } from "./config.js";
 import { buildLayout, fullModelPart, type StagePart } from "./layout.js";
 import { LlamaModel } from "./model.js";
 
-/** A tp group of `size` whose collectives move nothing (the buffers of a counting run are empty). */
+/** A tp group of `size` whose collectives move nothing (the buffers of a counting run are meta arrays). */
 function silentTpComm(size: number): TpComm {
   return { size, index: 0, allReduce() {}, reduceScatter: (buf) => buf.subarray(0, buf.length / size), allGather() {} };
 }
@@ -28,8 +29,8 @@ export function modelFlops(
   sequenceParallel = false,
 ): KernelFlops {
   const layout = buildLayout(config, part, tp > 1 ? { size: tp, index: 0 } : undefined);
-  const empty = new Float32Array(0);
-  const model = new LlamaModel(config, layout, empty, empty, B, T, silentTpComm(tp), { sequenceParallel, computes: false });
+  const meta = metaFloats(layout.totalSize);
+  const model = new LlamaModel(config, layout, meta, meta, B, T, silentTpComm(tp), { sequenceParallel });
   let counted = 0;
   model.hooks = { compute: (_label, flops) => (counted += flops), gradsReady() {} };
   const take = (): number => {
@@ -41,7 +42,7 @@ export function modelFlops(
   const acts = model.acts;
   model.stageForward(acts, part.hasEmbedding ? new Int32Array(N) : acts.hidden[0], new Int32Array(N));
   const forward = take();
-  model.stageBackward(acts, part.hasHead ? null : empty, 1, true);
+  model.stageBackward(acts, part.hasHead ? null : metaFloats(acts.output.length), 1, true);
   const backwardInput = take();
   model.stageBackwardWeights(acts);
   return { forward, backwardInput, backwardWeight: take() };

@@ -44,9 +44,9 @@ export function headForward(
   ops.crossEntropyStats(mine, h.logits, targets, N, config.vocabSize, tp.index * Vl, Vl);
   tp.allGather(stats, TP_LOSS);
   ops.crossEntropyFinish(h.losses, h.probs, h.logits, stats, N, Vl, tp.size);
-  // Bounded by the buffer, not N: a run that charges without computing has empty buffers.
+  if (!ops.computes) return NaN; // a model on meta arrays has no loss to report
   let sum = 0;
-  for (let n = 0; n < h.losses.length; n++) sum += h.losses[n];
+  for (let n = 0; n < N; n++) sum += h.losses[n];
   return sum / N;
 }
 

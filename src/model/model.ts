@@ -27,7 +27,8 @@ import { InputError, invariant } from "../errors.js";
 import { ropeTables } from "../kernels/rope.js";
 import type { Floats } from "../kernels/types.js";
 import { rowChunk, serialTpComm, TP_EMBED, tpPairs, type TpComm } from "../parallel/tensor.js";
-import { Activations, arrayMaker, countingAllocator, emptyMaker, WeightGradInputs, type BufferMaker } from "./activations.js";
+import { Activations, arrayMaker, countingAllocator, metaMaker, WeightGradInputs, type BufferMaker } from "./activations.js";
+import { isMeta, metaFloats } from "../kernels/meta.js";
 import { headDim, type ModelConfig } from "./config.js";
 import { modelDims, type ModelDims } from "./dims.js";
 import { headBackwardInput, headBackwardWeight, headForward, type HeadWeights } from "./head.js";
@@ -47,20 +48,9 @@ export interface StageResult {
 export interface ModelOptions {
   /** Korthikanti et al. 2022; needs tp to divide B·T. Default false. */
   sequenceParallel?: boolean;
-  /**
-   * Default true. False: every kernel call charges its cost and computes nothing; params, grads
-   * and every buffer may be empty, and losses are meaningless. Used to count FLOPs by running
-   * the model (src/model/flops.ts).
-   */
-  computes?: boolean;
 }
 
 const NO_HOOKS: ModelHooks = { compute() {}, gradsReady() {} };
-
-/** Every tensor of the layout as an empty buffer (a model that charges without computing). */
-function emptyViews(layout: Layout): Record<string, Floats> {
-  return Object.fromEntries(layout.tensors.map((t) => [t.name, emptyMaker.make(0)]));
-}
 
 export class LlamaModel {
   readonly N: number;
@@ -110,12 +100,15 @@ export class LlamaModel {
     if (sp && this.N % tp.size !== 0) {
       throw new InputError("parallel.sequenceParallel", `needs tp = ${tp.size} to divide the tokens per micro-batch B·T = ${this.N}`);
     }
-    const computes = options.computes ?? true;
+    // A model on meta parameters (src/kernels/meta.ts) charges every kernel call and computes
+    // nothing: that is how FLOPs are counted and how shapes-only runs work.
+    const computes = !isMeta(params);
+    invariant(computes === !isMeta(grads), "params and grads must both be meta arrays or both be real");
     this.sequenceParallel = sp;
-    this.buffers = computes ? arrayMaker(params instanceof Float64Array ? Float64Array : Float32Array) : emptyMaker;
+    this.buffers = computes ? arrayMaker(params instanceof Float64Array ? Float64Array : Float32Array) : metaMaker;
     this.dims = modelDims(config, B, T, tp.size, sp);
-    this.paramViews = computes ? views(layout, params) : emptyViews(layout);
-    this.gradViews = computes ? views(layout, grads) : emptyViews(layout);
+    this.paramViews = views(layout, params);
+    this.gradViews = views(layout, grads);
     this.layerParams = this.layerViews(this.paramViews);
     this.layerGrads = this.layerViews(this.gradViews);
     this.headParams = { norm: this.paramViews[FINAL_NORM_NAME], lmHead: this.paramViews[LM_HEAD_NAME] };
@@ -127,9 +120,8 @@ export class LlamaModel {
     this.dHiddenA = workspace.f(rows * C);
     this.dHiddenB = workspace.f(rows * C);
     const ws = { full: workspace.f(N * C), dact: workspace.f(N * Fl), dattOut: workspace.f(N * Hl * D), dq: workspace.f(N * Hl * D), dk: workspace.f(N * Gl * D) };
-    const statsLength = 3 * N * tp.size;
-    this.lossStats = new Float64Array(computes ? statsLength : 0);
-    this.workspaceByteCount = this.immediateGradInputs.bytes + workspace.bytes() + statsLength * Float64Array.BYTES_PER_ELEMENT;
+    this.lossStats = computes ? new Float64Array(3 * N * tp.size) : (metaFloats(3 * N * tp.size, Float64Array.BYTES_PER_ELEMENT) as Float64Array);
+    this.workspaceByteCount = this.immediateGradInputs.bytes + workspace.bytes() + this.lossStats.byteLength;
     const charge = new Charger(() => this.hooks);
     this.ctx = {
       config, B, T, dims: this.dims, sp,
