@@ -1,6 +1,6 @@
 /** The side-by-side table of `parasim compare`. */
 import type { CompareResult } from "../run/results.js";
-import { formatBytes, formatNumber, formatSeconds, formatTable } from "./table.js";
+import { formatBytes, formatCount, formatSeconds, formatTable } from "./table.js";
 
 /** Bytes sent per step over all devices, and the kinds that make up most of it (largest first). */
 function bytesPerStep(kinds: Record<string, number>, steps: number): string {
@@ -30,7 +30,7 @@ export function formatCompareReport(c: CompareResult): string {
           r.layout.label,
           r.scenario.hardware.name,
           formatSeconds(r.simulated.stepSeconds),
-          formatNumber(r.simulated.tokensPerSecond),
+          formatCount(r.simulated.tokensPerSecond),
           `${(100 * r.metrics.mfu).toFixed(1)}%`,
           `${(100 * r.metrics.bubbleFraction).toFixed(1)}%`,
           bytesPerStep(r.communication.bytesByKind, r.scenario.training.steps),

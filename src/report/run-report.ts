@@ -1,6 +1,6 @@
 /** The terminal summary of one run: losses per step, then the simulated cluster per device. */
 import type { RunResult } from "../run/results.js";
-import { formatBytes, formatNumber, formatSeconds, formatTable } from "./table.js";
+import { formatBytes, formatCount, formatSeconds, formatTable } from "./table.js";
 
 /** Steps shown in the loss table before it is thinned to every k-th step (the JSON has them all). */
 const MAX_LOSS_ROWS = 60;
@@ -11,8 +11,8 @@ export function formatRunReport(r: RunResult, options: { brief?: boolean } = {})
   const lines: string[] = [];
   const summary =
     `final loss ${r.finalLoss.toFixed(4)} (${r.bitsPerByte.toFixed(3)} bits/byte) · ` +
-    `wall ${r.wall.seconds.toFixed(2)} s, ${formatNumber(r.wall.tokensPerSecond)} tokens/s · ` +
-    `simulated step ${formatSeconds(r.simulated.stepSeconds)}, ${formatNumber(r.simulated.tokensPerSecond)} tokens/s`;
+    `wall ${r.wall.seconds.toFixed(2)} s, ${formatCount(r.wall.tokensPerSecond)} tokens/s · ` +
+    `simulated step ${formatSeconds(r.simulated.stepSeconds)}, ${formatCount(r.simulated.tokensPerSecond)} tokens/s`;
   if (options.brief) return `${s.name}: ${summary}`;
 
   lines.push(`${s.name}: ${r.worldSize} device(s), dp ${p.dp} × tp ${p.tp} × pp ${p.pp}, hardware ${s.hardware.name}`);

@@ -20,6 +20,18 @@ export function formatNumber(x: number): string {
   return x.toPrecision(4);
 }
 
+/** A count or rate with an SI prefix and three significant digits: 950, 4.10 k, 1.58 M, 2.31 G. */
+export function formatCount(x: number): string {
+  const prefixes = ["", " k", " M", " G", " T", " P"];
+  let value = x;
+  let p = 0;
+  while (Math.abs(value) >= 999.5 && p < prefixes.length - 1) {
+    value /= 1000;
+    p++;
+  }
+  return p === 0 && Number.isInteger(value) ? String(value) : `${value.toPrecision(3)}${prefixes[p]}`;
+}
+
 /** Bytes with a binary unit. */
 export function formatBytes(bytes: number): string {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
