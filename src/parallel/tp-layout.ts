@@ -7,11 +7,13 @@
  * gatherTpTensors(layouts, shardsOfEveryRank) → full tensors        (saving a checkpoint)
  * shardTpTensors(layout, fullTensors, out)    → this rank's flat buffer (loading one)
  * gatherTpTensors(all layouts, each rank's shardTpTensors(...)) returns the input bit for bit.
+ * Which tensors are sliced and which are replicated is the plan of src/parallel/tp-plan.ts.
  */
 import { InputError } from "../errors.js";
 import type { Floats } from "../kernels/types.js";
 import { checkTensorsMatch } from "../checkpoint/hf.js";
 import { extractShard, placeShard, type Layout } from "../model/layout.js";
+import { isTpReplicated } from "./tp-plan.js";
 
 export interface FullTensor<A extends Floats = Floats> {
   name: string;
@@ -19,12 +21,15 @@ export interface FullTensor<A extends Floats = Floats> {
   data: A;
 }
 
-/** Elements a layout's rank holds of replicated tensors and of sharded ones. */
+/**
+ * Elements a layout's rank holds of replicated tensors and of sharded ones (per the plan). A
+ * layout built without tp holds every tensor whole: all replicated.
+ */
 export function tpParamCounts(layout: Layout): { replicated: number; sharded: number } {
   let replicated = 0;
   let sharded = 0;
   for (const t of layout.tensors) {
-    if (t.shard) sharded += t.size;
+    if (layout.tp && !isTpReplicated(t.name)) sharded += t.size;
     else replicated += t.size;
   }
   return { replicated, sharded };
@@ -47,10 +52,11 @@ export function gatherTpTensors<A extends Floats>(layouts: readonly Layout[], bu
   const ctor = buffers[0].constructor as new (k: number) => A;
   return layouts[0].tensors.map((t0) => {
     const full = new ctor(t0.shape.reduce((a, b) => a * b, 1));
+    const replicated = isTpReplicated(t0.name);
     layouts.forEach((l, i) => {
       const t = l.byName.get(t0.name)!;
       const shard = buffers[i].subarray(t.offset, t.offset + t.size) as A;
-      if (t.shard || i === 0) placeShard(full, t.shape, t.shard ?? null, shard);
+      if (!replicated || i === 0) placeShard(full, t.shape, t.shard ?? null, shard);
       else if (checkReplicas && !sameBits(shard, full)) {
         throw new InputError("tensor", `replicated '${t.name}' differs between tp rank 0 and ${i}`);
       }
