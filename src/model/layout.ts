@@ -11,7 +11,7 @@
  * Which tensor is split how, and which sizes tp must divide, is the tensor-parallel plan of
  * src/parallel/tp-plan.ts. Without `tp` the layout is the single-device one.
  */
-import { InputError } from "../errors.js";
+import { InputError, invariant } from "../errors.js";
 import type { Floats } from "../kernels/types.js";
 import { shardSliceOf, validateTp, type ShardedStyle } from "../parallel/tp-plan.js";
 import { headDim, validateModelConfig, type ModelConfig } from "./config.js";
@@ -219,6 +219,6 @@ export function views<A extends Floats>(layout: Layout, buffer: A): Record<strin
 /** One tensor's view; throws if the layout lacks it. */
 export function tensorView<A extends Floats>(layout: Layout, buffer: A, name: string): A {
   const spec = layout.byName.get(name);
-  if (!spec) throw new InputError("tensor", `'${name}' is not in this layout`);
+  invariant(spec, `tensor '${name}' is not in this layout`);
   return buffer.subarray(spec.offset, spec.offset + spec.size) as A;
 }
