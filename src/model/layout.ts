@@ -5,19 +5,19 @@
  *
  * Legend: V vocab, C hidden, F intermediate, H heads, G kv heads, D head size.
  *
- * Tensor parallelism (Megatron-LM, Shoeybi et al. 2019): `buildLayout(config, part, tp)` lays out
- * rank `tp.index`'s shard of every tensor. Specs keep the Hugging Face name and the **full** shape;
- * `shard` says which slice of it the rank holds and `localShape` its shape (`size` counts local
- * elements). Column-parallel (rows of [out, in] split): q_proj by query heads, k_proj/v_proj by
- * kv heads, gate_proj/up_proj by the intermediate dimension; row-parallel (columns split): o_proj,
- * down_proj; vocabulary-parallel (rows split): embed_tokens and lm_head; RMSNorm weights are
- * replicated (`shard: null`). tp must divide numHeads, numKvHeads, intermediateSize and
- * vocabSize; tp > numKvHeads is refused (it would need replicated kv heads, which parasim does
- * not do). Without `tp` (or with tp.size = 1 left out) the layout is the single-device one.
+ * Tensor parallelism: `buildLayout(config, part, tp)` lays out rank `tp.index`'s shard of every
+ * tensor. Specs keep the Hugging Face name and the **full** shape; `shard` says which slice of it
+ * the rank holds (null = replicated) and `localShape` its shape (`size` counts local elements).
+ * Which tensor is split how, and which sizes tp must divide, is the tensor-parallel plan of
+ * src/parallel/tp-plan.ts. Without `tp` the layout is the single-device one.
  */
-import { InputError } from "../errors.js";
+import { InputError, invariant } from "../errors.js";
 import type { Floats } from "../kernels/types.js";
+import { shardSliceOf, validateTp, type ShardedStyle } from "../parallel/tp-plan.js";
 import { headDim, validateModelConfig, type ModelConfig } from "./config.js";
+
+/** Re-exported: the scenario checks tp against the model through the layout module. */
+export { validateTp };
 
 /** Which part of the model a pipeline stage holds. Layer indices are global. */
 export interface StagePart {
@@ -56,7 +56,7 @@ export interface ShardSlice {
   dim: 0 | 1;
   offset: number;
   length: number;
-  style: "column" | "row" | "vocab";
+  style: ShardedStyle;
 }
 
 export interface Layout {
@@ -122,40 +122,6 @@ export function fullModelPart(config: ModelConfig): StagePart {
   return { firstLayer: 0, numLayers: config.numLayers, hasEmbedding: true, hasHead: true };
 }
 
-/** Throws InputError("parallel.tp", …) unless `tp` can shard `config` (see the header). */
-export function validateTp(config: ModelConfig, tp: TpShard): void {
-  const n = tp.size;
-  if (!Number.isInteger(n) || n < 1) throw new InputError("parallel.tp", `must be an integer ≥ 1, got ${n}`);
-  if (!Number.isInteger(tp.index) || tp.index < 0 || tp.index >= n) {
-    throw new InputError("parallel.tp", `rank index must lie in [0, ${n}), got ${tp.index}`);
-  }
-  if (config.numKvHeads % n !== 0) {
-    const why = n > config.numKvHeads ? " (tp > numKvHeads would need replicated kv heads, not supported)" : "";
-    throw new InputError("parallel.tp", `must divide model.numKvHeads = ${config.numKvHeads}, got ${n}${why}`);
-  }
-  const rules: [keyof ModelConfig, number][] = [
-    ["numHeads", config.numHeads],
-    ["intermediateSize", config.intermediateSize],
-    ["vocabSize", config.vocabSize],
-  ];
-  for (const [field, v] of rules) {
-    if (v % n !== 0) throw new InputError("parallel.tp", `must divide model.${field} = ${v}, got ${n}`);
-  }
-}
-
-/** The slice of tensor `name` (full shape `shape`) that tp rank `tp.index` holds; null = replicated. */
-export function shardSliceOf(config: ModelConfig, name: string, shape: readonly number[], tp: TpShard): ShardSlice | null {
-  if (shape.length !== 2) return null;
-  const n = tp.size;
-  const rows = (style: ShardSlice["style"]): ShardSlice => ({ dim: 0, offset: (shape[0] / n) * tp.index, length: shape[0] / n, style });
-  if (name === EMBED_NAME || name === LM_HEAD_NAME) return rows("vocab");
-  if (/(q_proj|k_proj|v_proj|gate_proj|up_proj)\.weight$/.test(name)) return rows("column");
-  if (/(o_proj|down_proj)\.weight$/.test(name)) {
-    return { dim: 1, offset: (shape[1] / n) * tp.index, length: shape[1] / n, style: "row" };
-  }
-  throw new InputError("tensor", `no tensor-parallel rule for '${name}' in a ${config.numLayers}-layer model`);
-}
-
 /** Shape of the slice `s` of a tensor with full shape `shape`. */
 export function localShapeOf(shape: readonly number[], s: ShardSlice | null): number[] {
   if (!s) return [...shape];
@@ -219,7 +185,7 @@ export function buildLayout(config: ModelConfig, part: StagePart = fullModelPart
       offset += size;
       return;
     }
-    const shard = shardSliceOf(config, name, shape, tp);
+    const shard = shardSliceOf(name, shape, tp);
     const localShape = localShapeOf(shape, shard);
     const size = localShape.reduce((a, b) => a * b, 1);
     tensors.push({ name, shape, offset, size, localShape, shard });
@@ -253,6 +219,6 @@ export function views<A extends Floats>(layout: Layout, buffer: A): Record<strin
 /** One tensor's view; throws if the layout lacks it. */
 export function tensorView<A extends Floats>(layout: Layout, buffer: A, name: string): A {
   const spec = layout.byName.get(name);
-  if (!spec) throw new InputError("tensor", `'${name}' is not in this layout`);
+  invariant(spec, `tensor '${name}' is not in this layout`);
   return buffer.subarray(spec.offset, spec.offset + spec.size) as A;
 }

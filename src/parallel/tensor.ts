@@ -15,9 +15,10 @@
  *   reduceFromTp       g: all-reduce forward, identity backward
  *   gatherFromSp         all-gather forward,  reduce-scatter backward   (replaces f under SP)
  *   reduceScatterToSp    reduce-scatter forward, all-gather backward    (replaces g under SP)
- * A reduce-scatter plus an all-gather move the same bytes as one all-reduce (REFERENCE.md,
- * Collectives), so sequence parallelism keeps the volume and divides the row-wise work and the
- * residual-stream activations by tp.
+ * A reduce-scatter plus an all-gather move the same bytes as one all-reduce (a ring all-reduce
+ * is exactly those two phases; Patarasuk & Yuan 2009), so sequence parallelism keeps the volume
+ * and divides the row-wise work and the residual-stream activations by tp. Which tensors sit
+ * between an enter and an exit is the plan of src/parallel/tp-plan.ts.
  *
  * Ledger kinds (per micro-batch; E bytes per element of the model's dtype; N = B·T; h = C):
  *   tp-act    per layer: 2 all-reduces of N·h forward (after o_proj, after down_proj) and 2 in
@@ -37,9 +38,11 @@
  * `tpTraffic()` lists exactly these collectives; tests compare the ledger to it.
  */
 import { normalizeGroup, type Comm, type GroupLike } from "../comm/comm.js";
+import { invariant } from "../errors.js";
 import type { Floats } from "../kernels/types.js";
 import type { Layout, StagePart, TensorSpec } from "../model/layout.js";
 import { sumOfSquares } from "../train/optimizer.js";
+import { isTpReplicated } from "./tp-plan.js";
 
 export const TP_ACT = "tp-act";
 export const TP_EMBED = "tp-embed";
@@ -133,22 +136,23 @@ export const reduceScatterToSp: Conjugate = {
   },
 };
 
-/** The pair entering a tp region (before column-parallel layers) and the pair leaving it. */
+/** The pair entering a tp region (before column-parallel layers) and the pair leaving it (after row-parallel ones). */
 export function tpPairs(sequenceParallel: boolean): { enter: Conjugate; exit: Conjugate } {
   return sequenceParallel ? { enter: gatherFromSp, exit: reduceScatterToSp } : { enter: copyToTp, exit: reduceFromTp };
 }
 
 /**
- * Sums the replicated (RMSNorm) gradients over the tp group, in one coalesced all-reduce
- * (kind tp-norm). Needed with sequence parallelism, where each rank's norm gradients come from
- * its own rows only; call once per step after the last backward and before clipping, the
- * optimizer and checkpointing (in any order with the dp gradient sync: both are sums). Without
- * sequence parallelism the norm gradients are identical on every rank already and this does
- * nothing.
+ * Sums the replicated gradients (the plan's RMSNorm weights) over the tp group, in one coalesced
+ * all-reduce (kind tp-norm). Needed with sequence parallelism, where each rank's norm gradients
+ * come from its own rows only; call once per step after the last backward and before clipping,
+ * the optimizer and checkpointing (in any order with the dp gradient sync: both are sums).
+ * Without sequence parallelism the norm gradients are identical on every rank already and this
+ * does nothing.
  */
 export function syncTpNormGrads(layout: Layout, grads: Floats, tp: TpComm, sequenceParallel: boolean): void {
   if (!sequenceParallel || tp.size === 1) return;
-  const reps = layout.tensors.filter((t) => t.shard === null);
+  invariant(layout.tp?.size === tp.size && layout.tp.index === tp.index, "syncTpNormGrads needs the layout of this tp rank");
+  const reps = layout.tensors.filter((t) => isTpReplicated(t.name));
   if (reps.length === 0) return;
   const buf = new (grads.constructor as new (n: number) => Floats)(reps.reduce((a, t) => a + t.size, 0));
   let o = 0;
@@ -166,8 +170,8 @@ export function syncTpNormGrads(layout: Layout, grads: Floats, tp: TpComm, seque
 
 /**
  * This rank's share of the squared global gradient norm: its shards in full, the replicated
- * tensors only on tp index 0. Summed (all-reduced) over the tp group it gives the squared norm
- * of the single-device gradient, for global-norm clipping.
+ * tensors (`isTpReplicated`) only on tp index 0. Summed (all-reduced) over the tp group it gives
+ * the squared norm of the single-device gradient, for global-norm clipping.
  *
  * `layout`: the rank's tensors (in layout order, tiling the flat buffer) and its tp index (none:
  * index 0). `range`: only the elements [offset, offset + size) of `grads` count (a ZeRO-1 shard);
@@ -175,7 +179,7 @@ export function syncTpNormGrads(layout: Layout, grads: Floats, tp: TpComm, seque
  * pass; elsewhere each sharded tensor's part of the range is summed on its own, in layout order.
  */
 export function tpGradSquares(
-  layout: { readonly tensors: readonly Pick<TensorSpec, "offset" | "size" | "shard">[]; readonly tp?: { readonly index: number } },
+  layout: { readonly tensors: readonly Pick<TensorSpec, "name" | "offset" | "size">[]; readonly tp?: { readonly index: number } },
   grads: Float32Array,
   range: { offset: number; size: number } = { offset: 0, size: grads.length },
 ): number {
@@ -183,7 +187,7 @@ export function tpGradSquares(
   if ((layout.tp?.index ?? 0) === 0) return sumOfSquares(grads, offset, size);
   let sum = 0;
   for (const t of layout.tensors) {
-    if (t.shard === null) continue;
+    if (isTpReplicated(t.name)) continue;
     const a = Math.max(t.offset, offset);
     const b = Math.min(t.offset + t.size, offset + size);
     if (b > a) sum += sumOfSquares(grads, a, b - a);
