@@ -11,7 +11,7 @@
  * Which tensor is split how, and which sizes tp must divide, is the tensor-parallel plan of
  * src/parallel/tp-plan.ts. Without `tp` the layout is the single-device one.
  */
-import { InputError, invariant } from "../errors.js";
+import { invariant } from "../errors.js";
 import type { Floats } from "../kernels/types.js";
 import { shardSliceOf, validateTp, type ShardedStyle } from "../parallel/tp-plan.js";
 import { headDim, validateModelConfig, type ModelConfig } from "./config.js";
@@ -164,18 +164,12 @@ export function placeShard(full: Floats, shape: readonly number[], s: ShardSlice
 export function buildLayout(config: ModelConfig, part: StagePart = fullModelPart(config), tp?: TpShard): Layout {
   validateModelConfig(config);
   if (tp) validateTp(config, tp);
-  if (
-    !Number.isInteger(part.firstLayer) ||
-    !Number.isInteger(part.numLayers) ||
-    part.firstLayer < 0 ||
-    part.numLayers < 0 ||
-    part.firstLayer + part.numLayers > config.numLayers
-  ) {
-    throw new InputError(
-      "part",
-      `layers [${part.firstLayer}, ${part.firstLayer + part.numLayers}) must lie inside [0, ${config.numLayers})`,
-    );
-  }
+  // Stage parts come from the pipeline partition, which has checked the user's layersPerStage.
+  invariant(
+    Number.isInteger(part.firstLayer) && Number.isInteger(part.numLayers) && part.firstLayer >= 0 && part.numLayers >= 0 &&
+      part.firstLayer + part.numLayers <= config.numLayers,
+    `a stage's layers [${part.firstLayer}, ${part.firstLayer + part.numLayers}) must lie inside [0, ${config.numLayers})`,
+  );
   const tensors: TensorSpec[] = [];
   let offset = 0;
   const add = (name: string, shape: number[]): void => {
@@ -208,9 +202,7 @@ export function buildLayout(config: ModelConfig, part: StagePart = fullModelPart
 
 /** Name → subarray of `buffer` (no copy) for every tensor of the layout. */
 export function views<A extends Floats>(layout: Layout, buffer: A): Record<string, A> {
-  if (buffer.length !== layout.totalSize) {
-    throw new InputError("buffer", `must hold ${layout.totalSize} elements for this layout, got ${buffer.length}`);
-  }
+  invariant(buffer.length === layout.totalSize, `a buffer for this layout must hold ${layout.totalSize} elements, got ${buffer.length}`);
   const out: Record<string, A> = {};
   for (const t of layout.tensors) out[t.name] = buffer.subarray(t.offset, t.offset + t.size) as A;
   return out;

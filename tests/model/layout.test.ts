@@ -2,7 +2,7 @@ import { describe, it, expect } from "vitest";
 import { buildLayout, tensorView, views } from "../../src/model/layout.js";
 import { headDim, type ModelConfig } from "../../src/model/config.js";
 import { initParams, initTensor } from "../../src/model/init.js";
-import { InputError } from "../../src/errors.js";
+import { InputError, InternalError } from "../../src/errors.js";
 
 const config: ModelConfig = {
   vocabSize: 16, hiddenSize: 8, intermediateSize: 12, numLayers: 3, numHeads: 2, numKvHeads: 1,
@@ -46,7 +46,7 @@ describe("layout", () => {
     expect(names.some((n) => n.startsWith("model.layers.0."))).toBe(false);
     expect(names).not.toContain("model.embed_tokens.weight");
     expect(names.slice(-2)).toEqual(["model.norm.weight", "lm_head.weight"]);
-    expect(() => buildLayout(config, { firstLayer: 2, numLayers: 2, hasEmbedding: false, hasHead: false })).toThrow(InputError);
+    expect(() => buildLayout(config, { firstLayer: 2, numLayers: 2, hasEmbedding: false, hasHead: false })).toThrow(InternalError);
   });
 
   it("views are subarrays sharing the buffer", () => {
@@ -57,7 +57,7 @@ describe("layout", () => {
     const spec = layout.byName.get("model.norm.weight")!;
     expect(buf[spec.offset + 3]).toBe(42);
     expect(tensorView(layout, buf, "model.norm.weight")[3]).toBe(42);
-    expect(() => views(layout, new Float32Array(3))).toThrow(InputError);
+    expect(() => views(layout, new Float32Array(3))).toThrow(InternalError);
   });
 
   it("rejects configs that cannot be built", () => {
