@@ -14,7 +14,7 @@
  * `arenas[r]` is rank r's shared arena (`arenaBytes`, zero pages committed only when touched):
  * rank r carves long-lived buffers out of it with `Comm.sharedArray`, and every other rank can read
  * them. Collectives on views of an arena are zero-copy: a ring step reads the neighbour's chunk
- * straight from the neighbour's arena (see comm.ts).
+ * straight from the neighbour's arena (see zero-copy.ts).
  */
 
 export interface SharedMemory {
