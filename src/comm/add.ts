@@ -1,6 +1,5 @@
 /** The add loop of every reduction, on the channel path and the zero-copy path alike. */
-
-export type FloatArray = Float32Array | Float64Array;
+import type { Floats } from "../kernels/types.js";
 
 /**
  * dst[i] += src[i]; unrolled by 4, which runs ~1.6× faster than the plain loop in V8. One loop
@@ -8,7 +7,7 @@ export type FloatArray = Float32Array | Float64Array;
  * shared loop that had seen both types added 16 MB of float32 ~2× slower on Node 20. So the two
  * loops below are the same text on purpose.
  */
-export function addInto(dst: FloatArray, src: FloatArray): void {
+export function addInto(dst: Floats, src: Floats): void {
   if (dst instanceof Float32Array) addF32(dst, src as Float32Array);
   else addF64(dst, src as Float64Array);
 }

@@ -4,7 +4,7 @@
  * It first passes every member's ready time around the ring with header-only messages, so all
  * members compute the same start time (see sim/clock.ts).
  */
-import type { FloatArray } from "./add.js";
+import type { Floats } from "../kernels/types.js";
 import { mod, type Traffic } from "./ring.js";
 import type { CallContext, Message } from "./message.js";
 import type { Transport } from "./transport.js";
@@ -25,7 +25,7 @@ export interface BroadcastCall {
 }
 
 /** Copies `buf` of the root into `buf` of every member. */
-export function chainBroadcast(buf: FloatArray, bc: BroadcastCall): Traffic {
+export function chainBroadcast(buf: Floats, bc: BroadcastCall): Traffic {
   const { transport, call, position: p } = bc;
   const ranks = call.members;
   const n = ranks.length;

@@ -17,7 +17,7 @@ import type { Group } from "../parallel/mesh.js";
 import { Clock, type CommOp } from "../sim/clock.js";
 import type { CollectiveOp } from "../sim/cost.js";
 import { builtinProfiles, type HardwareProfile } from "../sim/hardware.js";
-import type { FloatArray } from "./add.js";
+import type { Floats } from "../kernels/types.js";
 import { chainBroadcast } from "./broadcast.js";
 import { Ledger, chunkOffset, chunkSize } from "./ledger.js";
 import { ringCollective, type RingOp, type Traffic } from "./ring.js";
@@ -25,9 +25,8 @@ import { ARENA_ALIGN, arenaTopIndex, type SharedMemory } from "./shared.js";
 import type { CallContext, Message } from "./message.js";
 import { Transport } from "./transport.js";
 
-export type { FloatArray } from "./add.js";
 /** Float32Array or Float64Array (the constructor), for `Comm.sharedArray`. */
-export type FloatArrayType<T extends FloatArray> = { new (buffer: ArrayBufferLike, byteOffset: number, length: number): T; readonly BYTES_PER_ELEMENT: number };
+export type FloatArrayType<T extends Floats> = { new (buffer: ArrayBufferLike, byteOffset: number, length: number): T; readonly BYTES_PER_ELEMENT: number };
 
 export type GroupLike = Group | readonly number[];
 
@@ -42,7 +41,7 @@ export interface CollectiveOptions {
 
 export interface P2POp {
   type: "send" | "recv";
-  buf: FloatArray;
+  buf: Floats;
   peer: number;
   kind: string;
 }
@@ -106,8 +105,8 @@ export class Comm {
    * never hand out the same bytes.
    */
   sharedArray(length: number): Float32Array;
-  sharedArray<T extends FloatArray>(length: number, type: FloatArrayType<T>): T;
-  sharedArray(length: number, type: FloatArrayType<FloatArray> = Float32Array): FloatArray {
+  sharedArray<T extends Floats>(length: number, type: FloatArrayType<T>): T;
+  sharedArray(length: number, type: FloatArrayType<Floats> = Float32Array): Floats {
     if (!Number.isInteger(length) || length < 0) throw new RangeError(`sharedArray length must be an integer ≥ 0, got ${length}`);
     const bytes = length * type.BYTES_PER_ELEMENT;
     const units = Math.ceil(bytes / ARENA_ALIGN);
@@ -124,7 +123,7 @@ export class Comm {
   }
 
   /** True if `buf` lies in this rank's arena, i.e. collectives on it are zero-copy. */
-  isShared(buf: FloatArray): boolean {
+  isShared(buf: Floats): boolean {
     return buf.buffer === this.arena;
   }
 
@@ -136,12 +135,12 @@ export class Comm {
   // ---------------------------------------------------------------- point to point
 
   /** Sends `buf` to `dst`. Does not block the compute stream (occupies the comm stream). */
-  send(buf: FloatArray, dst: number, kind: string): void {
+  send(buf: Floats, dst: number, kind: string): void {
     this.batch([{ type: "send", buf, peer: dst, kind }]);
   }
 
   /** Receives into `buf` from `src` (the next message of that pair; kind and length must match). */
-  recv(buf: FloatArray, src: number, kind: string): void {
+  recv(buf: Floats, src: number, kind: string): void {
     this.batch([{ type: "recv", buf, peer: src, kind }]);
   }
 
@@ -188,7 +187,7 @@ export class Comm {
   // ---------------------------------------------------------------- collectives
 
   /** In-place ring all-reduce (sum or mean) over `group`. */
-  allReduce(buf: FloatArray, group: GroupLike, kind: string, options: CollectiveOptions = {}): CommOp {
+  allReduce(buf: Floats, group: GroupLike, kind: string, options: CollectiveOptions = {}): CommOp {
     return this.ring("all-reduce", buf, group, kind, options);
   }
 
@@ -196,7 +195,7 @@ export class Comm {
    * In-place ring reduce-scatter: afterwards chunk p of `buf` (p = this rank's position in the
    * group) holds the reduced values; it is returned as `op.chunk`. Other chunks hold partial sums.
    */
-  reduceScatter<T extends FloatArray>(buf: T, group: GroupLike, kind: string, options: CollectiveOptions = {}): CommOp & { chunk: T } {
+  reduceScatter<T extends Floats>(buf: T, group: GroupLike, kind: string, options: CollectiveOptions = {}): CommOp & { chunk: T } {
     const op = this.ring("reduce-scatter", buf, group, kind, options);
     const g = normalizeGroup(group);
     const p = g.ranks.indexOf(this.rank);
@@ -206,12 +205,12 @@ export class Comm {
   }
 
   /** In-place ring all-gather: chunk p of `buf` is this rank's input; every chunk is filled. */
-  allGather(buf: FloatArray, group: GroupLike, kind: string, options: CollectiveOptions = {}): CommOp {
+  allGather(buf: Floats, group: GroupLike, kind: string, options: CollectiveOptions = {}): CommOp {
     return this.ring("all-gather", buf, group, kind, options);
   }
 
   /** Copies `buf` of global rank `root` into `buf` of every member (chain root → root+1 → …). */
-  broadcast(buf: FloatArray, root: number, group: GroupLike, kind: string, options: CollectiveOptions = {}): CommOp {
+  broadcast(buf: Floats, root: number, group: GroupLike, kind: string, options: CollectiveOptions = {}): CommOp {
     const started = this.start(group);
     const rootPosition = started.group.ranks.indexOf(root);
     if (rootPosition < 0) throw new RangeError(`broadcast root ${root} is not in group ${started.group.id}`);
@@ -225,7 +224,7 @@ export class Comm {
     this.clock.wait(op);
   }
 
-  private ring(op: RingOp, buf: FloatArray, group: GroupLike, kind: string, options: CollectiveOptions): CommOp {
+  private ring(op: RingOp, buf: Floats, group: GroupLike, kind: string, options: CollectiveOptions): CommOp {
     const started = this.start(group);
     return this.collective(op, buf, kind, options, started, (call, ready) =>
       ringCollective(buf, {
@@ -252,7 +251,7 @@ export class Comm {
    */
   private collective(
     op: CollectiveOp,
-    buf: FloatArray,
+    buf: Floats,
     kind: string,
     options: CollectiveOptions,
     { wallStart, group, position }: Started,

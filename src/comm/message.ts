@@ -1,5 +1,5 @@
 /** A message between two ranks as the transport moves it, and the words it is described in. */
-import type { FloatArray } from "./add.js";
+import type { Floats } from "../kernels/types.js";
 
 /** What a call is doing, for error messages and the watchdog. */
 export interface CallContext {
@@ -38,7 +38,7 @@ export interface Message {
   /** Payload as bytes (outgoing: source; incoming: destination, when copying). */
   bytes: Uint8Array;
   /** Incoming only: the buffer payload elements are added into (`combine: "add"`), from element `addOffset`. */
-  addTo: FloatArray | null;
+  addTo: Floats | null;
   readonly addOffset: number;
   /** Pieces are whole elements of this many bytes. */
   readonly elementBytes: number;

@@ -18,7 +18,7 @@
  * Each link p → p+1 copies chunks through the channel, or is zero-copy when p's buffer lies in
  * p's shared arena (see zero-copy.ts); the steps, chunks and additions are the same either way.
  */
-import type { FloatArray } from "./add.js";
+import type { Floats } from "../kernels/types.js";
 import { chunkOffset, chunkSize } from "./ledger.js";
 import type { CallContext, Combine, Message } from "./message.js";
 import type { Transport } from "./transport.js";
@@ -79,7 +79,7 @@ const PHASES: Record<RingOp, readonly Phase[]> = {
 };
 
 /** Runs `call.op` in place on `buf` over the ring of `call.members`. */
-export function ringCollective(buf: FloatArray, rc: RingCall): Traffic {
+export function ringCollective(buf: Floats, rc: RingCall): Traffic {
   const ring = new Ring(buf, rc);
   if (ring.n > 1) {
     for (const phase of PHASES[rc.call.op]) phase(ring);
@@ -103,7 +103,7 @@ class Ring {
   private readonly prev: number;
 
   constructor(
-    private readonly buf: FloatArray,
+    private readonly buf: Floats,
     private readonly rc: RingCall,
   ) {
     const ranks = rc.call.members;

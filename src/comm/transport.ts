@@ -12,7 +12,8 @@
  */
 import { performance } from "node:perf_hooks";
 import { AbortedError } from "../errors.js";
-import { addInto, type FloatArray } from "./add.js";
+import type { Floats } from "../kernels/types.js";
+import { addInto } from "./add.js";
 import { isDone, messageTag, type CallContext, type Combine, type Message } from "./message.js";
 import {
   ABORT,
@@ -29,7 +30,7 @@ import {
 const HEADER = 16;
 const SLICE_MS = 100;
 
-type FloatArrayCtor = { new (buffer: ArrayBufferLike, byteOffset: number, length: number): FloatArray };
+type FloatArrayCtor = { new (buffer: ArrayBufferLike, byteOffset: number, length: number): Floats };
 
 
 export class Transport {
@@ -58,26 +59,26 @@ export class Transport {
   }
 
   /** A message to `peer` carrying `length` elements of `buf` from element `offset`, stamped `time`. */
-  outgoing(peer: number, op: string, kind: string, time: number, buf: FloatArray, offset: number, length: number): Message {
+  outgoing(peer: number, op: string, kind: string, time: number, buf: Floats, offset: number, length: number): Message {
     const m = this.message(true, peer, op, kind, buf, offset, length);
     m.time = time;
     return m;
   }
 
   /** The next message from `peer`, expected to be `op` (`kind`) with `length` elements, into `buf` from `offset`. */
-  incoming(peer: number, op: string, kind: string, buf: FloatArray, offset: number, length: number, combine: Combine = "copy"): Message {
+  incoming(peer: number, op: string, kind: string, buf: Floats, offset: number, length: number, combine: Combine = "copy"): Message {
     const m = this.message(false, peer, op, kind, buf, offset, length);
     if (combine === "add") m.addTo = buf;
     return m;
   }
 
   /** Lets incoming `m` accept, instead, a message `op` (`kind`) of `length` elements into `buf`; see `tookAlternative`. */
-  acceptInstead(m: Message, op: string, kind: string, buf: FloatArray, length: number): void {
+  acceptInstead(m: Message, op: string, kind: string, buf: Floats, length: number): void {
     const alt = this.message(false, m.peer, op, kind, buf, 0, length);
     m.alternative = { tag: alt.tag, payloadBytes: alt.payloadBytes, bytes: alt.bytes };
   }
 
-  private message(outgoing: boolean, peer: number, op: string, kind: string, buf: FloatArray, offset: number, length: number): Message {
+  private message(outgoing: boolean, peer: number, op: string, kind: string, buf: Floats, offset: number, length: number): Message {
     const n = this.worldSize;
     const channel = outgoing ? channelIndex(n, this.rank, peer) : channelIndex(n, peer, this.rank);
     const E = buf.BYTES_PER_ELEMENT;

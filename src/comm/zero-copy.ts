@@ -19,7 +19,8 @@
  * "done" to p−1 after its last read, and p−1 does not return before it has it: the caller may
  * write its buffer (next step's gradients, the next collective) as soon as the call returns.
  */
-import { addInto, type FloatArray } from "./add.js";
+import type { Floats } from "../kernels/types.js";
+import { addInto } from "./add.js";
 import type { CallContext, Combine, Message } from "./message.js";
 import type { Transport } from "./transport.js";
 
@@ -30,7 +31,7 @@ const EMPTY = new Float32Array(0);
 /** The zero-copy side of one member's two ring links: to next (its own buffer) and from prev. */
 export class ZeroCopyLinks {
   /** Prev's buffer (a view of prev's arena) once its descriptor has arrived. */
-  private peer: FloatArray | null = null;
+  private peer: Floats | null = null;
   private steps = 0;
   private readonly op: string;
   private readonly myDescriptor: Float64Array;
@@ -39,7 +40,7 @@ export class ZeroCopyLinks {
   constructor(
     private readonly transport: Transport,
     private readonly call: CallContext,
-    private readonly buf: FloatArray,
+    private readonly buf: Floats,
     private readonly next: number,
     private readonly prev: number,
     /** This rank's buffer is shared: next reads its chunks in place. */
@@ -94,7 +95,7 @@ export class ZeroCopyLinks {
   }
 
   /** Prev's buffer, from the descriptor it sent; throws if it does not match this rank's call. */
-  private peerBuffer(): FloatArray {
+  private peerBuffer(): Floats {
     const { rank, shared } = this.transport;
     const N = this.buf.length;
     const E = this.buf.BYTES_PER_ELEMENT;
