@@ -52,9 +52,11 @@ export function zeroShard(length: number, n: number, index: number): { offset: n
 
 /** Bucketed gradient all-reduce for one step. */
 export class GradientSync {
-  private readonly ready = new Set<string>();
+  /** Tensors whose gradients backward has finished this step. */
+  private readonly readyTensors = new Set<string>();
   private readonly launched: CommOp[] = [];
-  private next = 0;
+  /** Index of the first bucket not launched yet: buckets launch in order. */
+  private nextBucket = 0;
 
   constructor(
     private readonly comm: Comm,
@@ -66,23 +68,25 @@ export class GradientSync {
 
   /** Backward reports finished gradients; complete buckets are launched in order. */
   gradsReady(names: string[]): void {
-    for (const name of names) this.ready.add(name);
+    for (const name of names) this.readyTensors.add(name);
     if (!this.overlap) return;
-    while (this.next < this.buckets.length && this.ready.has(this.buckets[this.next].lastTensor)) this.launch(this.buckets[this.next++]);
+    while (this.nextBucket < this.buckets.length && this.readyTensors.has(this.buckets[this.nextBucket].lastTensor)) {
+      this.launch(this.buckets[this.nextBucket++]);
+    }
   }
 
   /** Reduces whatever is left and waits for every bucket; afterwards every replica holds the summed gradients. */
   finish(): void {
-    while (this.next < this.buckets.length) this.launch(this.buckets[this.next++]);
+    while (this.nextBucket < this.buckets.length) this.launch(this.buckets[this.nextBucket++]);
     for (const op of this.launched) this.comm.wait(op);
     this.launched.length = 0;
-    this.ready.clear();
-    this.next = 0;
+    this.readyTensors.clear();
+    this.nextBucket = 0;
   }
 
-  private launch(b: Bucket): void {
+  private launch(bucket: Bucket): void {
     if (this.group.ranks.length === 1) return; // a lone replica has nothing to add
-    const view = this.grads.subarray(b.offset, b.offset + b.size);
-    this.launched.push(this.comm.allReduce(view, this.group, "dp-grad", { overlap: this.overlap, label: `all-reduce(dp-grad) bucket@${b.offset}` }));
+    const view = this.grads.subarray(bucket.offset, bucket.offset + bucket.size);
+    this.launched.push(this.comm.allReduce(view, this.group, "dp-grad", { overlap: this.overlap, label: `all-reduce(dp-grad) bucket@${bucket.offset}` }));
   }
 }

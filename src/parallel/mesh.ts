@@ -37,15 +37,10 @@ export interface Mesh {
   rankOf(coords: Coords): number;
   /** The group of `rank` along `dim`; ranks are ordered by that dimension's index. */
   groupOf(rank: number, dim: MeshDim): Group;
-  /** Every group along `dim`, each once, ordered by id construction (lowest first rank first). */
-  groups(dim: MeshDim): Group[];
-  /** Pipeline neighbours of `rank` (same dp and tp index), or null at the ends. */
-  prevStage(rank: number): number | null;
-  nextStage(rank: number): number | null;
 }
 
-function checkDim(name: MeshDim, v: number): void {
-  if (!Number.isInteger(v) || v < 1) throw new InputError(`parallel.${name}`, "must be an integer ≥ 1");
+function checkDim(name: MeshDim, size: number): void {
+  if (!Number.isInteger(size) || size < 1) throw new InputError(`parallel.${name}`, "must be an integer ≥ 1");
 }
 
 export function buildMesh(shape: MeshShape): Mesh {
@@ -78,21 +73,5 @@ export function buildMesh(shape: MeshShape): Mesh {
     const fixed = (["pp", "dp", "tp"] as const).filter((d) => d !== dim).map((d) => `${d}=${c[d]}`);
     return { id: `${dim}[${fixed.join(",")}]`, ranks };
   };
-  const groups = (dim: MeshDim): Group[] => {
-    const seen = new Map<string, Group>();
-    for (let r = 0; r < worldSize; r++) {
-      const g = groupOf(r, dim);
-      if (!seen.has(g.id)) seen.set(g.id, g);
-    }
-    return [...seen.values()];
-  };
-  const prevStage = (rank: number): number | null => {
-    const c = coords(rank);
-    return c.pp === 0 ? null : rankOf({ ...c, pp: c.pp - 1 });
-  };
-  const nextStage = (rank: number): number | null => {
-    const c = coords(rank);
-    return c.pp === pp - 1 ? null : rankOf({ ...c, pp: c.pp + 1 });
-  };
-  return { shape: Object.freeze({ dp, tp, pp }), worldSize, coords, rankOf, groupOf, groups, prevStage, nextStage };
+  return { shape: Object.freeze({ dp, tp, pp }), worldSize, coords, rankOf, groupOf };
 }

@@ -1,9 +1,9 @@
 /**
  * The cluster: one worker thread per rank, driven through comlink, sharing one SharedMemory.
  *
- * Failure handling (DESIGN invariant 5): the first real failure — a call that throws, a worker
- * that dies or exits, a rank that a peer waited for longer than `watchdogMs`, a call that runs
- * past `timeoutMs` — is recorded once in shared memory and aborts every rank (their waits throw
+ * Failure handling (see docs/architecture.md): the first real failure — a call that throws, a
+ * worker that dies or exits, a rank that a peer waited for longer than `watchdogMs`, a call that
+ * runs past `timeoutMs` — is recorded once in shared memory and aborts every rank (their waits throw
  * AbortedError, which is never reported as the cause). The pending call rejects with a
  * DeviceError naming the failed rank, the action it was running and the cause, after every
  * worker has been terminated; the cluster is then closed. SIGINT terminates every worker too.
@@ -130,9 +130,9 @@ export class Cluster<Api> {
     for (let rank = 0; rank < worldSize; rank++) {
       const data = typeof options.data === "function" ? (options.data as (r: number) => D)(rank) : options.data;
       const init: WorkerInit<D | undefined> = { rank, worldSize, shared, data, entry };
-      const w = new Worker(viaBootstrap ? bootstrapUrl : new URL(entry), { workerData: init, name: `rank ${rank}` });
-      workers.push(w);
-      remotes.push(Comlink.wrap<Api>(nodeEndpoint(w)));
+      const worker = new Worker(viaBootstrap ? bootstrapUrl : new URL(entry), { workerData: init, name: `rank ${rank}` });
+      workers.push(worker);
+      remotes.push(Comlink.wrap<Api>(nodeEndpoint(worker)));
     }
     const cluster = new Cluster<Api>(shared, workers, remotes);
     workers.forEach((w, rank) => {
@@ -243,9 +243,9 @@ export class Cluster<Api> {
     if (this.failure) return;
     if (real) recordFailure(this.shared, rank, cause);
     else abortAll(this.shared);
-    const f = readFailure(this.shared) ?? { rank, message: cause };
-    const action = this.actions.get(f.rank) ?? "no action (between calls)";
-    this.failure = new DeviceError(f.rank, action, f.message);
+    const recorded = readFailure(this.shared) ?? { rank, message: cause };
+    const action = this.actions.get(recorded.rank) ?? "no action (between calls)";
+    this.failure = new DeviceError(recorded.rank, action, recorded.message);
     const failure = this.failure;
     void this.close().then(() => {
       for (const listener of [...this.failListeners]) listener(failure);

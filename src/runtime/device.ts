@@ -13,7 +13,8 @@ import { buildMesh, type Group, type Mesh } from "../parallel/mesh.js";
 import type { DeviceReport, MemoryReport } from "../run/results.js";
 import type { Scenario } from "../scenario/schema.js";
 import { Clock, type TimelineEvent } from "../sim/clock.js";
-import { stageParts, stagesOfRank } from "../parallel/pipeline.js";
+import { stageParts } from "../parallel/pipeline.js";
+import { stagesOfRank } from "../parallel/placement.js";
 import { generateSchedule } from "../schedule/generators.js";
 import { Trainer, modelConfigOf, type StepOutcome } from "../train/trainer.js";
 import { PipelineExecutor } from "./executor.js";
@@ -56,76 +57,76 @@ export class Device {
   private readonly ppGroup: Group;
   private readonly tpGroup: Group;
   private readonly tpComm: TpComm;
-  private readonly sync: GradientSync;
-  private readonly zero: boolean;
+  private readonly gradientSync: GradientSync;
+  /** ZeRO-1: the optimizer state, and so the update, is sharded over the dp group. */
+  private readonly zeroSharded: boolean;
   private captured: FlatPiece | null = null;
 
-  constructor(private readonly ctx: WorkerInit<DeviceData>) {
-    const { scenario, init } = ctx.data;
-    const p = scenario.parallel;
-    this.rank = ctx.rank;
-    this.mesh = buildMesh(p);
-    this.clock = new Clock(ctx.rank, scenario.hardware, { wallOriginMs: ctx.shared.wallOriginMs, recordEvents: ctx.data.recordTimeline });
-    this.comm = new Comm(ctx.shared, ctx.rank, { clock: this.clock });
-    this.dpGroup = this.mesh.groupOf(ctx.rank, "dp");
-    this.ppGroup = this.mesh.groupOf(ctx.rank, "pp");
-    this.tpGroup = this.mesh.groupOf(ctx.rank, "tp");
+  constructor(private readonly worker: WorkerInit<DeviceData>) {
+    const { scenario, init } = worker.data;
+    const parallel = scenario.parallel;
+    this.rank = worker.rank;
+    this.mesh = buildMesh(parallel);
+    this.clock = new Clock(worker.rank, scenario.hardware, { wallOriginMs: worker.shared.wallOriginMs, recordEvents: worker.data.recordTimeline });
+    this.comm = new Comm(worker.shared, worker.rank, { clock: this.clock });
+    this.dpGroup = this.mesh.groupOf(worker.rank, "dp");
+    this.ppGroup = this.mesh.groupOf(worker.rank, "pp");
+    this.tpGroup = this.mesh.groupOf(worker.rank, "tp");
     this.tpComm = tpCommFrom(this.comm, this.tpGroup);
-    this.zero = p.zero === 1 && p.dp > 1;
-    const coords = this.mesh.coords(ctx.rank);
-    const rows = scenario.training.globalBatch / p.dp;
-    const shape = { p: p.pp, v: p.virtualStages, layersPerStage: p.layersPerStage };
+    this.zeroSharded = parallel.zero === 1 && parallel.dp > 1;
+    const coords = this.mesh.coords(worker.rank);
+    const rows = scenario.training.globalBatch / parallel.dp;
+    const shape = { p: parallel.pp, v: parallel.virtualStages, layersPerStage: parallel.layersPerStage };
     const allParts = stageParts(modelConfigOf(scenario), shape);
     const parts = stagesOfRank(coords.pp, shape).map((s) => allParts[s]);
     const trainer = new Trainer(scenario, rows, {
       init: init ? new Map(init.map((t) => [t.name, t])) : undefined,
       observer: {
         compute: (label, flops) => this.clock.compute(label, flops),
-        gradsReady: (names) => this.sync.gradsReady(names),
+        gradsReady: (names) => this.gradientSync.gradsReady(names),
       },
       parts,
-      tp: { comm: this.tpComm, sequenceParallel: p.sequenceParallel },
-      optimizerShard: this.zero ? (size) => zeroShard(size, p.dp, coords.dp) : undefined,
+      tp: { comm: this.tpComm, sequenceParallel: parallel.sequenceParallel },
+      optimizerShard: this.zeroSharded ? (size) => zeroShard(size, parallel.dp, coords.dp) : undefined,
       // Gradients are all-reduced (or reduce-scattered) and ZeRO all-gathers parameters: in
       // shared memory the ring reads neighbours' chunks in place instead of copying them through channels.
       allocate: (n) => this.comm.sharedArray(n),
     });
     this.trainer = trainer;
     const m = scenario.training.microBatches;
-    const actions = generateSchedule(p.schedule, { p: p.pp, m, v: p.virtualStages })[coords.pp];
-    this.executor = new PipelineExecutor(trainer, this.comm, { p: p.pp, v: p.virtualStages, m, stageRanks: this.ppGroup.ranks }, actions);
-    const buckets = planBuckets(trainer.layout, p.bucketBytes, trainer.grads.BYTES_PER_ELEMENT);
+    const actions = generateSchedule(parallel.schedule, { p: parallel.pp, m, v: parallel.virtualStages })[coords.pp];
+    this.executor = new PipelineExecutor(trainer, this.comm, { p: parallel.pp, v: parallel.virtualStages, m, ppGroup: this.ppGroup.ranks }, actions);
+    const buckets = planBuckets(trainer.layout, parallel.bucketBytes, trainer.grads.BYTES_PER_ELEMENT);
     // ZeRO-1 reduce-scatters the whole buffer after backward, so its buckets never launch early.
-    this.sync = new GradientSync(this.comm, this.dpGroup, trainer.grads, buckets, p.overlapGradReduce && !this.zero);
+    this.gradientSync = new GradientSync(this.comm, this.dpGroup, trainer.grads, buckets, parallel.overlapGradReduce && !this.zeroSharded);
   }
 
   /** One training step on this rank's rows of the step's global batch. */
   step(step: number): StepOutcome {
-    const { scenario, corpus } = this.ctx.data;
+    const { scenario, corpus } = this.worker.data;
     const { globalBatch, seed } = scenario.training;
     const seqLen = scenario.model.seqLen;
     const trainer = this.trainer;
     const global = drawBatch(corpus, seed, step, globalBatch, seqLen);
     const mine = sliceBatch(global, this.mesh.coords(this.rank).dp * trainer.rows, trainer.rows);
-    this.clock.markWall();
-    this.clock.step = step;
+    this.clock.beginStep(step);
     const loss = this.executor.runStep(mine, globalBatch * seqLen);
     for (const chunk of trainer.chunks) {
       const grads = trainer.grads.subarray(chunk.offset, chunk.offset + chunk.layout.totalSize);
       syncTpNormGrads(chunk.layout, grads, this.tpComm, scenario.parallel.sequenceParallel);
     }
-    const partial = this.zero ? this.reduceScatterGradients() : this.allReduceGradients();
+    const partial = this.zeroSharded ? this.reduceScatterGradients() : this.allReduceGradients();
     const sumSquares = this.addOver(this.ppGroup, this.addOver(this.tpGroup, partial));
-    if (step === this.ctx.data.captureGradientsAt) this.capture();
+    if (step === this.worker.data.captureGradientsAt) this.capture();
     const { gradNorm, lr } = trainer.update(step, sumSquares);
-    if (this.zero) this.allGatherParameters();
+    if (this.zeroSharded) this.allGatherParameters();
     this.clock.waitAll();
     return { step, loss, gradNorm, lr };
   }
 
   /** Plain DP: finish the bucketed all-reduce; every replica then holds the whole summed gradient. */
   private allReduceGradients(): number {
-    this.sync.finish();
+    this.gradientSync.finish();
     return this.trainer.shardSumOfSquares();
   }
 
@@ -165,13 +166,13 @@ export class Device {
 
   /** Bytes of the buffers this rank allocated, by category. */
   memory(): MemoryReport {
-    const t = this.trainer;
+    const trainer = this.trainer;
     const report = {
-      parameters: t.params.byteLength,
-      gradients: t.grads.byteLength,
-      optimizerState: t.optimizer.stateBytes(),
+      parameters: trainer.params.byteLength,
+      gradients: trainer.grads.byteLength,
+      optimizerState: trainer.optimizer.stateBytes(),
       activations: this.executor.activationBytes(),
-      workspace: t.chunks.reduce((n, c) => n + c.model.workspaceBytes(), 0),
+      workspace: trainer.chunks.reduce((n, c) => n + c.model.workspaceBytes(), 0),
     };
     return { ...report, total: Object.values(report).reduce((a, b) => a + b, 0) };
   }

@@ -1,8 +1,8 @@
 /**
  * The executor: walks one rank's action list for one training step. The only place that knows
- * what each action does (DESIGN.md): F runs a stage's forward for a micro-batch, BW its fused
- * backward, B and W the two halves of a zero-bubble backward, and SEND/RECV move activations
- * forward (`pp-act`) and their gradients backward (`pp-grad`) through Comm.
+ * what each action does: F runs a stage's forward for a micro-batch, BW its fused backward, B and
+ * W the two halves of a zero-bubble backward, and SEND/RECV move activations forward (`pp-act`)
+ * and their gradients backward (`pp-grad`) through Comm.
  *
  * Activations are stashed per (stage, micro-batch) from F until the backward that consumes them
  * (BW, or W for a split backward, which still needs the saved inputs) and then returned to a
@@ -10,35 +10,41 @@
  */
 import type { Comm, P2POp } from "../comm/comm.js";
 import { sliceBatch, type Batch } from "../data/batches.js";
-import { isCompute, type Action } from "../schedule/actions.js";
 import type { Activations } from "../model/activations.js";
+import { chunkOfStage, isFirstStage, isLastStage, nextStageRank, previousStageRank, stageOf } from "../parallel/placement.js";
+import { isCompute, type Action } from "../schedule/actions.js";
 import type { Trainer } from "../train/trainer.js";
 
 export interface ExecutorShape {
-  /** Pipeline ranks and chunks per rank; stage s lives on pipeline rank s mod p. */
+  /** Pipeline ranks and chunks per rank (see src/parallel/placement.ts). */
   p: number;
   v: number;
   /** Micro-batches per step. */
   m: number;
-  /** Global rank of each pipeline rank of this rank's pipeline (its pp group, in stage order). */
-  stageRanks: readonly number[];
+  /** The global rank of each pipeline rank of this rank's pipeline (its pp group, in stage order). */
+  ppGroup: readonly number[];
 }
 
-/** Per stage held by this rank: its activation pool and stash. */
-interface StageState {
+/** The activation sets of one stage held by this rank: free ones, and those stashed by micro-batch. */
+interface ActivationPool {
   free: Activations[];
+  /** Sets allocated so far: the pool's peak size. */
   allocated: number;
-  stash: Map<number, Activations>;
+  stashed: Map<number, Activations>;
 }
 
 export class PipelineExecutor {
-  private readonly stages = new Map<number, StageState>();
+  /** This rank's index in its pipeline. */
+  private readonly pipelineRank: number;
+  private readonly pools = new Map<number, ActivationPool>();
   /** Gradients received for (stage, micro-batch), waiting for that backward. */
-  private readonly gradIn = new Map<string, Float32Array>();
+  private readonly receivedGrads = new Map<string, Float32Array>();
   /** Input gradients produced by a backward, waiting for their SEND_B. */
-  private readonly gradOut = new Map<string, Float32Array>();
-  private readonly spare: Float32Array[] = [];
-  private inFlight = 0;
+  private readonly gradsToSend = new Map<string, Float32Array>();
+  /** Gradient buffers no message holds now, reused before allocating more. */
+  private readonly spareGradBuffers: Float32Array[] = [];
+  /** Micro-batches whose activations this rank holds now (all its stages). */
+  private stashedNow = 0;
   /** Peak number of micro-batches whose activations this rank held at once (all its stages). */
   peakStashed = 0;
 
@@ -48,26 +54,28 @@ export class PipelineExecutor {
     private readonly shape: ExecutorShape,
     private readonly actions: readonly Action[],
   ) {
+    this.pipelineRank = shape.ppGroup.indexOf(comm.rank);
     trainer.chunks.forEach((chunk, k) => {
-      // Chunk k holds stage (this pipeline rank) + k·p; its model's default set seeds the pool.
-      this.stages.set(this.stageOf(k), { free: [chunk.model.acts], allocated: 1, stash: new Map() });
+      // The chunk's model's default activation set seeds the pool.
+      this.pools.set(this.stageOfChunk(k), { free: [chunk.model.acts], allocated: 1, stashed: new Map() });
     });
   }
 
-  private get myPipelineRank(): number {
-    return this.shape.stageRanks.indexOf(this.comm.rank);
+  private stageOfChunk(chunk: number): number {
+    return stageOf(this.pipelineRank, chunk, this.shape.p);
   }
 
-  private stageOf(chunk: number): number {
-    return this.myPipelineRank + chunk * this.shape.p;
+  private chunkOf(stage: number): number {
+    return chunkOfStage(stage, this.shape.p);
   }
 
-  private chunkOf(stage: number) {
-    return this.trainer.chunks[Math.floor(stage / this.shape.p)];
+  /** The global ranks of the ranks that hold the stages after and before `stage`. */
+  private nextStagePeer(stage: number): number {
+    return this.shape.ppGroup[nextStageRank(stage, this.shape.p)];
   }
 
-  private rankOfStage(stage: number): number {
-    return this.shape.stageRanks[stage % this.shape.p];
+  private previousStagePeer(stage: number): number {
+    return this.shape.ppGroup[previousStageRank(stage, this.shape.p)];
   }
 
   /**
@@ -75,17 +83,14 @@ export class PipelineExecutor {
    * micro-batches if this rank holds the last stage, else null.
    */
   runStep(batch: Batch, tokensInGlobalBatch: number): number | null {
-    const { m, p, v } = this.shape;
-    const last = p * v - 1;
-    const rows = this.trainer.microRows;
     const gradScale = 1 / tokensInGlobalBatch;
     let lossSum = 0;
     let losses = 0;
     this.trainer.grads.fill(0);
     const actions = this.actions;
     for (let i = 0; i < actions.length; ) {
-      const a = actions[i];
-      if (!isCompute(a)) {
+      const action = actions[i];
+      if (!isCompute(action)) {
         // A run of sends and receives goes out as one batch (like Megatron's
         // send_forward_recv_backward): two neighbours sending each other a payload larger than
         // their channel would otherwise both block.
@@ -96,30 +101,16 @@ export class PipelineExecutor {
         continue;
       }
       i++;
-      switch (a.type) {
-        case "F": {
-          const acts = a.stage === 0 ? this.stash(a.stage, a.mb) : this.stashed(a.stage, a.mb);
-          const micro = sliceBatch(batch, a.mb * rows, rows);
-          this.trainer.phase = `F${a.mb}`;
-          const input = a.stage === 0 ? micro.inputs : acts.hidden[0];
-          const out = this.chunkOf(a.stage).model.stageForward(acts, input, a.stage === last ? micro.targets : undefined);
-          if (out.loss !== null) {
-            lossSum += out.loss;
-            losses++;
-          }
-          break;
+      if (action.type === "F") {
+        const loss = this.forward(action, batch);
+        if (loss !== null) {
+          lossSum += loss;
+          losses++;
         }
-        case "BW":
-        case "B":
-          this.backward(a, gradScale, a.type === "B");
-          break;
-        case "W":
-          this.trainer.phase = `W${a.mb}`;
-          this.trainer.lastMicroBatch = a.mb === m - 1;
-          this.chunkOf(a.stage).model.stageBackwardWeights(this.stashed(a.stage, a.mb));
-          this.trainer.lastMicroBatch = false;
-          this.release(a.stage, a.mb);
-          break;
+      } else if (action.type === "W") {
+        this.backwardWeights(action);
+      } else {
+        this.backward(action, gradScale, action.type === "B");
       }
     }
     return losses > 0 ? lossSum / losses : null;
@@ -129,25 +120,25 @@ export class PipelineExecutor {
   private communicate(run: readonly Action[]): void {
     const ops: P2POp[] = [];
     const sent: Float32Array[] = [];
-    for (const a of run) {
-      const key = `${a.stage}:${a.mb}`;
-      switch (a.type) {
+    for (const { type, stage, mb } of run) {
+      const key = `${stage}:${mb}`;
+      switch (type) {
         case "RECV_F":
-          ops.push({ type: "recv", buf: this.stash(a.stage, a.mb).hidden[0], peer: this.rankOfStage(a.stage - 1), kind: "pp-act" });
+          ops.push({ type: "recv", buf: this.stash(stage, mb).hidden[0], peer: this.previousStagePeer(stage), kind: "pp-act" });
           break;
         case "SEND_F":
-          ops.push({ type: "send", buf: this.stashed(a.stage, a.mb).output, peer: this.rankOfStage(a.stage + 1), kind: "pp-act" });
+          ops.push({ type: "send", buf: this.stashed(stage, mb).output, peer: this.nextStagePeer(stage), kind: "pp-act" });
           break;
         case "RECV_B": {
-          const buf = this.buffer();
-          ops.push({ type: "recv", buf, peer: this.rankOfStage(a.stage + 1), kind: "pp-grad" });
-          this.gradIn.set(key, buf);
+          const buf = this.gradBuffer();
+          ops.push({ type: "recv", buf, peer: this.nextStagePeer(stage), kind: "pp-grad" });
+          this.receivedGrads.set(key, buf);
           break;
         }
         case "SEND_B": {
-          const buf = this.gradOut.get(key)!;
-          ops.push({ type: "send", buf, peer: this.rankOfStage(a.stage - 1), kind: "pp-grad" });
-          this.gradOut.delete(key);
+          const buf = this.gradsToSend.get(key)!;
+          ops.push({ type: "send", buf, peer: this.previousStagePeer(stage), kind: "pp-grad" });
+          this.gradsToSend.delete(key);
           sent.push(buf);
           break;
         }
@@ -155,63 +146,81 @@ export class PipelineExecutor {
     }
     this.comm.batch(ops);
     // Sent gradients' buffers are free again only once the batch has moved them.
-    this.spare.push(...sent);
+    this.spareGradBuffers.push(...sent);
   }
 
-  private backward(a: Action, gradScale: number, split: boolean): void {
-    const key = `${a.stage}:${a.mb}`;
-    const dOutput = a.stage === this.shape.p * this.shape.v - 1 ? null : this.gradIn.get(key)!;
-    this.trainer.phase = `B${a.mb}`;
+  /** The forward of `action`'s stage and micro-batch; its loss on the last stage, else null. */
+  private forward({ stage, mb }: Action, batch: Batch): number | null {
+    const rows = this.trainer.microRows;
+    // The first stage reads token ids; the others received their input into the stash (RECV_F).
+    const acts = isFirstStage(stage) ? this.stash(stage, mb) : this.stashed(stage, mb);
+    const micro = sliceBatch(batch, mb * rows, rows);
+    const input = isFirstStage(stage) ? micro.inputs : acts.hidden[0];
+    const targets = isLastStage(stage, this.shape) ? micro.targets : undefined;
+    return this.trainer.stageForward(this.chunkOf(stage), acts, input, targets, { label: `F${mb}` }).loss;
+  }
+
+  /** A fused backward (BW), or the input-gradient half of a split one (B). */
+  private backward({ stage, mb }: Action, gradScale: number, split: boolean): void {
+    const key = `${stage}:${mb}`;
+    const dOutput = isLastStage(stage, this.shape) ? null : this.receivedGrads.get(key)!;
     // A fused backward completes the weight gradients; a split one leaves them to W.
-    this.trainer.lastMicroBatch = !split && a.mb === this.shape.m - 1;
-    const dInput = this.chunkOf(a.stage).model.stageBackward(this.stashed(a.stage, a.mb), dOutput, gradScale, split);
-    this.trainer.lastMicroBatch = false;
+    const pass = { label: `B${mb}`, completesGrads: !split && mb === this.shape.m - 1 };
+    const dInput = this.trainer.stageBackward(this.chunkOf(stage), this.stashed(stage, mb), dOutput, gradScale, split, pass);
     if (dOutput) {
-      this.gradIn.delete(key);
-      this.spare.push(dOutput as Float32Array);
+      this.receivedGrads.delete(key);
+      this.spareGradBuffers.push(dOutput);
     }
     if (dInput) {
       // The model's input gradient lives in its workspace until the next backward: keep a copy for SEND_B.
-      const copy = this.buffer();
+      const copy = this.gradBuffer();
       copy.set(dInput);
-      this.gradOut.set(key, copy);
+      this.gradsToSend.set(key, copy);
     }
-    if (!split) this.release(a.stage, a.mb);
+    if (!split) this.release(stage, mb);
+  }
+
+  /** The weight-gradient half (W) of a split backward; frees the stash. */
+  private backwardWeights({ stage, mb }: Action): void {
+    const pass = { label: `W${mb}`, completesGrads: mb === this.shape.m - 1 };
+    this.trainer.stageBackwardWeights(this.chunkOf(stage), this.stashed(stage, mb), pass);
+    this.release(stage, mb);
   }
 
   /** A stash entry for (stage, micro-batch), taken from the stage's pool. */
   private stash(stage: number, mb: number): Activations {
-    const s = this.stages.get(stage)!;
-    let acts = s.free.pop();
+    const pool = this.pools.get(stage)!;
+    let acts = pool.free.pop();
     if (!acts) {
-      acts = this.chunkOf(stage).model.newActivations();
-      s.allocated++;
+      acts = this.trainer.chunks[this.chunkOf(stage)].model.newActivations();
+      pool.allocated++;
     }
-    s.stash.set(mb, acts);
-    this.inFlight++;
-    this.peakStashed = Math.max(this.peakStashed, this.inFlight);
+    pool.stashed.set(mb, acts);
+    this.stashedNow++;
+    this.peakStashed = Math.max(this.peakStashed, this.stashedNow);
     return acts;
   }
 
   private stashed(stage: number, mb: number): Activations {
-    const acts = this.stages.get(stage)!.stash.get(mb);
+    const acts = this.pools.get(stage)!.stashed.get(mb);
     if (!acts) throw new Error(`stage ${stage} has no stashed activations for micro-batch ${mb}`);
     return acts;
   }
 
   private release(stage: number, mb: number): void {
-    const s = this.stages.get(stage)!;
-    s.free.push(this.stashed(stage, mb));
-    s.stash.delete(mb);
-    this.inFlight--;
+    const pool = this.pools.get(stage)!;
+    pool.free.push(this.stashed(stage, mb));
+    pool.stashed.delete(mb);
+    this.stashedNow--;
   }
 
   /** A buffer for a stage-boundary gradient in flight: a hidden state [rows·T, C] (its sequence shard under sequence parallelism). */
-  private buffer(): Float32Array {
-    return this.spare.pop() ?? new Float32Array(this.hiddenSize);
+  private gradBuffer(): Float32Array {
+    return this.spareGradBuffers.pop() ?? new Float32Array(this.hiddenElements);
   }
 
-  private get hiddenSize(): number {
+  /** Elements of a stage-boundary hidden state. */
+  private get hiddenElements(): number {
     return this.trainer.chunks[0].model.acts.hidden[0].length;
   }
 
@@ -223,10 +232,10 @@ export class PipelineExecutor {
     const split = this.actions.some((a) => a.type === "W");
     let bytes = 0;
     this.trainer.chunks.forEach((chunk, k) => {
-      const s = this.stages.get(this.stageOf(k))!;
-      bytes += s.allocated * (chunk.model.activationBytes() + (split ? chunk.model.deferredWeightGradBytes() : 0));
+      const pool = this.pools.get(this.stageOfChunk(k))!;
+      bytes += pool.allocated * (chunk.model.activationBytes() + (split ? chunk.model.deferredWeightGradBytes() : 0));
     });
-    const gradBuffers = this.spare.length + this.gradIn.size + this.gradOut.size;
-    return bytes + gradBuffers * this.hiddenSize * Float32Array.BYTES_PER_ELEMENT;
+    const gradBuffers = this.spareGradBuffers.length + this.receivedGrads.size + this.gradsToSend.size;
+    return bytes + gradBuffers * this.hiddenElements * Float32Array.BYTES_PER_ELEMENT;
   }
 }

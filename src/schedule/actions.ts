@@ -19,8 +19,8 @@
  * Communication actions appear only between stages on different ranks; a dependency between
  * two stages on the same rank (interleaved with p = 1) is satisfied by list order.
  *
- * Stage placement (Megatron's interleaving): p ranks, v chunks per rank, stages 0..p·v−1;
- * stage s lives on rank s mod p, so rank r holds stages r, r+p, r+2p, …
+ * Stage placement (Megatron's interleaving: stage s lives on rank s mod p) is
+ * src/parallel/placement.ts.
  */
 
 export const COMPUTE_TYPES = ["F", "B", "W", "BW"] as const;
@@ -72,11 +72,6 @@ export function parseAction(text: string): Action {
 /** Parses `"0F0 0SEND_F0 0BW0"` (whitespace separated) into a list; handy in tests. */
 export function parseActions(text: string): Action[] {
   return text.split(/\s+/).filter((t) => t.length > 0).map(parseAction);
-}
-
-/** The rank that holds `stage`. */
-export function rankOfStage(stage: number, p: number): number {
-  return stage % p;
 }
 
 /** A key that identifies an action uniquely inside a schedule. */

@@ -3,7 +3,8 @@
  * that produced the data, a receive right before the F/B that needs it. Only stages on
  * different ranks exchange messages.
  */
-import { action, rankOfStage, type Action, type ComputeType } from "./actions.js";
+import { isFirstStage, isLastStage, rankOfStage, type PipelineDims } from "../parallel/placement.js";
+import { action, type Action, type ComputeType } from "./actions.js";
 
 /** One compute step of a generator: what to run, of which stage, for which micro-batch. */
 export interface ComputeStep {
@@ -12,20 +13,20 @@ export interface ComputeStep {
   mb: number;
 }
 
-/**
- * Turns per-rank compute orders into per-rank action lists with SEND/RECV actions.
- * `stages` = p·v is the number of stages in the pipeline.
- */
-export function withComms(orders: readonly (readonly ComputeStep[])[], p: number, stages: number): Action[][] {
+/** Turns per-rank compute orders into per-rank action lists with SEND/RECV actions. */
+export function withComms(orders: readonly (readonly ComputeStep[])[], dims: PipelineDims): Action[][] {
   return orders.map((order, rank) => {
     const out: Action[] = [];
-    const crosses = (otherStage: number) => rankOfStage(otherStage, p) !== rank;
-    for (const { type, stage: s, mb } of order) {
-      if (type === "F" && s > 0 && crosses(s - 1)) out.push(action("RECV_F", s, mb));
-      if ((type === "B" || type === "BW") && s < stages - 1 && crosses(s + 1)) out.push(action("RECV_B", s, mb));
-      out.push(action(type, s, mb));
-      if (type === "F" && s < stages - 1 && crosses(s + 1)) out.push(action("SEND_F", s, mb));
-      if ((type === "B" || type === "BW") && s > 0 && crosses(s - 1)) out.push(action("SEND_B", s, mb));
+    const crosses = (otherStage: number) => rankOfStage(otherStage, dims.p) !== rank;
+    const hasPrevious = (stage: number) => !isFirstStage(stage) && crosses(stage - 1);
+    const hasNext = (stage: number) => !isLastStage(stage, dims) && crosses(stage + 1);
+    for (const { type, stage, mb } of order) {
+      const backward = type === "B" || type === "BW";
+      if (type === "F" && hasPrevious(stage)) out.push(action("RECV_F", stage, mb));
+      if (backward && hasNext(stage)) out.push(action("RECV_B", stage, mb));
+      out.push(action(type, stage, mb));
+      if (type === "F" && hasNext(stage)) out.push(action("SEND_F", stage, mb));
+      if (backward && hasPrevious(stage)) out.push(action("SEND_B", stage, mb));
     }
     return out;
   });

@@ -11,6 +11,7 @@
  *   B (input gradient) and W (weight gradient); same warm-up as 1F1B, and W's fill the bubbles.
  */
 import { InputError } from "../errors.js";
+import { stageOf } from "../parallel/placement.js";
 import type { Action, ScheduleDims } from "./actions.js";
 import { withComms, type ComputeStep } from "./comms.js";
 
@@ -21,7 +22,7 @@ function checkInt(field: string, value: number, min: number): void {
   if (!Number.isInteger(value) || value < min) throw new InputError(field, `must be an integer ≥ ${min}, got ${value}`);
 }
 
-function checkPM(p: number, m: number): void {
+function checkRanksAndMicroBatches(p: number, m: number): void {
   checkInt("parallel.pp", p, 1);
   checkInt("training.microBatches", m, 1);
 }
@@ -30,17 +31,17 @@ const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
 /** GPipe: F0..F(m−1), then BW0..BW(m−1) on every rank. */
 export function gpipe(p: number, m: number): Action[][] {
-  checkPM(p, m);
+  checkRanksAndMicroBatches(p, m);
   const orders = range(p).map((r) => [
     ...range(m).map((mb): ComputeStep => ({ type: "F", stage: r, mb })),
     ...range(m).map((mb): ComputeStep => ({ type: "BW", stage: r, mb })),
   ]);
-  return withComms(orders, p, p);
+  return withComms(orders, { p, v: 1 });
 }
 
 /** 1F1B (PipeDream-flush) with fused backwards. */
 export function oneFOneB(p: number, m: number): Action[][] {
-  checkPM(p, m);
+  checkRanksAndMicroBatches(p, m);
   const orders = range(p).map((r) => {
     const warmup = Math.min(p - r - 1, m);
     const order: ComputeStep[] = [];
@@ -52,7 +53,7 @@ export function oneFOneB(p: number, m: number): Action[][] {
     for (let i = m - warmup; i < m; i++) order.push({ type: "BW", stage: r, mb: i });
     return order;
   });
-  return withComms(orders, p, p);
+  return withComms(orders, { p, v: 1 });
 }
 
 /**
@@ -63,7 +64,7 @@ export function oneFOneB(p: number, m: number): Action[][] {
  * forward k+warmup with backward k, then drains.
  */
 export function interleaved(p: number, m: number, v: number): Action[][] {
-  checkPM(p, m);
+  checkRanksAndMicroBatches(p, m);
   checkInt("parallel.virtualStages", v, 2);
   if (m % p !== 0) {
     throw new InputError("training.microBatches", `must be a multiple of parallel.pp (${p}) for the interleaved schedule, got ${m}`);
@@ -74,8 +75,8 @@ export function interleaved(p: number, m: number, v: number): Action[][] {
     const chunk = Math.floor(inGroup / p);
     const mb = Math.floor(k / (p * v)) * p + (k % p);
     return forward
-      ? { type: "F", stage: chunk * p + r, mb }
-      : { type: "BW", stage: (v - 1 - chunk) * p + r, mb };
+      ? { type: "F", stage: stageOf(r, chunk, p), mb }
+      : { type: "BW", stage: stageOf(r, v - 1 - chunk, p), mb };
   };
   const orders = range(p).map((r) => {
     const warmup = m === p ? total : Math.min((p - r - 1) * 2 + (v - 1) * p, total);
@@ -88,7 +89,7 @@ export function interleaved(p: number, m: number, v: number): Action[][] {
     for (let k = total - warmup; k < total; k++) order.push(step(r, k, false));
     return order;
   });
-  return withComms(orders, p, p * v);
+  return withComms(orders, { p, v });
 }
 
 /**
@@ -99,7 +100,7 @@ export function interleaved(p: number, m: number, v: number): Action[][] {
  * makespan is 3m + p − 1 (bubble (p−1)(t_F + t_B − t_W) per rank).
  */
 export function zbH1(p: number, m: number): Action[][] {
-  checkPM(p, m);
+  checkRanksAndMicroBatches(p, m);
   const orders = range(p).map((r) => {
     const order: ComputeStep[] = [];
     const inRange = (i: number) => i >= 0 && i < m;
@@ -110,7 +111,7 @@ export function zbH1(p: number, m: number): Action[][] {
     }
     return order;
   });
-  return withComms(orders, p, p);
+  return withComms(orders, { p, v: 1 });
 }
 
 /** The front door: validates the kind and dimensions, then calls the generator. */

@@ -63,8 +63,8 @@ export function parseCosts(text: string): Costs {
 
 /** The cost of each action of `kind`'s schedule: the per-rank costs, divided by v for chunks. */
 export function chunkCosts(kind: string, costs: Costs, v: number): Costs {
-  const d = kind === "interleaved" ? v : 1;
-  return { F: costs.F / d, B: costs.B / d, W: costs.W / d };
+  const divisor = kind === "interleaved" ? v : 1;
+  return { F: costs.F / divisor, B: costs.B / divisor, W: costs.W / divisor };
 }
 
 /** Generates, validates and simulates; returns the schedule too, for printing. */
@@ -88,7 +88,7 @@ export function scheduleReport(opts: ScheduleReportOptions): ScheduleReport {
 }
 
 /** Up to 4 decimals, trailing zeros dropped: 2, 0.5, 0.2727. */
-function num(x: number): string {
+function upTo4Decimals(x: number): string {
   return String(Number(x.toFixed(4)));
 }
 
@@ -98,13 +98,13 @@ function num(x: number): string {
  */
 export function formatScheduleReport(report: ScheduleReport, schedule: Schedule, costs?: CostModel): string {
   const header = ["rank", "busy", "idle", "bubble", "peak stashed"];
-  const rows = report.ranks.map((r) => [String(r.rank), num(r.busy), num(r.idle), `${(r.bubbleFraction * 100).toFixed(1)}%`, String(r.peakStashed)]);
+  const rows = report.ranks.map((r) => [String(r.rank), upTo4Decimals(r.busy), upTo4Decimals(r.idle), `${(r.bubbleFraction * 100).toFixed(1)}%`, String(r.peakStashed)]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd();
   return [
     formatSchedule(schedule, costs),
     "",
-    `makespan: ${num(report.makespan)}`,
+    `makespan: ${upTo4Decimals(report.makespan)}`,
     line(header),
     ...rows.map(line),
   ].join("\n");

@@ -92,79 +92,110 @@ export function messageKey(a: Action): string | undefined {
   }
 }
 
-export function simulateSchedule(schedule: Schedule, costs: CostModel): SimulationResult {
-  const p = schedule.length;
-  const now = new Array<number>(p).fill(0);
-  const ptr = new Array<number>(p).fill(0);
-  const busy = new Array<number>(p).fill(0);
-  const stash = schedule.map(() => new Set<string>());
-  const awaiting = schedule.map(() => new Set<string>());
-  const peakStashed = new Array<number>(p).fill(0);
-  const peakAwaiting = new Array<number>(p).fill(0);
-  const timeline: TimedAction[][] = schedule.map(() => []);
-  const sent = new Map<string, number>();
+/** One rank's progress through its list. */
+interface RankRun {
+  rank: number;
+  list: readonly Action[];
+  /** Index of the next action to run. */
+  next: number;
+  /** The rank's time: when its last action ended. */
+  now: number;
+  busy: number;
+  /** (stage, micro-batch) pairs whose activations the rank holds, and those still awaiting B or BW. */
+  stashed: Set<string>;
+  awaitingBackward: Set<string>;
+  peakStashed: number;
+  peakAwaitingBackward: number;
+  timeline: TimedAction[];
+}
 
+export function simulateSchedule(schedule: Schedule, costs: CostModel): SimulationResult {
+  const runs = schedule.map((list, rank): RankRun => ({
+    rank,
+    list,
+    next: 0,
+    now: 0,
+    busy: 0,
+    stashed: new Set(),
+    awaitingBackward: new Set(),
+    peakStashed: 0,
+    peakAwaitingBackward: 0,
+    timeline: [],
+  }));
+  /** The time each message was sent, by `messageKey`. */
+  const sent = new Map<string, number>();
   let progress = true;
   while (progress) {
     progress = false;
-    for (let r = 0; r < p; r++) {
-      const list = schedule[r]!;
-      while (ptr[r]! < list.length) {
-        const a = list[ptr[r]!]!;
-        const start = now[r]!;
-        let end = start;
-        if (a.type === "RECV_F" || a.type === "RECV_B") {
-          const at = sent.get(messageKey(a)!);
-          if (at === undefined) break; // blocked: try the other ranks
-          end = Math.max(start, at);
-        } else if (a.type === "SEND_F" || a.type === "SEND_B") {
-          sent.set(messageKey(a)!, start);
-        } else {
-          const c = costOf(a, costs);
-          end = start + c;
-          busy[r] = busy[r]! + c;
-          const id = `${a.stage}:${a.mb}`;
-          if (a.type === "F") {
-            stash[r]!.add(id);
-            awaiting[r]!.add(id);
-          } else if (a.type === "B") {
-            awaiting[r]!.delete(id);
-          } else {
-            stash[r]!.delete(id); // BW or W
-            awaiting[r]!.delete(id);
-          }
-          peakStashed[r] = Math.max(peakStashed[r]!, stash[r]!.size);
-          peakAwaiting[r] = Math.max(peakAwaiting[r]!, awaiting[r]!.size);
-        }
-        timeline[r]!.push({ rank: r, index: ptr[r]!, action: a, start, end });
-        now[r] = end;
-        ptr[r] = ptr[r]! + 1;
-        progress = true;
-      }
+    for (const run of runs) progress = advance(run, sent, costs) || progress;
+  }
+  throwIfDeadlocked(schedule, runs);
+  const makespan = Math.max(0, ...runs.map((run) => run.now));
+  return { makespan, ranks: runs.map((run) => rankStats(run, makespan)), timeline: runs.map((run) => run.timeline) };
+}
+
+/** Runs a rank's actions until it blocks on a receive or finishes; whether it ran any. */
+function advance(run: RankRun, sent: Map<string, number>, costs: CostModel): boolean {
+  let progress = false;
+  while (run.next < run.list.length) {
+    const a = run.list[run.next]!;
+    const start = run.now;
+    let end = start;
+    if (a.type === "RECV_F" || a.type === "RECV_B") {
+      const sendTime = sent.get(messageKey(a)!);
+      if (sendTime === undefined) break; // blocked: try the other ranks
+      end = Math.max(start, sendTime);
+    } else if (a.type === "SEND_F" || a.type === "SEND_B") {
+      sent.set(messageKey(a)!, start);
+    } else {
+      const cost = costOf(a, costs);
+      end = start + cost;
+      run.busy += cost;
+      trackActivations(run, a);
     }
+    run.timeline.push({ rank: run.rank, index: run.next, action: a, start, end });
+    run.now = end;
+    run.next++;
+    progress = true;
   }
+  return progress;
+}
 
-  const stuck = schedule.map((list, r) => ({ rank: r, index: ptr[r]! })).filter((c) => c.index < schedule[c.rank]!.length);
-  if (stuck.length > 0) {
-    const waits = stuck.map((c) => `rank ${c.rank} waits at ${formatAction(schedule[c.rank]![c.index]!)}`);
-    throw new ScheduleError(
-      `deadlock: no rank can progress (${waits.join("; ")}); no rank will ever send what they wait for`,
-      formatActionLists(schedule, stuck),
-      stuck,
-    );
+/** Stashed at F, awaiting backward until B or BW, freed at BW or W. */
+function trackActivations(run: RankRun, a: Action): void {
+  const id = `${a.stage}:${a.mb}`;
+  if (a.type === "F") {
+    run.stashed.add(id);
+    run.awaitingBackward.add(id);
+  } else if (a.type === "B") {
+    run.awaitingBackward.delete(id);
+  } else {
+    run.stashed.delete(id); // BW or W
+    run.awaitingBackward.delete(id);
   }
+  run.peakStashed = Math.max(run.peakStashed, run.stashed.size);
+  run.peakAwaitingBackward = Math.max(run.peakAwaitingBackward, run.awaitingBackward.size);
+}
 
-  const makespan = Math.max(0, ...now);
-  const ranks = schedule.map((_, r): RankStats => {
-    const idle = makespan - busy[r]!;
-    return {
-      rank: r,
-      busy: busy[r]!,
-      idle,
-      bubbleFraction: makespan > 0 ? idle / makespan : 0,
-      peakStashed: peakStashed[r]!,
-      peakAwaitingBackward: peakAwaiting[r]!,
-    };
-  });
-  return { makespan, ranks, timeline };
+function throwIfDeadlocked(schedule: Schedule, runs: readonly RankRun[]): void {
+  const stuck = runs.filter((run) => run.next < run.list.length).map((run) => ({ rank: run.rank, index: run.next }));
+  if (stuck.length === 0) return;
+  const waits = stuck.map((c) => `rank ${c.rank} waits at ${formatAction(schedule[c.rank]![c.index]!)}`);
+  throw new ScheduleError(
+    `deadlock: no rank can progress (${waits.join("; ")}); no rank will ever send what they wait for`,
+    formatActionLists(schedule, stuck),
+    stuck,
+  );
+}
+
+function rankStats(run: RankRun, makespan: number): RankStats {
+  const idle = makespan - run.busy;
+  return {
+    rank: run.rank,
+    busy: run.busy,
+    idle,
+    bubbleFraction: makespan > 0 ? idle / makespan : 0,
+    peakStashed: run.peakStashed,
+    peakAwaitingBackward: run.peakAwaitingBackward,
+  };
 }

@@ -41,7 +41,7 @@ export interface TimelineEvent {
   /** Wall seconds since the cluster's wall origin. */
   wallStart: number;
   wallEnd: number;
-  /** The training step the event belongs to (the clock's `step` when it was recorded). */
+  /** The training step the event belongs to (the one begun last with `beginStep`). */
   step: number;
   /** Comm-stream events: bytes of the message or of the collective's buffer. */
   bytes?: number;
@@ -82,7 +82,7 @@ export class Clock {
   idleSeconds = 0;
   readonly events: TimelineEvent[] = [];
   /** The training step in progress; stamped on every event so reports can show one step. */
-  step = 0;
+  private step = 0;
   /** Wall time at the end of the last action, where the next compute action's work began. */
   private wallMark: number;
   private readonly pending = new Set<CommOp>();
@@ -116,6 +116,12 @@ export class Clock {
     const w = wall ?? { start: this.wallMark, end: this.wallNow() };
     this.push("compute", "compute", label, start, this.now, w.start, w.end);
     this.wallMark = w.end;
+  }
+
+  /** Stamps the events from now on with `step`, and starts wall time afresh for it. */
+  beginStep(step: number): void {
+    this.markWall();
+    this.step = step;
   }
 
   /** Starts wall time afresh, e.g. at a step's start, so time spent outside the device's actions is not charged to its next one. */

@@ -6,10 +6,12 @@
 import type { Batch } from "../data/batches.js";
 import { sliceBatch } from "../data/batches.js";
 import { InputError } from "../errors.js";
+import type { Floats } from "../kernels/types.js";
+import type { Activations } from "../model/activations.js";
 import { modelConfigOf, type ModelConfig } from "../model/config.js";
 import { initParams } from "../model/init.js";
 import { buildLayout, fullModelPart, type Layout, type StagePart, type TensorSpec } from "../model/layout.js";
-import { LlamaModel } from "../model/model.js";
+import { LlamaModel, type StageResult } from "../model/model.js";
 import { tpGradSquares, type TpComm } from "../parallel/tensor.js";
 import { shardTpTensors } from "../parallel/tp-layout.js";
 import type { NamedTensor } from "../checkpoint/safetensors.js";
@@ -31,8 +33,8 @@ export interface StepOutcome {
 
 /**
  * Watches the trainer's work: `compute` after each unit of work with its FLOPs (labels like
- * `F0:L2:attn`, `B1:head`, `optimizer`), `gradsReady` when the last micro-batch's backward has
- * completed some tensors' gradients.
+ * `F0:L2:attn`, `B1:head`, `optimizer`), `gradsReady` when a pass that completes gradients (see
+ * `StagePass`) has finished some tensors'.
  */
 export interface TrainerObserver {
   compute(label: string, flops: number): void;
@@ -71,6 +73,19 @@ export interface Chunk {
   model: LlamaModel;
 }
 
+/**
+ * How one pass over a model chunk shows to the observer: the prefix of its compute labels (`F3`,
+ * `B3`, `W3` for micro-batch 3), and whether it completes the gradients. Only the backward of the
+ * last micro-batch does (its W when the backward is split), since every micro-batch adds to them.
+ */
+export interface StagePass {
+  label: string;
+  completesGrads?: boolean;
+}
+
+/** Between passes: no label, no finished gradients. */
+const NO_PASS: StagePass = { label: "" };
+
 /** Tensor parallelism of a rank: its tp group and whether norms work on sequence shards. */
 export interface TensorParallel {
   comm: TpComm;
@@ -85,10 +100,10 @@ export function decayRanges(layout: FlatLayout): DecayRange[] {
 /** The decay ranges that fall inside [offset, offset + size), shifted to start at 0. */
 function shardRanges(ranges: DecayRange[], offset: number, size: number): DecayRange[] {
   const out: DecayRange[] = [];
-  for (const r of ranges) {
-    const a = Math.max(r.offset, offset);
-    const b = Math.min(r.offset + r.size, offset + size);
-    if (b > a) out.push({ offset: a - offset, size: b - a, decay: r.decay });
+  for (const range of ranges) {
+    const start = Math.max(range.offset, offset);
+    const end = Math.min(range.offset + range.size, offset + size);
+    if (end > start) out.push({ offset: start - offset, size: end - start, decay: range.decay });
   }
   return out;
 }
@@ -103,10 +118,8 @@ export class Trainer {
   readonly chunks: Chunk[];
   /** Rows per micro-batch. */
   readonly microRows: number;
-  /** Label prefix of the work in progress (`F3`, `B3`, …), for the observer's compute events. */
-  phase = "";
-  /** Set while the last micro-batch runs backward: only then are gradients complete. */
-  lastMicroBatch = false;
+  /** The pass in progress. The models' hooks, installed once by `observe`, read it; only `during` sets it. */
+  private pass = NO_PASS;
 
   /** `rows` is this replica's share of the global batch. */
   constructor(
@@ -141,18 +154,44 @@ export class Trainer {
       const model = new LlamaModel(this.config, layout, params, grads, this.microRows, seqLen, tp?.comm, { sequenceParallel: tp?.sequenceParallel });
       return { part: parts[k], layout, offset: offsets[k], model };
     });
-    const observer = options.observer;
-    if (observer) {
-      for (const { model } of this.chunks) {
-        model.hooks = {
-          compute: (label, flops) => observer.compute(`${this.phase}:${label}`, flops),
-          // Gradients are complete only once the last micro-batch has added its share.
-          gradsReady: (names) => {
-            if (this.lastMicroBatch) observer.gradsReady(names);
-          },
-        };
-      }
+    if (options.observer) this.observe(options.observer);
+  }
+
+  /** Reports every chunk's work to `observer`, labelled with the pass in progress. */
+  private observe(observer: TrainerObserver): void {
+    for (const { model } of this.chunks) {
+      model.hooks = {
+        compute: (label, flops) => observer.compute(`${this.pass.label}:${label}`, flops),
+        gradsReady: (names) => {
+          if (this.pass.completesGrads) observer.gradsReady(names);
+        },
+      };
     }
+  }
+
+  /** Runs `work` as `pass`. */
+  private during<T>(pass: StagePass, work: () => T): T {
+    this.pass = pass;
+    try {
+      return work();
+    } finally {
+      this.pass = NO_PASS;
+    }
+  }
+
+  /** Forward of chunk `chunk` on `acts` (see LlamaModel.stageForward). */
+  stageForward(chunk: number, acts: Activations, input: Int32Array | Floats, targets: Int32Array | undefined, pass: StagePass): StageResult {
+    return this.during(pass, () => this.chunks[chunk].model.stageForward(acts, input, targets));
+  }
+
+  /** Backward of chunk `chunk`, or its input-gradient half with `deferWeights` (see LlamaModel.stageBackward). */
+  stageBackward(chunk: number, acts: Activations, dOutput: Floats | null, gradScale: number, deferWeights: boolean, pass: StagePass): Floats | null {
+    return this.during(pass, () => this.chunks[chunk].model.stageBackward(acts, dOutput, gradScale, deferWeights));
+  }
+
+  /** The weight-gradient half of a split backward of chunk `chunk` (see LlamaModel.stageBackwardWeights). */
+  stageBackwardWeights(chunk: number, acts: Activations, pass: StagePass): void {
+    this.during(pass, () => this.chunks[chunk].model.stageBackwardWeights(acts));
   }
 
   /** The whole-model replica (single-stage, unsharded ranks only). */
@@ -173,13 +212,9 @@ export class Trainer {
     let lossSum = 0;
     for (let mb = 0; mb < m; mb++) {
       const micro = sliceBatch(batch, mb * this.microRows, this.microRows);
-      this.phase = `F${mb}`;
-      lossSum += this.model.forward(micro.inputs, micro.targets);
-      this.phase = `B${mb}`;
-      this.lastMicroBatch = mb === m - 1;
-      this.model.backward(1 / tokensInGlobalBatch);
+      lossSum += this.during({ label: `F${mb}` }, () => this.model.forward(micro.inputs, micro.targets));
+      this.during({ label: `B${mb}`, completesGrads: mb === m - 1 }, () => this.model.backward(1 / tokensInGlobalBatch));
     }
-    this.lastMicroBatch = false;
     return lossSum / m;
   }
 

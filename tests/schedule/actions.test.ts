@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { action, formatAction, parseAction, parseActions, rankOfStage } from "../../src/schedule/actions.js";
+import { rankOfStage } from "../../src/parallel/placement.js";
+import { action, formatAction, parseAction, parseActions } from "../../src/schedule/actions.js";
 import { generateSchedule, interleaved, oneFOneB, zbH1 } from "../../src/schedule/generators.js";
 
 const lists = (s: readonly (readonly { type: string; stage: number; mb: number }[])[]) =>
