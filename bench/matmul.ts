@@ -2,7 +2,7 @@
  * Matmul throughput of the plain-JavaScript linear kernels on one core, Float32 buffers:
  * forward (`linearForward`) and backward (`linearBackwardInput` + `linearBackwardWeight`) for
  * square sizes 256 and 512, in GFLOP/s, and the 512/256 ratio (ratios are what to compare
- * across runs; this machine is shared). FLOPs: 2·N·K·O per matmul (REFERENCE.md, Kaplan et al.
+ * across runs; this machine is shared). FLOPs: 2·N·K·O per matmul (Kaplan et al.
  * 2020), backward = 2 matmuls.
  */
 import { linearBackwardInput, linearBackwardWeight, linearForward } from "../src/kernels/linear.js";

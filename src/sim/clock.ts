@@ -1,7 +1,7 @@
 /**
  * The simulated clock of one device: a compute stream and a communication stream.
  *
- * Model (see DESIGN.md "The simulated clock"):
+ * Model (docs/architecture.md, "The simulated clock"):
  * - `now` is the compute stream. `compute(label, flops)` advances it by flops / (peak × efficiency).
  * - The comm stream is a FIFO, like a CUDA stream: every send and collective is issued at `now`
  *   and starts at max(now, commFree) ("ready time"); it then occupies the comm stream until it

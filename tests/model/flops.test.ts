@@ -16,7 +16,7 @@ describe("modelFlops", () => {
     let matrixParams = 0;
     for (const t of layout.tensors) if (t.shape.length === 2 && t.name !== "model.embed_tokens.weight") matrixParams += t.size;
     const tokens = B * T;
-    // Backward weight = one matmul per linear (REFERENCE.md: backward is twice the forward) plus
+    // Backward weight = one matmul per linear (Kaplan et al. 2020: backward is twice the forward) plus
     // the elementwise weight terms: 3 per element per RMSNorm (2 per layer + final), 1 per
     // embedding element.
     const C = config.hiddenSize;

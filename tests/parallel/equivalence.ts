@@ -1,4 +1,4 @@
-/** Shared checks for "a parallel layout trains like a single device" (DESIGN.md, invariant 1). */
+/** Shared checks for "a parallel layout trains like a single device" (docs/architecture.md, invariant 1). */
 import { expect } from "vitest";
 import type { RunOutput } from "../../src/run/results.js";
 

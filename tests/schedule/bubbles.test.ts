@@ -1,7 +1,7 @@
 /**
  * Invariant 3 (time) and the memory forms, measured by the schedule simulation with free links.
  * Sources: GPipe (Huang et al. 2019), PipeDream-flush and interleaved 1F1B (Narayanan et al.
- * 2021), ZB-H1 (Qi et al., ICLR 2024); see REFERENCE.md "Pipeline bubbles".
+ * 2021), ZB-H1 (Qi et al., ICLR 2024); docs/architecture.md lists these sources.
  */
 import { describe, expect, it } from "vitest";
 import { generateSchedule } from "../../src/schedule/generators.js";
