@@ -65,8 +65,11 @@ export function chainBroadcast(buf: Floats, bc: BroadcastCall): Traffic {
   return { sent, received, times };
 }
 
+/** What a ready-time exchange needs: a member's place in its group and its own ready time. */
+export type TimesCall = Pick<BroadcastCall, "transport" | "call" | "position" | "ready">;
+
 /** Header-only ring all-gather of the members' ready times. */
-function exchangeTimes({ transport, call, position: p, ready }: BroadcastCall): number[] {
+export function exchangeTimes({ transport, call, position: p, ready }: TimesCall): number[] {
   const ranks = call.members;
   const n = ranks.length;
   const times: number[] = new Array<number>(n).fill(0);

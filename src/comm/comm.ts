@@ -12,6 +12,12 @@
  * Simulated time: every message header carries a time. Point-to-point: the send time. Ring
  * collectives and broadcast: every member learns every member's ready time and computes the same
  * start T = max(ready) (see sim/clock.ts).
+ *
+ * Shapes-only runs (src/kernels/meta.ts): on a meta array a collective or a message moves no
+ * payload, only ready times, and the ledger and the clock count the bytes a real one would
+ * (shapes.ts). Such a run may simulate one representative per class of equivalent ranks (a
+ * `RankSpace`): a collective whose members are all of the caller's class is then charged
+ * without any exchange, and every other peer is a representative, reached through its slot.
  */
 import type { Group } from "../parallel/mesh.js";
 import { Clock, type CommOp } from "../sim/clock.js";
@@ -24,6 +30,10 @@ import { ringCollective, type RingOp, type Traffic } from "./ring.js";
 import { ARENA_ALIGN, arenaTopIndex, type SharedMemory } from "./shared.js";
 import type { CallContext, Message } from "./message.js";
 import { Transport } from "./transport.js";
+import { shapesCollective } from "./shapes.js";
+import { isMeta } from "../kernels/meta.js";
+
+const NO_PAYLOAD = new Float32Array(0);
 
 /** Float32Array or Float64Array (the constructor), for `Comm.sharedArray`. */
 export type FloatArrayType<T extends Floats> = { new (buffer: ArrayBufferLike, byteOffset: number, length: number): T; readonly BYTES_PER_ELEMENT: number };
@@ -46,7 +56,21 @@ export interface P2POp {
   kind: string;
 }
 
+/**
+ * The ranks of a run that simulates fewer workers than it has ranks: the rank this Comm speaks
+ * for, the slot (worker) through which each simulated rank is reached, and the class of each rank.
+ * The default is one worker per rank, each its own class.
+ */
+export interface RankSpace {
+  worldSize: number;
+  rank: number;
+  slotOf(rank: number): number;
+  classOf(rank: number): number;
+}
+
 export interface CommOptions {
+  /** Default: one slot per rank (`shared.worldSize` ranks, this Comm's slot is its rank). */
+  ranks?: RankSpace;
   /** The rank's clock; default a clock on `hardware` (default: the free-link "unit" profile). */
   clock?: Clock;
   hardware?: HardwareProfile;
@@ -70,28 +94,34 @@ interface Started {
 export class Comm {
   readonly ledger: Ledger;
   readonly clock: Clock;
+  /** The rank this Comm speaks for, and the ranks of the run. */
+  readonly rank: number;
   readonly worldSize: number;
+  private readonly ranks: RankSpace;
   private readonly transport: Transport;
   private readonly ctl: Int32Array;
   /** This rank's arena (shared.ts): buffers carved out of it take the zero-copy path. */
   private readonly arena: SharedArrayBuffer;
 
+  /** `slot`: this worker's place in the shared memory (its rank, unless `options.ranks` says otherwise). */
   constructor(
     readonly shared: SharedMemory,
-    readonly rank: number,
+    readonly slot: number,
     options: CommOptions = {},
   ) {
-    if (!Number.isInteger(rank) || rank < 0 || rank >= shared.worldSize) {
-      throw new RangeError(`rank ${rank} is outside the world of ${shared.worldSize}`);
+    if (!Number.isInteger(slot) || slot < 0 || slot >= shared.worldSize) {
+      throw new RangeError(`rank ${slot} is outside the world of ${shared.worldSize}`);
     }
-    this.worldSize = shared.worldSize;
-    this.transport = new Transport(shared, rank, options.watchdogMs ?? shared.watchdogMs);
+    this.ranks = options.ranks ?? { worldSize: shared.worldSize, rank: slot, slotOf: (r) => r, classOf: (r) => r };
+    this.rank = this.ranks.rank;
+    this.worldSize = this.ranks.worldSize;
+    this.transport = new Transport(shared, slot, options.watchdogMs ?? shared.watchdogMs);
     this.ctl = new Int32Array(shared.control);
-    this.arena = shared.arenas[rank]!;
+    this.arena = shared.arenas[slot]!;
     this.clock =
       options.clock ??
-      new Clock(rank, options.hardware ?? builtinProfiles.unit, { wallOriginMs: shared.wallOriginMs });
-    this.ledger = new Ledger(rank);
+      new Clock(this.rank, options.hardware ?? builtinProfiles.unit, { wallOriginMs: shared.wallOriginMs });
+    this.ledger = new Ledger(this.rank);
   }
 
   // ---------------------------------------------------------------- shared buffers
@@ -110,7 +140,7 @@ export class Comm {
     if (!Number.isInteger(length) || length < 0) throw new RangeError(`sharedArray length must be an integer ≥ 0, got ${length}`);
     const bytes = length * type.BYTES_PER_ELEMENT;
     const units = Math.ceil(bytes / ARENA_ALIGN);
-    const top = arenaTopIndex(this.worldSize, this.rank);
+    const top = arenaTopIndex(this.shared.worldSize, this.slot);
     const used = Atomics.add(this.ctl, top, units);
     if ((used + units) * ARENA_ALIGN > this.arena.byteLength) {
       Atomics.sub(this.ctl, top, units);
@@ -129,7 +159,7 @@ export class Comm {
 
   /** Bytes of this rank's arena handed out by `sharedArray` so far. */
   sharedBytesUsed(): number {
-    return Atomics.load(this.ctl, arenaTopIndex(this.worldSize, this.rank)) * ARENA_ALIGN;
+    return Atomics.load(this.ctl, arenaTopIndex(this.shared.worldSize, this.slot)) * ARENA_ALIGN;
   }
 
   // ---------------------------------------------------------------- point to point
@@ -151,7 +181,7 @@ export class Comm {
    */
   batch(ops: readonly P2POp[]): void {
     const wallStart = this.clock.wallNow();
-    const members = ops.map((o) => o.peer);
+    const members = ops.map((o) => this.ranks.slotOf(o.peer));
     const call: CallContext = { op: "send/recv", kind: ops.map((o) => o.kind).join(","), members };
     this.transport.enter();
     try {
@@ -161,11 +191,14 @@ export class Comm {
           throw new RangeError(`rank ${this.rank}: ${o.type} peer ${o.peer} is not another rank of ${this.worldSize}`);
         }
         const bytes = o.buf.byteLength;
+        // A meta array's message carries its time and no payload; the clock and ledger count its bytes.
+        const payload = isMeta(o.buf) ? NO_PAYLOAD : o.buf;
+        const slot = this.ranks.slotOf(o.peer);
         if (o.type === "send") {
           const { sendTime } = this.clock.send(`send(${o.kind})`, o.peer, bytes, wallStart);
-          messages.push(this.transport.outgoing(o.peer, `send(${o.kind})`, o.kind, sendTime, o.buf, 0, o.buf.length));
+          messages.push(this.transport.outgoing(slot, `send(${o.kind})`, o.kind, sendTime, payload, 0, payload.length));
         } else {
-          messages.push(this.transport.incoming(o.peer, `send(${o.kind})`, o.kind, o.buf, 0, o.buf.length));
+          messages.push(this.transport.incoming(slot, `send(${o.kind})`, o.kind, payload, 0, payload.length));
         }
       }
       this.transport.drive(messages, call);
@@ -216,6 +249,7 @@ export class Comm {
     if (rootPosition < 0) throw new RangeError(`broadcast root ${root} is not in group ${started.group.id}`);
     return this.collective("broadcast", buf, kind, options, started, (call, ready) =>
       chainBroadcast(buf, { transport: this.transport, call, position: started.position, rootPosition, ready }),
+      rootPosition,
     );
   }
 
@@ -246,8 +280,9 @@ export class Comm {
   }
 
   /**
-   * Runs a collective's algorithm inside a communication call, then records the bytes it moved in
-   * the ledger and charges its time on the clock (from every member's ready time).
+   * Runs a collective's algorithm inside a communication call (or, on a meta array or a mirrored
+   * group, its shapes-only stand-in), then records the bytes it moved in the ledger and charges
+   * its time on the clock (from every member's ready time).
    */
   private collective(
     op: CollectiveOp,
@@ -256,11 +291,20 @@ export class Comm {
     options: CollectiveOptions,
     { wallStart, group, position }: Started,
     run: (call: CallContext, ready: number) => Traffic,
+    rootPosition?: number,
   ): CommOp {
     const { ranks } = group;
+    const mine = this.ranks.classOf(this.rank);
+    const mirrored = ranks.length > 1 && ranks.every((r) => this.ranks.classOf(r) === mine);
     this.transport.enter();
     try {
-      const { sent, received, times } = run({ op, kind, members: ranks }, this.clock.readyTime());
+      // A mirrored group has no other worker to talk to: its members stay global ranks, unreached.
+      const members = mirrored ? ranks : ranks.map((r) => this.ranks.slotOf(r));
+      const call: CallContext = { op, kind, members };
+      const ready = this.clock.readyTime();
+      const shape = { op, length: buf.length, bytesPerElement: buf.BYTES_PER_ELEMENT, rootPosition, mirrored };
+      const { sent, received, times } =
+        mirrored || isMeta(buf) ? shapesCollective({ ...shape, transport: this.transport, call, position, ready }) : run(call, ready);
       this.ledger.record(op, kind, group.id, sent, received);
       const label = options.label ?? `${op}(${kind})`;
       return this.clock.collective(label, op, ranks, buf.byteLength, times, options.overlap ?? false, wallStart);

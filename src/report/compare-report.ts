@@ -35,7 +35,7 @@ export function formatCompareReport(c: CompareResult): string {
           `${(100 * r.metrics.bubbleFraction).toFixed(1)}%`,
           bytesPerStep(r.communication.bytesByKind, r.scenario.training.steps),
           formatBytes(r.metrics.peakMemoryBytes),
-          r.finalLoss.toFixed(4),
+          r.finalLoss === null ? "-" : r.finalLoss.toFixed(4),
           r.metrics.lossesAgree === null ? "-" : r.metrics.lossesAgree ? "yes" : "NO",
           `${r.wall.seconds.toFixed(1)} s`,
         ]),

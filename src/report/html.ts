@@ -89,7 +89,7 @@ function summaryTable(runs: CompareRun[]): string {
       [`${(100 * r.metrics.bubbleFraction).toFixed(1)} %`, true],
       [kinds.length > 0 ? kinds.join("<br>") : "—", false],
       [escapeHtml(formatBytes(r.metrics.peakMemoryBytes)), true],
-      [r.finalLoss.toFixed(4), true],
+      [r.finalLoss === null ? "—" : r.finalLoss.toFixed(4), true],
       [agree, false],
       [`${r.wall.seconds.toFixed(2)} s`, true],
     ];

@@ -1,57 +1,89 @@
 /** The terminal summary of one run: losses per step, then the simulated cluster per device. */
-import type { RunResult } from "../run/results.js";
+import type { DeviceReport, RunResult } from "../run/results.js";
 import { formatBytes, formatCount, formatSeconds, formatTable } from "./table.js";
 
 /** Steps shown in the loss table before it is thinned to every k-th step (the JSON has them all). */
 const MAX_LOSS_ROWS = 60;
 
-export function formatRunReport(r: RunResult, options: { brief?: boolean } = {}): string {
+export interface RunReportOptions {
+  /** Only the one-line summary. */
+  brief?: boolean;
+  /** A row for every rank, also where one row stands for a class of identical ranks. */
+  perRank?: boolean;
+}
+
+function summaryLine(r: RunResult): string {
+  const loss = r.finalLoss === null ? "shapes only, no losses" : `final loss ${r.finalLoss.toFixed(4)} (${r.bitsPerByte!.toFixed(3)} bits/byte)`;
+  return (
+    `${loss} · wall ${r.wall.seconds.toFixed(2)} s, ${formatCount(r.wall.tokensPerSecond)} tokens/s · ` +
+    `simulated step ${formatSeconds(r.simulated.stepSeconds)}, ${formatCount(r.simulated.tokensPerSecond)} tokens/s`
+  );
+}
+
+function lossTable(losses: number[]): string[] {
+  const every = Math.ceil(losses.length / MAX_LOSS_ROWS);
+  const rows = losses
+    .map((loss, step) => [step, loss] as [number, number])
+    .filter(([step]) => step % every === 0 || step === losses.length - 1);
+  const lines = [formatTable(["step", "loss"], rows.map(([step, loss]) => [step, Number(loss.toFixed(4))]))];
+  if (every > 1) lines.push(`(every ${every}th step shown; --json has all ${losses.length})`);
+  return lines;
+}
+
+/** One row per device report, or with `perRank` one per rank it stands for (same figures, the rank's own coordinates). */
+function deviceRows(r: RunResult, perRank: boolean): (string | number)[][] {
+  const { dp, tp } = r.scenario.parallel;
+  const rows: (string | number)[][] = [];
+  for (const d of r.devices) {
+    const members = perRank && d.ranks > 1 ? Array.from({ length: d.ranks }, (_, k) => d.rank + k) : [d.rank];
+    for (const rank of members) {
+      const who = d.ranks > 1 && !perRank ? `stage ${d.coords.pp} · ${d.ranks} ranks` : String(rank);
+      const coords = d.ranks > 1 && !perRank ? ["*", d.coords.pp, "*"] : [Math.floor(rank / tp) % dp, d.coords.pp, rank % tp];
+      rows.push([who, ...coords, ...deviceFigures(d)]);
+    }
+  }
+  return rows;
+}
+
+function deviceFigures(d: DeviceReport): (string | number)[] {
+  return [
+    formatSeconds(d.computeSeconds),
+    formatSeconds(d.commSeconds),
+    formatSeconds(d.idleSeconds),
+    `${((100 * d.idleSeconds) / d.makespanSeconds).toFixed(1)}%`,
+    d.peakStashed,
+    formatBytes(d.bytesSent),
+    formatBytes(d.bytesReceived),
+    `${formatBytes(d.memory.total)}${d.memory.fits ? "" : " (over)"}`,
+  ];
+}
+
+function memoryLines(r: RunResult): string[] {
+  const m = r.devices[0].memory;
+  const lines = [
+    `memory of rank ${r.devices[0].rank}: parameters ${formatBytes(m.parameters)}, gradients ${formatBytes(m.gradients)}, ` +
+      `optimizer state ${formatBytes(m.optimizerState)}, activations ${formatBytes(m.activations)}, workspace ${formatBytes(m.workspace)}`,
+  ];
+  const over = r.devices.filter((d) => !d.memory.fits);
+  if (over.length > 0) {
+    const worst = Math.max(...over.map((d) => d.memory.total));
+    lines.push(`over memory: ${over.length} of ${r.devices.length} device rows need more than the ${formatBytes(m.capacity)} of a ${r.scenario.hardware.name} (at most ${formatBytes(worst)})`);
+  }
+  return lines;
+}
+
+export function formatRunReport(r: RunResult, options: RunReportOptions = {}): string {
   const s = r.scenario;
   const p = s.parallel;
-  const lines: string[] = [];
-  const summary =
-    `final loss ${r.finalLoss.toFixed(4)} (${r.bitsPerByte.toFixed(3)} bits/byte) · ` +
-    `wall ${r.wall.seconds.toFixed(2)} s, ${formatCount(r.wall.tokensPerSecond)} tokens/s · ` +
-    `simulated step ${formatSeconds(r.simulated.stepSeconds)}, ${formatCount(r.simulated.tokensPerSecond)} tokens/s`;
+  const summary = summaryLine(r);
   if (options.brief) return `${s.name}: ${summary}`;
-
-  lines.push(`${s.name}: ${r.worldSize} device(s), dp ${p.dp} × tp ${p.tp} × pp ${p.pp}, hardware ${s.hardware.name}`);
-  lines.push("");
-  const every = Math.ceil(r.losses.length / MAX_LOSS_ROWS);
-  const rows = r.losses
-    .map((loss, step) => [step, loss] as [number, number])
-    .filter(([step]) => step % every === 0 || step === r.losses.length - 1);
-  lines.push(formatTable(["step", "loss"], rows.map(([step, loss]) => [step, Number(loss.toFixed(4))])));
-  if (every > 1) lines.push(`(every ${every}th step shown; --json has all ${r.losses.length})`);
-  lines.push("");
-  lines.push(summary);
-  lines.push("");
+  const lines: string[] = [`${s.name}: ${r.worldSize} device(s), dp ${p.dp} × tp ${p.tp} × pp ${p.pp}, hardware ${s.hardware.name}`, ""];
+  if (r.losses.length > 0) lines.push(...lossTable(r.losses), "");
+  lines.push(summary, "");
   lines.push("simulated time and traffic per device, summed over all steps (bubble = idle share of the device's time; stashed = peak micro-batches held):");
-  lines.push(
-    formatTable(
-      ["rank", "dp", "pp", "tp", "compute", "comm", "idle", "bubble", "stashed", "sent", "received", "memory"],
-      r.devices.map((d) => [
-        d.rank,
-        d.coords.dp,
-        d.coords.pp,
-        d.coords.tp,
-        formatSeconds(d.computeSeconds),
-        formatSeconds(d.commSeconds),
-        formatSeconds(d.idleSeconds),
-        `${((100 * d.idleSeconds) / d.makespanSeconds).toFixed(1)}%`,
-        d.peakStashed,
-        formatBytes(d.bytesSent),
-        formatBytes(d.bytesReceived),
-        formatBytes(d.memory.total),
-      ]),
-    ),
-  );
+  lines.push(formatTable(["rank", "dp", "pp", "tp", "compute", "comm", "idle", "bubble", "stashed", "sent", "received", "memory"], deviceRows(r, options.perRank === true)));
   const kinds = Object.entries(r.communication.bytesByKind);
   if (kinds.length > 0) lines.push("", "bytes sent by kind: " + kinds.map(([k, b]) => `${k} ${formatBytes(b)}`).join(", "));
-  const m = r.devices[0].memory;
-  lines.push(
-    `memory of rank 0: parameters ${formatBytes(m.parameters)}, gradients ${formatBytes(m.gradients)}, ` +
-      `optimizer state ${formatBytes(m.optimizerState)}, activations ${formatBytes(m.activations)}, workspace ${formatBytes(m.workspace)}`,
-  );
+  lines.push(...memoryLines(r));
   return lines.join("\n");
 }

@@ -10,6 +10,7 @@ const seconds = z.number().nonnegative();
 
 export const deviceReportSchema = z.object({
   rank: z.number().int().nonnegative(),
+  ranks: z.number().int().positive(),
   coords: z.object({ dp: z.number().int(), pp: z.number().int(), tp: z.number().int() }),
   computeSeconds: seconds,
   commSeconds: seconds,
@@ -25,6 +26,8 @@ export const deviceReportSchema = z.object({
     activations: z.number().nonnegative(),
     workspace: z.number().nonnegative(),
     total: z.number().nonnegative(),
+    capacity: z.number().positive(),
+    fits: z.boolean(),
   }),
   peakStashed: z.number().int().nonnegative(),
 });
@@ -32,8 +35,8 @@ export const deviceReportSchema = z.object({
 export const runResultSchema = z.object({
   scenario: z.object({ name: z.string(), model: z.object({}).loose(), training: z.object({}).loose(), parallel: z.object({}).loose(), hardware: z.object({}).loose() }).loose(),
   losses: z.array(z.number()),
-  finalLoss: z.number(),
-  bitsPerByte: z.number(),
+  finalLoss: z.number().nullable(),
+  bitsPerByte: z.number().nullable(),
   wall: z.object({ seconds, tokensPerSecond: z.number().nonnegative() }),
   worldSize: z.number().int().positive(),
   simulated: z.object({ stepSeconds: seconds, tokensPerSecond: z.number().nonnegative() }),

@@ -16,10 +16,19 @@ export interface MemoryReport {
   /** Scratch shared by all micro-batches: projections and gradients in flight. */
   workspace: number;
   total: number;
+  /** The hardware profile's device memory, and whether `total` fits in it. */
+  capacity: number;
+  fits: boolean;
 }
 
 export interface DeviceReport {
   rank: number;
+  /**
+   * How many ranks this row stands for: 1, or in a shapes-only run that simulates one
+   * representative per pipeline stage, the stage's dp·tp ranks (they do the same work at the same
+   * simulated times; their bytes differ from the representative's only by uneven ring chunks).
+   */
+  ranks: number;
   coords: { dp: number; pp: number; tp: number };
   /** Simulated seconds, summed over all steps; compute + comm + idle = the device's makespan. */
   computeSeconds: number;
@@ -42,11 +51,12 @@ export interface DeviceReport {
 export interface RunResult {
   /** The validated scenario, defaults filled in. */
   scenario: Scenario;
-  /** Mean next-token loss of each step's global batch, before that step's update. */
+  /** Mean next-token loss of each step's global batch, before that step's update; empty in shapes mode. */
   losses: number[];
-  finalLoss: number;
-  /** finalLoss in bits per byte: tokens are bytes, so this is loss / ln 2. */
-  bitsPerByte: number;
+  /** The last loss; null in shapes mode (nothing is computed). */
+  finalLoss: number | null;
+  /** finalLoss in bits per byte: tokens are bytes, so this is loss / ln 2; null in shapes mode. */
+  bitsPerByte: number | null;
   /** Host time of the training loop (not the simulated cluster's). */
   wall: { seconds: number; tokensPerSecond: number };
   worldSize: number;

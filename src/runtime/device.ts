@@ -4,8 +4,9 @@
  * crosses to other ranks only through Comm, which records bytes in the ledger.
  */
 import type { NamedTensor } from "../checkpoint/safetensors.js";
-import { Comm } from "../comm/comm.js";
-import { drawBatch, sliceBatch } from "../data/batches.js";
+import { Comm, type RankSpace } from "../comm/comm.js";
+import { metaFloats } from "../kernels/meta.js";
+import { drawBatch, sliceBatch, type Batch } from "../data/batches.js";
 import { GradientSync, planBuckets, zeroShard } from "../parallel/data.js";
 import { syncTpNormGrads, tpCommFrom, type TpComm } from "../parallel/tensor.js";
 import type { TensorSpec } from "../model/layout.js";
@@ -31,6 +32,32 @@ export interface DeviceData {
   captureGradientsAt?: number;
   /** Record timeline events (for traces and reports); totals are kept either way. */
   recordTimeline: boolean;
+  /**
+   * A shapes-only run: the device holds meta arrays (src/kernels/meta.ts), charges every cost and
+   * computes nothing. Worker k simulates rank `representatives[k]`; with `byStage` each stands for
+   * every rank of its pipeline stage (src/parallel/symmetry.ts).
+   */
+  shapes?: { representatives: number[]; byStage: boolean };
+}
+
+/** The ranks a shapes-only device's Comm reaches, and the classes that let one rank stand for many. */
+function rankSpaceOf(shapes: NonNullable<DeviceData["shapes"]>, mesh: Mesh, slot: number): RankSpace {
+  const slots = new Map(shapes.representatives.map((rank, k) => [rank, k]));
+  return {
+    worldSize: mesh.worldSize,
+    rank: shapes.representatives[slot]!,
+    slotOf: (rank) => {
+      const k = slots.get(rank);
+      if (k === undefined) throw new Error(`rank ${rank} is not simulated in this shapes-only run, and no class of the caller holds it`);
+      return k;
+    },
+    classOf: shapes.byStage ? (rank) => mesh.coords(rank).pp : (rank) => rank,
+  };
+}
+
+/** A batch of token id 0 of the right shape: a shapes-only run reads no data. */
+function shapesBatch(rows: number, seqLen: number): Batch {
+  return { rows, seqLen, inputs: new Int32Array(rows * seqLen), targets: new Int32Array(rows * seqLen) };
 }
 
 /**
@@ -65,16 +92,18 @@ export class Device {
   constructor(private readonly worker: WorkerInit<DeviceData>) {
     const { scenario, init } = worker.data;
     const parallel = scenario.parallel;
-    this.rank = worker.rank;
     this.mesh = buildMesh(parallel);
-    this.clock = new Clock(worker.rank, scenario.hardware, { wallOriginMs: worker.shared.wallOriginMs, recordEvents: worker.data.recordTimeline });
-    this.comm = new Comm(worker.shared, worker.rank, { clock: this.clock });
-    this.dpGroup = this.mesh.groupOf(worker.rank, "dp");
-    this.ppGroup = this.mesh.groupOf(worker.rank, "pp");
-    this.tpGroup = this.mesh.groupOf(worker.rank, "tp");
+    const shapes = worker.data.shapes;
+    const ranks = shapes ? rankSpaceOf(shapes, this.mesh, worker.rank) : undefined;
+    this.rank = ranks ? ranks.rank : worker.rank;
+    this.clock = new Clock(this.rank, scenario.hardware, { wallOriginMs: worker.shared.wallOriginMs, recordEvents: worker.data.recordTimeline });
+    this.comm = new Comm(worker.shared, worker.rank, { clock: this.clock, ranks });
+    this.dpGroup = this.mesh.groupOf(this.rank, "dp");
+    this.ppGroup = this.mesh.groupOf(this.rank, "pp");
+    this.tpGroup = this.mesh.groupOf(this.rank, "tp");
     this.tpComm = tpCommFrom(this.comm, this.tpGroup);
     this.zeroSharded = parallel.zero === 1 && parallel.dp > 1;
-    const coords = this.mesh.coords(worker.rank);
+    const coords = this.mesh.coords(this.rank);
     const rows = scenario.training.globalBatch / parallel.dp;
     const shape = { p: parallel.pp, v: parallel.virtualStages, layersPerStage: parallel.layersPerStage };
     const allParts = stageParts(modelConfigOf(scenario), shape);
@@ -90,7 +119,7 @@ export class Device {
       optimizerShard: this.zeroSharded ? (size) => zeroShard(size, parallel.dp, coords.dp) : undefined,
       // Gradients are all-reduced (or reduce-scattered) and ZeRO all-gathers parameters: in
       // shared memory the ring reads neighbours' chunks in place instead of copying them through channels.
-      allocate: (n) => this.comm.sharedArray(n),
+      allocate: shapes ? (n) => metaFloats(n) as Float32Array : (n) => this.comm.sharedArray(n),
     });
     this.trainer = trainer;
     const m = scenario.training.microBatches;
@@ -107,8 +136,9 @@ export class Device {
     const { globalBatch, seed } = scenario.training;
     const seqLen = scenario.model.seqLen;
     const trainer = this.trainer;
-    const global = drawBatch(corpus, seed, step, globalBatch, seqLen);
-    const mine = sliceBatch(global, this.mesh.coords(this.rank).dp * trainer.rows, trainer.rows);
+    const mine = trainer.shapesOnly
+      ? shapesBatch(trainer.rows, seqLen)
+      : sliceBatch(drawBatch(corpus, seed, step, globalBatch, seqLen), this.mesh.coords(this.rank).dp * trainer.rows, trainer.rows);
     this.clock.beginStep(step);
     const loss = this.executor.runStep(mine, globalBatch * seqLen);
     for (const chunk of trainer.chunks) {
@@ -174,7 +204,9 @@ export class Device {
       activations: this.executor.activationBytes(),
       workspace: trainer.chunks.reduce((n, c) => n + c.model.workspaceBytes(), 0),
     };
-    return { ...report, total: Object.values(report).reduce((a, b) => a + b, 0) };
+    const total = Object.values(report).reduce((a, b) => a + b, 0);
+    const capacity = this.worker.data.scenario.hardware.memoryBytes;
+    return { ...report, total, capacity, fits: total <= capacity };
   }
 
   /** Simulated totals, ledger and memory of this rank so far. */
@@ -183,8 +215,11 @@ export class Device {
     const ledger = this.comm.ledger.toJSON();
     const bytesByKind: Record<string, number> = {};
     for (const [kind, c] of Object.entries(ledger.byKind)) bytesByKind[kind] = c.sent;
+    const shapes = this.worker.data.shapes;
+    const { dp, tp } = this.mesh.shape;
     return {
       rank: this.rank,
+      ranks: shapes?.byStage ? dp * tp : 1,
       coords: this.mesh.coords(this.rank),
       computeSeconds: totals.computeSeconds,
       commSeconds: totals.commSeconds,

@@ -8,6 +8,7 @@
  * (BW, or W for a split backward, which still needs the saved inputs) and then returned to a
  * per-stage pool, so the pool's size is the peak number of micro-batches in flight.
  */
+import { metaFloats } from "../kernels/meta.js";
 import type { Comm, P2POp } from "../comm/comm.js";
 import { sliceBatch, type Batch } from "../data/batches.js";
 import type { Activations } from "../model/activations.js";
@@ -216,7 +217,8 @@ export class PipelineExecutor {
 
   /** A buffer for a stage-boundary gradient in flight: a hidden state [rows·T, C] (its sequence shard under sequence parallelism). */
   private gradBuffer(): Float32Array {
-    return this.spareGradBuffers.pop() ?? new Float32Array(this.hiddenElements);
+    const n = this.hiddenElements;
+    return this.spareGradBuffers.pop() ?? (this.trainer.shapesOnly ? (metaFloats(n) as Float32Array) : new Float32Array(n));
   }
 
   /** Elements of a stage-boundary hidden state. */

@@ -18,13 +18,15 @@ export class AdamW {
   private t = 0;
 
   /** `size` elements of state; `ranges` covers [0, size) and says where decay applies. */
+  /** `allocate` makes m and v (meta arrays in a shapes-only run, which never steps). */
   constructor(
     readonly opt: OptimizerSection,
     readonly size: number,
     readonly ranges: DecayRange[],
+    allocate: (length: number) => Float32Array = (n) => new Float32Array(n),
   ) {
-    this.m = new Float32Array(size);
-    this.v = new Float32Array(size);
+    this.m = allocate(size);
+    this.v = allocate(size);
   }
 
   get stepCount(): number {

@@ -19,6 +19,7 @@ import { checkTensorsMatch } from "../checkpoint/hf.js";
 import type { Scenario } from "../scenario/schema.js";
 import { ADAMW_FLOPS_PER_PARAM, AdamW, clipFactor, scaleInPlace, sumOfSquares, type DecayRange } from "./optimizer.js";
 import { learningRate } from "./schedule.js";
+import { isMeta } from "../kernels/meta.js";
 
 export { modelConfigOf };
 
@@ -118,6 +119,8 @@ export class Trainer {
   readonly chunks: Chunk[];
   /** Rows per micro-batch. */
   readonly microRows: number;
+  /** Built on meta arrays (src/kernels/meta.ts): every cost is charged, nothing is computed. */
+  readonly shapesOnly: boolean;
   /** The pass in progress. The models' hooks, installed once by `observe`, read it; only `during` sets it. */
   private pass = NO_PASS;
 
@@ -140,12 +143,15 @@ export class Trainer {
     const allocate = options.allocate ?? ((n: number) => new Float32Array(n));
     this.params = allocate(this.layout.totalSize);
     this.grads = allocate(this.layout.totalSize);
-    if (!options.init) initParams(this.layout, this.params, scenario.training.seed, scenario.model.initStd);
+    this.shapesOnly = isMeta(this.params);
+    if (this.shapesOnly) {
+      // Meta parameters (a shapes-only run) have no values to initialise or load.
+    } else if (!options.init) initParams(this.layout, this.params, scenario.training.seed, scenario.model.initStd);
     else if (tp) layouts.forEach((l, k) => shardTpTensors(l, options.init!, this.params.subarray(offsets[k], offsets[k] + l.totalSize)));
     else loadTensors(this.layout, this.params, options.init, parts.length === 1 && parts[0].hasEmbedding && parts[0].hasHead);
     this.shard = options.optimizerShard?.(this.layout.totalSize) ?? { offset: 0, size: this.layout.totalSize };
     const ranges = shardRanges(decayRanges(this.layout), this.shard.offset, this.shard.size);
-    this.optimizer = new AdamW(scenario.training.optimizer, this.shard.size, ranges);
+    this.optimizer = new AdamW(scenario.training.optimizer, this.shard.size, ranges, allocate);
     this.microRows = rows / scenario.training.microBatches;
     const seqLen = scenario.model.seqLen;
     this.chunks = layouts.map((layout, k) => {
@@ -227,9 +233,11 @@ export class Trainer {
     const gradNorm = Math.sqrt(sumSquares);
     const lr = learningRate(opt, step, this.scenario.training.steps);
     const { offset, size } = this.shard;
-    const grads = this.grads.subarray(offset, offset + size);
-    scaleInPlace(grads, clipFactor(gradNorm, opt.clipGradNorm));
-    this.optimizer.step(this.params.subarray(offset, offset + size), grads, lr);
+    if (!this.shapesOnly) {
+      const grads = this.grads.subarray(offset, offset + size);
+      scaleInPlace(grads, clipFactor(gradNorm, opt.clipGradNorm));
+      this.optimizer.step(this.params.subarray(offset, offset + size), grads, lr);
+    }
     this.options.observer?.compute("optimizer", ADAMW_FLOPS_PER_PARAM * size);
     return { gradNorm, lr };
   }
@@ -240,6 +248,7 @@ export class Trainer {
    * (so the sum over ranks is the single device's squared norm).
    */
   shardSumOfSquares(): number {
+    if (this.shapesOnly) return 0;
     return tpGradSquares({ tensors: this.layout.tensors, tp: this.options.tp?.comm }, this.grads, this.shard);
   }
 

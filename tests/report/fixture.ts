@@ -64,6 +64,7 @@ function device(rank: number, layout: FakeLayout, events: TimelineEvent[]): Devi
   const memory = { parameters: 4000, gradients: 4000, optimizerState: 8000, activations: 1000 * (layout.pp - pp), workspace: 500 };
   return {
     rank,
+    ranks: 1,
     coords: { dp: Math.floor(rank / layout.pp) % layout.dp, pp, tp: 0 },
     computeSeconds: sum((e) => e.stream === "compute" && e.kind === "compute"),
     commSeconds: sum((e) => e.stream === "compute" && e.kind === "comm"),
@@ -72,7 +73,7 @@ function device(rank: number, layout: FakeLayout, events: TimelineEvent[]): Devi
     bytesSent: sent,
     bytesReceived: sent,
     bytesByKind: { "dp-grad": sent - 512 * STEPS, "pp-act": 512 * STEPS },
-    memory: { ...memory, total: Object.values(memory).reduce((a, b) => a + b, 0) },
+    memory: { ...memory, total: Object.values(memory).reduce((a, b) => a + b, 0), capacity: 80e9, fits: true },
     peakStashed: layout.pp - pp,
   };
 }

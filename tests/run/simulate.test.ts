@@ -15,7 +15,7 @@ describe("simulate on one device", () => {
     // An untrained byte model pays about ln 256 = 5.55 nats.
     expect(Math.abs(result.losses[0] - Math.log(256))).toBeLessThan(0.1);
     expect(result.finalLoss).toBeLessThan(0.6 * result.losses[0]);
-    expect(result.bitsPerByte).toBeCloseTo(result.finalLoss / Math.LN2, 12);
+    expect(result.bitsPerByte).toBeCloseTo(result.finalLoss! / Math.LN2, 12);
   });
 
   it("is deterministic: two runs with one seed give bit-identical losses and simulated times", async () => {
