@@ -13,8 +13,8 @@
  *   summed over its pipeline stages (its tensor-parallel shard; norms replicated). The buffer
  *   and the gradient buffer of the same layout take 4·P bytes each.
  * - S: AdamW's state per moment (m and v): P, or under ZeRO-1 the device's 1/dp shard of P.
- * - A_s: one micro-batch's saved activations of stage s (`Activations` counted with
- *   `emptyMaker`, which allocates nothing); B = globalBatch / dp / microBatches rows of seqLen.
+ * - A_s: one micro-batch's saved activations of stage s (`Activations` with buffers that are
+ *   counted, not allocated); B = globalBatch / dp / microBatches rows of seqLen.
  * - k_s: the activation sets stage s keeps, the most micro-batches it holds at once in the
  *   device's schedule (stashed when its input arrives, freed by BW, or by W after a split
  *   backward) and at least 1: the pool the executor keeps.
@@ -27,7 +27,7 @@
  */
 import { totalmem } from "node:os";
 import { InputError } from "../errors.js";
-import { Activations, emptyMaker, WeightGradInputs } from "../model/activations.js";
+import { Activations, WeightGradInputs, type BufferMaker } from "../model/activations.js";
 import { modelConfigOf, type ModelConfig } from "../model/config.js";
 import { buildLayout, type StagePart } from "../model/layout.js";
 import { stageParts, stagesOfRank } from "../parallel/pipeline.js";
@@ -37,6 +37,9 @@ import { generateSchedule } from "../schedule/generators.js";
 import type { Scenario } from "./schema.js";
 
 const FLOAT32_BYTES = 4;
+
+/** Buffers counted as float32 and never allocated: the estimate needs their sizes only. */
+const countOnly: BufferMaker = { bytesPerElement: FLOAT32_BYTES, make: () => new Float32Array(0) };
 
 export interface HostFootprint {
   /** Parameters, gradients and AdamW's two moments, over all devices. */
@@ -79,8 +82,8 @@ export function hostFootprint(scenario: Scenario): HostFootprint {
 function savedBytes(config: ModelConfig, part: StagePart, B: number, scenario: Scenario, split: boolean): number {
   const { tp, sequenceParallel: sp } = scenario.parallel;
   const T = config.seqLen;
-  const acts = new Activations(config, part, B, T, emptyMaker, tp, sp).bytes;
-  return split ? acts + new WeightGradInputs(config, part, B, T, emptyMaker, tp, sp).bytes : acts;
+  const acts = new Activations(config, part, B, T, countOnly, tp, sp).bytes;
+  return split ? acts + new WeightGradInputs(config, part, B, T, countOnly, tp, sp).bytes : acts;
 }
 
 /**

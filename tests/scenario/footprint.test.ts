@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { simulate } from "../../src/index.js";
-import { Activations, emptyMaker } from "../../src/model/activations.js";
+import { Activations, arrayMaker } from "../../src/model/activations.js";
 import { modelConfigOf } from "../../src/model/config.js";
 import { buildLayout, fullModelPart } from "../../src/model/layout.js";
 import { checkHostMemory, hostFootprint } from "../../src/scenario/footprint.js";
@@ -16,7 +16,7 @@ describe("host footprint of a real-mode run", () => {
     const s = scenario({}, 2);
     const config = modelConfigOf(s);
     const P = buildLayout(config).totalSize;
-    const acts = new Activations(config, fullModelPart(config), 4, 16, emptyMaker).bytes;
+    const acts = new Activations(config, fullModelPart(config), 4, 16, arrayMaker(Float32Array)).bytes;
     expect(hostFootprint(s)).toEqual({ stateBytes: 16 * P, activationBytes: acts, totalBytes: 16 * P + acts, devices: 1 });
   });
 
