@@ -5,6 +5,8 @@ import { fileURLToPath } from "node:url";
 import { parse as parseYaml } from "yaml";
 import type { z } from "zod";
 import { InputError } from "../errors.js";
+import { checkHostMemory } from "./footprint.js";
+import { resolveModelSource } from "./model-source.js";
 import { scenarioSchema, type Scenario } from "./schema.js";
 
 /** Locates scenarios/ both from src/scenario (tsx) and from dist/src/scenario (compiled). */
@@ -45,15 +47,19 @@ export function parseScenarioText(text: string, path: string): unknown {
 
 /**
  * Validates a plain value (from a file or a library user) into a Scenario. `baseDir` anchors a
- * relative `training.data.path`; the data file must exist.
+ * relative `training.data.path` and `model.hfConfig`; the files must exist. A `model.preset` or
+ * `model.hfConfig` is spelled out into the model's fields first. In real mode the run must fit
+ * this host's memory (src/scenario/footprint.ts).
  */
 export function validateScenario(raw: unknown, baseDir = process.cwd()): Scenario {
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
     throw new InputError("scenario", "must be a mapping with the sections model, training, parallel, hardware");
   }
-  const result = scenarioSchema.safeParse(raw);
+  const model = resolveModelSource(raw as Record<string, unknown>, baseDir);
+  const result = scenarioSchema.safeParse(model.raw);
   if (!result.success) throw zodToInputError(result.error);
   const scenario = result.data;
+  if (scenario.mode === "real") checkHostMemory(scenario, model.source);
   const data = scenario.training.data;
   if (data.source === "text") {
     const path = isAbsolute(data.path) ? data.path : resolve(baseDir, data.path);

@@ -100,10 +100,18 @@ export const parallelSchema = z.strictObject({
   zero: z.union([z.literal(0), z.literal(1)], { error: rule("must be 0 or 1") }).default(0),
 });
 
+/**
+ * real: every device is a worker that computes on real buffers (sizes must fit this host);
+ * shapes: nothing is computed or allocated, only costs are charged (README, "Real model sizes").
+ */
+export const SCENARIO_MODES = ["real", "shapes"] as const;
+export type ScenarioMode = (typeof SCENARIO_MODES)[number];
+
 export const scenarioSchema = z
   .strictObject({
     name: z.string({ error: "must be a string" }).min(1, { error: "must not be empty" }).default("scenario"),
     description: z.string({ error: "must be a string" }).optional(),
+    mode: z.enum(SCENARIO_MODES, { error: rule("must be real or shapes") }).default("real"),
     model: modelSchema,
     training: trainingSchema,
     // prefault: an absent section is parsed as {}, so the fields' own defaults fill it.
@@ -125,7 +133,7 @@ export const scenarioSchema = z
     const m = s.model;
     const model = modelConfigOf(s);
     check(() => validateModelConfig(model));
-    // Tokens are bytes, so every byte value needs an embedding row.
+    // Tokens are bytes, so every byte value needs an embedding row (in shapes mode too: one rule for both).
     if (m.vocabSize < BYTE_VOCAB_SIZE) fail(["model", "vocabSize"], `must be at least ${BYTE_VOCAB_SIZE}, the byte tokenizer's vocabulary (got ${m.vocabSize})`);
     const t = s.training;
     const rowsPerReplica = t.globalBatch / s.parallel.dp;

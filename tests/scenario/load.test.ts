@@ -2,8 +2,8 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { InputError } from "../../src/errors.js";
 import { bundledScenarioPath, loadScenario, validateScenario } from "../../src/scenario/load.js";
+import { inputErrorOf } from "./helpers.js";
 
 const base = () => ({
   model: { hiddenSize: 16, intermediateSize: 32, numLayers: 1, numHeads: 2, numKvHeads: 1, seqLen: 8 },
@@ -14,13 +14,7 @@ const base = () => ({
 function failure(mutate: (s: any) => void): string {
   const s: any = base();
   mutate(s);
-  try {
-    validateScenario(s);
-  } catch (err) {
-    expect(err).toBeInstanceOf(InputError);
-    return (err as Error).message;
-  }
-  throw new Error("scenario was accepted");
+  return inputErrorOf(() => validateScenario(s));
 }
 
 describe("scenario validation", () => {

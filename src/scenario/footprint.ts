@@ -1,0 +1,123 @@
+/**
+ * The host memory a real-mode run needs. In real mode every device is a worker thread on this
+ * host holding float32 buffers, so a published model on a few devices asks for terabytes; this
+ * estimate lets validation refuse such a scenario with a one-line error before any worker
+ * starts, instead of the run dying of an out-of-memory crash.
+ *
+ * Formula (bytes, summed over all dp·tp·pp devices):
+ *
+ *   state       = Σ devices  4·P + 4·P + 4·2·S
+ *   activations = Σ devices  Σ stages s of the device  k_s · (A_s + W_s)
+ *
+ * - P: elements of the device's parameter buffer, `buildLayout(config, part, tp).totalSize`
+ *   summed over its pipeline stages (its tensor-parallel shard; norms replicated). The buffer
+ *   and the gradient buffer of the same layout take 4·P bytes each.
+ * - S: AdamW's state per moment (m and v): P, or under ZeRO-1 the device's 1/dp shard of P.
+ * - A_s: one micro-batch's saved activations of stage s (`Activations` with buffers that are
+ *   counted, not allocated); B = globalBatch / dp / microBatches rows of seqLen.
+ * - k_s: the activation sets stage s keeps, the most micro-batches it holds at once in the
+ *   device's schedule (stashed when its input arrives, freed by BW, or by W after a split
+ *   backward) and at least 1: the pool the executor keeps.
+ * - W_s: with a split backward (zb-h1), the weight-gradient inputs each set also keeps until
+ *   its W; otherwise 0.
+ *
+ * Left out: each model's workspace (about one micro-batch of scratch), stage-boundary gradient
+ * buffers, the token stream and the JavaScript heap. The estimate is therefore slightly below
+ * what a run allocates, so a scenario it refuses cannot fit.
+ */
+import { totalmem } from "node:os";
+import { InputError } from "../errors.js";
+import { Activations, WeightGradInputs, type BufferMaker } from "../model/activations.js";
+import { modelConfigOf, type ModelConfig } from "../model/config.js";
+import { buildLayout, type StagePart } from "../model/layout.js";
+import { stageParts, stagesOfRank } from "../parallel/pipeline.js";
+import { formatBytes } from "../report/table.js";
+import type { Action } from "../schedule/actions.js";
+import { generateSchedule } from "../schedule/generators.js";
+import type { Scenario } from "./schema.js";
+
+const FLOAT32_BYTES = 4;
+
+/** Buffers counted as float32 and never allocated: the estimate needs their sizes only. */
+const countOnly: BufferMaker = { bytesPerElement: FLOAT32_BYTES, make: () => new Float32Array(0) };
+
+export interface HostFootprint {
+  /** Parameters, gradients and AdamW's two moments, over all devices. */
+  stateBytes: number;
+  /** Saved activations of the micro-batches in flight, over all devices. */
+  activationBytes: number;
+  totalBytes: number;
+  /** dp·tp·pp. */
+  devices: number;
+}
+
+/** Estimates the host bytes a real-mode run of `scenario` allocates (see the header for the formula). */
+export function hostFootprint(scenario: Scenario): HostFootprint {
+  const p = scenario.parallel;
+  const config = modelConfigOf(scenario);
+  const m = scenario.training.microBatches;
+  const B = scenario.training.globalBatch / p.dp / m;
+  const shape = { p: p.pp, v: p.virtualStages, layersPerStage: p.layersPerStage };
+  const parts = stageParts(config, shape);
+  const schedule = generateSchedule(p.schedule, { p: p.pp, m, v: p.virtualStages });
+  const split = schedule.some((actions) => actions.some((a) => a.type === "W"));
+  const tp = { size: p.tp, index: 0 };
+  // dp replicas hold the same layout; under ZeRO-1 their moments add up to one copy.
+  const momentCopies = p.zero === 1 ? 1 : p.dp;
+  let stateBytes = 0;
+  let activationBytes = 0;
+  for (let r = 0; r < p.pp; r++) {
+    const sets = activationSetsPerStage(schedule[r]);
+    for (const s of stagesOfRank(r, shape)) {
+      const P = buildLayout(config, parts[s], tp).totalSize;
+      stateBytes += p.tp * FLOAT32_BYTES * (2 * P * p.dp + 2 * P * momentCopies);
+      const perSet = savedBytes(config, parts[s], B, scenario, split);
+      activationBytes += p.tp * p.dp * Math.max(1, sets.get(s) ?? 0) * perSet;
+    }
+  }
+  return { stateBytes, activationBytes, totalBytes: stateBytes + activationBytes, devices: p.dp * p.tp * p.pp };
+}
+
+/** Bytes one micro-batch of a stage keeps on one tensor-parallel rank between its forward and its backward. */
+function savedBytes(config: ModelConfig, part: StagePart, B: number, scenario: Scenario, split: boolean): number {
+  const { tp, sequenceParallel: sp } = scenario.parallel;
+  const T = config.seqLen;
+  const acts = new Activations(config, part, B, T, countOnly, tp, sp).bytes;
+  return split ? acts + new WeightGradInputs(config, part, B, T, countOnly, tp, sp).bytes : acts;
+}
+
+/**
+ * For each stage in one pipeline rank's action list, the most micro-batches whose activations
+ * it holds at once: a set is taken when the micro-batch's input arrives (RECV_F, or F on the
+ * first stage) and given back by BW, or by W after a split backward.
+ */
+function activationSetsPerStage(actions: readonly Action[]): Map<number, number> {
+  const held = new Map<number, number>();
+  const peak = new Map<number, number>();
+  for (const a of actions) {
+    const taken = a.type === "RECV_F" || (a.type === "F" && a.stage === 0);
+    const freed = a.type === "BW" || a.type === "W";
+    if (!taken && !freed) continue;
+    const now = (held.get(a.stage) ?? 0) + (taken ? 1 : -1);
+    held.set(a.stage, now);
+    peak.set(a.stage, Math.max(peak.get(a.stage) ?? 0, now));
+  }
+  return peak;
+}
+
+/**
+ * Throws an InputError on `field` (the field the model's size comes from) when a real-mode run
+ * of `scenario` would need more memory than the host has; `modelField` is named when the
+ * model's state alone does not fit, `model.seqLen` when the activations are what overflows.
+ */
+export function checkHostMemory(scenario: Scenario, modelField: string, hostBytes: number = totalmem()): void {
+  const f = hostFootprint(scenario);
+  if (f.totalBytes <= hostBytes) return;
+  const field = f.stateBytes > hostBytes ? modelField : "model.seqLen";
+  throw new InputError(
+    field,
+    `needs about ${formatBytes(f.totalBytes)} of host memory in real mode on ${f.devices} device(s) ` +
+      `(parameters, gradients and optimizer state ${formatBytes(f.stateBytes)}, activations ${formatBytes(f.activationBytes)}; ` +
+      `this host has ${formatBytes(hostBytes)}) — use mode: shapes`,
+  );
+}

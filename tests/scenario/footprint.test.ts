@@ -1,0 +1,68 @@
+import { describe, expect, it } from "vitest";
+import { simulate } from "../../src/index.js";
+import { Activations, arrayMaker } from "../../src/model/activations.js";
+import { modelConfigOf } from "../../src/model/config.js";
+import { buildLayout, fullModelPart } from "../../src/model/layout.js";
+import { checkHostMemory, hostFootprint } from "../../src/scenario/footprint.js";
+import { validateScenario } from "../../src/scenario/load.js";
+import { inputErrorOf } from "./helpers.js";
+
+const model = { hiddenSize: 32, intermediateSize: 64, numLayers: 4, numHeads: 4, numKvHeads: 2, seqLen: 16 };
+const scenario = (parallel: Record<string, unknown>, microBatches = 4) =>
+  validateScenario({ model, training: { steps: 1, globalBatch: 8, microBatches, optimizer: { lr: 1e-3 } }, parallel });
+
+describe("host footprint of a real-mode run", () => {
+  it("is 16 bytes per parameter plus one activation set on a single device with one micro-batch in flight", () => {
+    const s = scenario({}, 2);
+    const config = modelConfigOf(s);
+    const P = buildLayout(config).totalSize;
+    const acts = new Activations(config, fullModelPart(config), 4, 16, arrayMaker(Float32Array)).bytes;
+    expect(hostFootprint(s)).toEqual({ stateBytes: 16 * P, activationBytes: acts, totalBytes: 16 * P + acts, devices: 1 });
+  });
+
+  it("holds every micro-batch under GPipe and shards the moments under ZeRO-1", () => {
+    const single = hostFootprint(scenario({}, 4));
+    const gpipe = hostFootprint(scenario({ schedule: "gpipe" }, 4));
+    expect(gpipe.activationBytes).toBe(4 * single.activationBytes);
+    const dp = hostFootprint(scenario({ dp: 2 }, 2));
+    const zero = hostFootprint(scenario({ dp: 2, zero: 1 }, 2));
+    // Two replicas hold 2·(params + grads) and, without ZeRO, 2·(m + v); with it one copy of m + v.
+    expect(zero.stateBytes).toBe(dp.stateBytes * 0.75);
+  });
+
+  it.each([
+    ["dp 2 × pp 2, ZeRO-1, zero-bubble", { dp: 2, pp: 2, zero: 1, schedule: "zb-h1" }],
+    ["tp 2 × pp 2, interleaved, sequence parallel", { tp: 2, pp: 2, schedule: "interleaved", sequenceParallel: true }],
+  ])("matches the buffers a run allocates (%s)", async (_what, parallel) => {
+    const s = scenario(parallel);
+    const estimate = hostFootprint(s);
+    const result = await simulate(s);
+    const sum = (key: "parameters" | "gradients" | "optimizerState" | "activations") => result.devices.reduce((n, d) => n + d.memory[key], 0);
+    expect(estimate.devices).toBe(result.worldSize);
+    expect(estimate.stateBytes).toBe(sum("parameters") + sum("gradients") + sum("optimizerState"));
+    // A run's activations also count the stage-boundary gradient buffers: at most m per device, [B·T, C] float32 each.
+    const activations = sum("activations");
+    expect(activations).toBeGreaterThanOrEqual(estimate.activationBytes);
+    expect(activations - estimate.activationBytes).toBeLessThanOrEqual(result.worldSize * 4 * (2 * 16 * 32) * 4);
+  });
+
+  it("names the model's source when its state alone does not fit, and model.seqLen when the activations do not", () => {
+    const s = scenario({});
+    const f = hostFootprint(s);
+    expect(() => checkHostMemory(s, "model.preset", f.totalBytes)).not.toThrow();
+    expect(() => checkHostMemory(s, "model.preset", f.stateBytes - 1)).toThrow(/^model\.preset: needs about .* of host memory in real mode on 1 device\(s\) .* — use mode: shapes$/);
+    expect(() => checkHostMemory(s, "model.preset", f.totalBytes - 1)).toThrow(/^model\.seqLen: needs about/);
+  });
+
+  it("refuses a preset in real mode with one line naming it, and accepts it in shapes mode", () => {
+    const raw = (mode: string) => ({ mode, model: { preset: "llama-3.1-405b", seqLen: 128 }, training: { steps: 1, globalBatch: 1, optimizer: { lr: 1e-4 } } });
+    const message = inputErrorOf(() => validateScenario(raw("real")));
+    expect(message).toMatch(/^model\.preset: needs about /);
+    expect(message).not.toContain("\n");
+    // 405.85 B parameters × 16 bytes = 5.91 TiB of state: more than any host this runs on.
+    expect(message).toContain("parameters, gradients and optimizer state 5.91 TiB");
+    const shapes = validateScenario(raw("shapes"));
+    expect(shapes.model.hiddenSize).toBe(16384);
+    expect(hostFootprint(shapes).stateBytes).toBe(16 * 405_853_388_800);
+  });
+});
