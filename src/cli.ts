@@ -3,13 +3,14 @@
  * The command line. commander lives here only: every command is a thin wrapper around a function
  * of src/index.ts, so tests and users can call the same code directly.
  */
+import { SHAPES_LIMITS } from "./run/shapes.js";
 import { writeFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { InputError } from "./errors.js";
 import { evaluateCheckpoint, loadEvalSequences, readCheckpoint, loadScenario, simulate, bundledScenarioPath, parseCosts, scheduleCommandOutput } from "./index.js";
 import { readdirSync, existsSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { expandVariations, parseVariation, readScenarioFile, compareWithTimelines, type Expanded } from "./index.js";
+import { expandVariations, parseVariation, readScenarioFile, inShapesMode, compareWithTimelines, type Expanded } from "./index.js";
 import { formatCompareReport } from "./report/compare-report.js";
 import { htmlReport } from "./report/html.js";
 import { progressBar } from "./report/progress.js";
@@ -69,16 +70,18 @@ function addRunCommand(program: Command): void {
     .option("--save <dir>", "write the final checkpoint (Hugging Face format) to this folder")
     .option("--init <dir>", "start from this checkpoint instead of the seeded initialisation")
     .option("--quiet", "print only the summary line")
-    .action(async (file: string | undefined, opts: { json?: string; save?: string; init?: string; quiet?: boolean }) => {
-      const scenario = loadScenario(file ?? bundledScenarioPath("default.yaml"));
+    .option("--shapes", "shapes only: real sizes, no numbers (overrides the scenario's mode)")
+    .option("--per-rank", "one table row per rank, also where one row stands for many identical ranks")
+    .action(async (file: string | undefined, opts: { json?: string; save?: string; init?: string; quiet?: boolean; shapes?: boolean; perRank?: boolean }) => {
+      const scenario = loadScenario(file ?? bundledScenarioPath("default.yaml"), { shapes: opts.shapes });
       const bar = progressBar(scenario.training.steps, scenario.name);
       const result = await simulate(scenario, {
         init: opts.init,
         save: opts.save,
-        onStep: (s) => bar.update(s.step + 1, `loss ${s.loss.toFixed(4)}`),
+        onStep: (s) => bar.update(s.step + 1, s.loss === null ? "shapes only" : `loss ${s.loss.toFixed(4)}`),
       });
       bar.finish();
-      console.log(formatRunReport(result, { brief: opts.quiet === true }));
+      console.log(formatRunReport(result, { brief: opts.quiet === true, perRank: opts.perRank === true }));
       if (opts.json) writeJson(opts.json, result);
     });
 }
@@ -105,8 +108,9 @@ interface CompareCliOptions {
   json?: string;
   trace?: string;
   report?: string;
-  maxWorldSize: number;
+  maxWorldSize?: number;
   threads?: number;
+  shapes?: boolean;
 }
 
 function addCompareCommand(program: Command): void {
@@ -118,7 +122,8 @@ function addCompareCommand(program: Command): void {
     .option("--json <file>", "write { runs: [...], skipped: [...] } as JSON")
     .option("--trace <file>", "write a Chrome trace (Perfetto, chrome://tracing) of every run")
     .option("--report <file>", "write a self-contained HTML report")
-    .option("--max-world-size <n>", "skip layouts with more devices than this (default 16)", positiveInt("--max-world-size"), 16)
+    .option("--max-world-size <n>", "skip layouts with more devices than this (default 16; shapes mode 65536)", positiveInt("--max-world-size"))
+    .option("--shapes", "shapes only: real sizes, no numbers (overrides every scenario's mode)")
     .option("--threads <n>", "runs at a time (default: the machine's cores)", positiveInt("--threads"))
     .action((files: string[], opts: CompareCliOptions) => runComparison(files, opts));
 }
@@ -131,7 +136,8 @@ async function runComparison(files: string[], opts: CompareCliOptions): Promise<
   const skipped: { layout: string; reason: string }[] = [];
   for (const path of paths) {
     const { raw, baseDir } = readScenarioFile(path);
-    const expansion = expandVariations(raw, baseDir, variations, opts.maxWorldSize);
+    const maxWorldSize = opts.maxWorldSize ?? (opts.shapes ? SHAPES_LIMITS.worldSize : 16);
+    const expansion = expandVariations(opts.shapes ? inShapesMode(raw) : raw, baseDir, variations, maxWorldSize);
     const name = paths.length > 1 ? `${path}: ` : "";
     runs.push(...expansion.runs);
     skipped.push(...expansion.skipped.map((s) => ({ layout: name + s.layout, reason: s.reason })));

@@ -3,7 +3,7 @@
  * their own code and tests.
  */
 export { InputError, InternalError, DeviceError, AbortedError } from "./errors.js";
-export { loadScenario, validateScenario, bundledScenarioPath, readScenarioFile } from "./scenario/load.js";
+export { loadScenario, validateScenario, bundledScenarioPath, readScenarioFile, inShapesMode } from "./scenario/load.js";
 export type { Scenario, ScenarioInput } from "./scenario/schema.js";
 export { simulate, simulateWithTimeline, type SimulateOptions } from "./run/simulate.js";
 export type {

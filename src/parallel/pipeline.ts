@@ -38,8 +38,9 @@ export function checkPipeline(config: ModelConfig, shape: PipelineShape & { inte
   const L = config.numLayers;
   if (shape.interleaved) {
     if (v < 2) throw new InputError("parallel.virtualStages", `must be at least 2 for the interleaved schedule, got ${v}`);
-    if (L % p !== 0) throw new InputError("parallel.pp", `must divide model.numLayers = ${L} for the interleaved schedule, got ${p}`);
-    if ((L / p) % v !== 0) {
+    // The even split; an explicit layersPerStage (checked below) says what each stage holds instead.
+    if (!shape.layersPerStage && L % p !== 0) throw new InputError("parallel.pp", `must divide model.numLayers = ${L} for the interleaved schedule, got ${p}`);
+    if (!shape.layersPerStage && (L / p) % v !== 0) {
       throw new InputError("parallel.virtualStages", `must divide the layers per rank (numLayers / pp = ${L} / ${p}), got ${v}`);
     }
   } else if (v !== 1) {

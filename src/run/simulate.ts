@@ -14,14 +14,15 @@ import type { Scenario } from "../scenario/schema.js";
 import type { TimelineEvent } from "../sim/clock.js";
 import { modelConfigOf, type StepOutcome } from "../train/trainer.js";
 import type { DeviceReport, RunOutput, RunResult } from "./results.js";
+import { shapesPlan } from "./shapes.js";
 
 export interface SimulateOptions {
   /** Checkpoint folder to start from. */
   init?: string;
   /** Folder to write the final checkpoint to. */
   save?: string;
-  /** Called after every step with the step's outcome (for progress bars). */
-  onStep?: (outcome: StepOutcome & { loss: number }) => void;
+  /** Called after every step with the step's outcome (loss null in shapes mode). */
+  onStep?: (outcome: StepOutcome) => void;
   /** A rank that waits this long for a peer that makes no progress fails the run (ms). */
   watchdogMs?: number;
   /** Return the reduced gradients of step 0 (for equivalence tests against a single device). */
@@ -52,18 +53,21 @@ export function simulateWithTimeline(scenario: Scenario, options: SimulateOption
 /** Devices record timeline events only when asked: `simulate()` would carry them across threads for nothing. */
 async function execute(scenario: Scenario, options: SimulateOptions, recordTimeline: boolean): Promise<RunOutput> {
   const mesh = buildMesh(scenario.parallel);
+  const shapes = scenario.mode === "shapes" ? shapesPlan(scenario, mesh, options) : undefined;
   const data: DeviceData = {
     scenario,
-    corpus: loadCorpus(scenario),
+    corpus: shapes ? new Int32Array(0) : loadCorpus(scenario),
     init: options.init !== undefined ? loadInit(scenario, options.init) : undefined,
     captureGradientsAt: options.captureGradients ? 0 : undefined,
     recordTimeline,
+    shapes,
   };
-  // Each rank keeps its parameters and gradients (at most the whole model's) in its shared arena.
-  const modelBytes = buildLayout(modelConfigOf(scenario)).totalSize * Float32Array.BYTES_PER_ELEMENT;
+  // Each rank keeps its parameters and gradients (at most the whole model's) in its shared arena;
+  // a shapes-only rank keeps meta arrays, which take no memory.
+  const modelBytes = shapes ? 0 : buildLayout(modelConfigOf(scenario)).totalSize * Float32Array.BYTES_PER_ELEMENT;
   const cluster = await Cluster.launch<DeviceApi, DeviceData>({
     entry: workerFile({ compiled: "device.js", source: "device.ts" }),
-    worldSize: mesh.worldSize,
+    worldSize: shapes ? shapes.representatives.length : mesh.worldSize,
     arenaBytes: 2 * modelBytes + (1 << 20),
     channelBytes: options.channelBytes,
     data,
@@ -79,15 +83,15 @@ async function execute(scenario: Scenario, options: SimulateOptions, recordTimel
       // Every rank holding the loss reports its replica's rows' mean; the global batch's mean is their average.
       const reported = outcomes.map((o) => o.loss).filter((l): l is number => l !== null);
       const loss = reported.reduce((sum, l) => sum + l, 0) / reported.length;
-      losses.push(loss);
-      options.onStep?.({ step, loss, gradNorm: outcomes[0].gradNorm, lr: outcomes[0].lr });
+      if (!shapes) losses.push(loss);
+      options.onStep?.({ step, loss: shapes ? null : loss, gradNorm: outcomes[0].gradNorm, lr: outcomes[0].lr });
       for (const o of outcomes) for (const e of o.events) timeline.push(e);
     }
     const wallSeconds = (performance.now() - started) / 1000;
     const devices = await cluster.all("report", (device) => device.report());
     if (options.save !== undefined) await saveCheckpoint(cluster, scenario, mesh, options.save);
     const gradients = options.captureGradients ? await gatherGradients(cluster, scenario) : undefined;
-    return { result: buildResult(scenario, losses, wallSeconds, devices), timeline, gradients };
+    return { result: buildResult(scenario, mesh.worldSize, losses, wallSeconds, devices), timeline, gradients };
   } finally {
     await cluster.close();
   }
@@ -126,24 +130,25 @@ async function saveCheckpoint(cluster: Cluster<DeviceApi>, scenario: Scenario, m
   writeCheckpoint(dir, modelConfigOf(scenario), layout.tensors.map((t) => ({ name: t.name, shape: t.shape, data: full.get(t.name)! })));
 }
 
-function buildResult(scenario: Scenario, losses: number[], wallSeconds: number, devices: DeviceReport[]): RunResult {
+function buildResult(scenario: Scenario, worldSize: number, losses: number[], wallSeconds: number, devices: DeviceReport[]): RunResult {
   const { steps, globalBatch } = scenario.training;
   const tokensPerStep = globalBatch * scenario.model.seqLen;
-  const finalLoss = losses[losses.length - 1];
+  const finalLoss = losses.length > 0 ? losses[losses.length - 1] : null;
   // Every device's compute + comm + idle is its makespan; the step ends when the slowest device does.
   const makespan = Math.max(...devices.map((d) => d.makespanSeconds));
   const stepSeconds = makespan / steps;
+  // A row that stands for several ranks counts once for each of them.
   const bytesByKind: Record<string, number> = {};
-  for (const d of devices) for (const [kind, bytes] of Object.entries(d.bytesByKind)) bytesByKind[kind] = (bytesByKind[kind] ?? 0) + bytes;
+  for (const d of devices) for (const [kind, bytes] of Object.entries(d.bytesByKind)) bytesByKind[kind] = (bytesByKind[kind] ?? 0) + d.ranks * bytes;
   return {
     scenario,
     losses,
     finalLoss,
-    bitsPerByte: finalLoss / Math.LN2,
+    bitsPerByte: finalLoss === null ? null : finalLoss / Math.LN2,
     wall: { seconds: wallSeconds, tokensPerSecond: (steps * tokensPerStep) / wallSeconds },
-    worldSize: devices.length,
+    worldSize,
     simulated: { stepSeconds, tokensPerSecond: tokensPerStep / stepSeconds },
     devices,
-    communication: { totalBytes: devices.reduce((sum, d) => sum + d.bytesSent, 0), bytesByKind },
+    communication: { totalBytes: devices.reduce((sum, d) => sum + d.ranks * d.bytesSent, 0), bytesByKind },
   };
 }

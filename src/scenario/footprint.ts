@@ -27,19 +27,17 @@
  */
 import { totalmem } from "node:os";
 import { InputError } from "../errors.js";
-import { Activations, WeightGradInputs, type BufferMaker } from "../model/activations.js";
+import { Activations, metaMaker, WeightGradInputs } from "../model/activations.js";
 import { modelConfigOf, type ModelConfig } from "../model/config.js";
 import { buildLayout, type StagePart } from "../model/layout.js";
-import { stageParts, stagesOfRank } from "../parallel/pipeline.js";
+import { stageParts } from "../parallel/pipeline.js";
+import { stagesOfRank } from "../parallel/placement.js";
 import { formatBytes } from "../report/table.js";
 import type { Action } from "../schedule/actions.js";
 import { generateSchedule } from "../schedule/generators.js";
 import type { Scenario } from "./schema.js";
 
 const FLOAT32_BYTES = 4;
-
-/** Buffers counted as float32 and never allocated: the estimate needs their sizes only. */
-const countOnly: BufferMaker = { bytesPerElement: FLOAT32_BYTES, make: () => new Float32Array(0) };
 
 export interface HostFootprint {
   /** Parameters, gradients and AdamW's two moments, over all devices. */
@@ -82,8 +80,8 @@ export function hostFootprint(scenario: Scenario): HostFootprint {
 function savedBytes(config: ModelConfig, part: StagePart, B: number, scenario: Scenario, split: boolean): number {
   const { tp, sequenceParallel: sp } = scenario.parallel;
   const T = config.seqLen;
-  const acts = new Activations(config, part, B, T, countOnly, tp, sp).bytes;
-  return split ? acts + new WeightGradInputs(config, part, B, T, countOnly, tp, sp).bytes : acts;
+  const acts = new Activations(config, part, B, T, metaMaker, tp, sp).bytes;
+  return split ? acts + new WeightGradInputs(config, part, B, T, metaMaker, tp, sp).bytes : acts;
 }
 
 /**

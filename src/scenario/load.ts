@@ -18,10 +18,18 @@ export function bundledScenarioPath(file: string): string {
   throw new InputError("scenario", `bundled scenario ${file} not found`);
 }
 
-/** Reads and validates a scenario file. Relative data paths are resolved against its folder. */
-export function loadScenario(path: string): Scenario {
+/**
+ * Reads and validates a scenario file. Relative data paths are resolved against its folder.
+ * `shapes` runs it in shapes mode whatever its `mode` says (the CLI's --shapes).
+ */
+export function loadScenario(path: string, options: { shapes?: boolean } = {}): Scenario {
   const { raw, baseDir } = readScenarioFile(path);
-  return validateScenario(raw, baseDir);
+  return validateScenario(options.shapes ? inShapesMode(raw) : raw, baseDir);
+}
+
+/** A scenario as written, set to shapes mode (before validation, so real mode's host-memory check does not apply). */
+export function inShapesMode(raw: unknown): unknown {
+  return raw !== null && typeof raw === "object" && !Array.isArray(raw) ? { ...raw, mode: "shapes" } : raw;
 }
 
 /** A scenario file as written (not yet validated) and the folder its relative paths start from. */

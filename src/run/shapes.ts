@@ -1,0 +1,39 @@
+/**
+ * Which ranks a shapes-only run simulates, and what it cannot do. A shapes-only run starts one
+ * worker per representative: with a node-aligned layout one per pipeline stage, each standing
+ * for its stage's dp·tp ranks (src/parallel/symmetry.ts), otherwise one per rank.
+ */
+import { InputError } from "../errors.js";
+import type { Mesh } from "../parallel/mesh.js";
+import { rankClasses } from "../parallel/symmetry.js";
+import type { Scenario } from "../scenario/schema.js";
+import type { DeviceData } from "../runtime/device.js";
+
+/**
+ * Ranks of the simulated cluster (the largest published runs use 16,384 GPUs; four times that
+ * leaves room), and worker threads a run may start (each takes some tens of MB of host memory).
+ */
+export const SHAPES_LIMITS = { worldSize: 65_536, workers: 64 } as const;
+
+export function shapesPlan(
+  scenario: Scenario,
+  mesh: Mesh,
+  options: { init?: string; save?: string; captureGradients?: boolean },
+): NonNullable<DeviceData["shapes"]> {
+  if (options.init !== undefined) throw new InputError("--init", "a shapes-only run has no weights to start from (use mode: real)");
+  if (options.save !== undefined) throw new InputError("--save", "a shapes-only run has no weights to save (use mode: real)");
+  if (options.captureGradients) throw new InputError("captureGradients", "a shapes-only run computes no gradients");
+  const world = mesh.worldSize;
+  if (world > SHAPES_LIMITS.worldSize) {
+    throw new InputError("parallel", `dp·tp·pp = ${world} ranks; shapes mode simulates at most ${SHAPES_LIMITS.worldSize}`);
+  }
+  const classes = rankClasses(mesh, scenario.hardware);
+  const workers = classes.representatives.length;
+  if (workers > SHAPES_LIMITS.workers) {
+    const why = classes.byStage
+      ? `pp = ${mesh.shape.pp} stages need one worker each`
+      : `its stages or tp groups straddle nodes of ${scenario.hardware.devicesPerNode} devices, so every one of its ${world} ranks is simulated`;
+    throw new InputError("parallel", `${why}; shapes mode starts at most ${SHAPES_LIMITS.workers} workers`);
+  }
+  return { representatives: [...classes.representatives], byStage: classes.byStage };
+}
