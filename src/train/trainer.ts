@@ -151,7 +151,8 @@ export class Trainer {
     else loadTensors(this.layout, this.params, options.init, parts.length === 1 && parts[0].hasEmbedding && parts[0].hasHead);
     this.shard = options.optimizerShard?.(this.layout.totalSize) ?? { offset: 0, size: this.layout.totalSize };
     const ranges = shardRanges(decayRanges(this.layout), this.shard.offset, this.shard.size);
-    this.optimizer = new AdamW(scenario.training.optimizer, this.shard.size, ranges, allocate);
+    // Moments are private to the rank (never communicated): plain arrays, or meta ones in shapes mode.
+    this.optimizer = new AdamW(scenario.training.optimizer, this.shard.size, ranges, this.shapesOnly ? allocate : undefined);
     this.microRows = rows / scenario.training.microBatches;
     const seqLen = scenario.model.seqLen;
     this.chunks = layouts.map((layout, k) => {
