@@ -136,7 +136,8 @@ async function runComparison(files: string[], opts: CompareCliOptions): Promise<
   const skipped: { layout: string; reason: string }[] = [];
   for (const path of paths) {
     const { raw, baseDir } = readScenarioFile(path);
-    const maxWorldSize = opts.maxWorldSize ?? (opts.shapes ? SHAPES_LIMITS.worldSize : 16);
+    const shapes = opts.shapes === true || (raw as { mode?: unknown } | null)?.mode === "shapes";
+    const maxWorldSize = opts.maxWorldSize ?? (shapes ? SHAPES_LIMITS.worldSize : 16);
     const expansion = expandVariations(opts.shapes ? inShapesMode(raw) : raw, baseDir, variations, maxWorldSize);
     const name = paths.length > 1 ? `${path}: ` : "";
     runs.push(...expansion.runs);

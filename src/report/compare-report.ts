@@ -34,7 +34,7 @@ export function formatCompareReport(c: CompareResult): string {
           `${(100 * r.metrics.mfu).toFixed(1)}%`,
           `${(100 * r.metrics.bubbleFraction).toFixed(1)}%`,
           bytesPerStep(r.communication.bytesByKind, r.scenario.training.steps),
-          formatBytes(r.metrics.peakMemoryBytes),
+          `${formatBytes(r.metrics.peakMemoryBytes)}${r.metrics.fitsInMemory ? "" : " (over)"}`,
           r.finalLoss === null ? "-" : r.finalLoss.toFixed(4),
           r.metrics.lossesAgree === null ? "-" : r.metrics.lossesAgree ? "yes" : "NO",
           `${r.wall.seconds.toFixed(1)} s`,
@@ -43,11 +43,15 @@ export function formatCompareReport(c: CompareResult): string {
     );
     const disagree = c.runs.filter((r) => r.metrics.lossesAgree === false);
     lines.push("");
-    lines.push(
-      disagree.length === 0
-        ? "losses: every layout of the same model and data agrees with the first within relative 1e-4"
-        : `losses: ${disagree.map((r) => r.layout.label).join(", ")} disagree with the first layout of the same model and data`,
-    );
+    if (c.runs.some((r) => r.losses.length > 0)) {
+      lines.push(
+        disagree.length === 0
+          ? "losses: every layout of the same model and data agrees with the first within relative 1e-4"
+          : `losses: ${disagree.map((r) => r.layout.label).join(", ")} disagree with the first layout of the same model and data`,
+      );
+    }
+    const over = c.runs.filter((r) => !r.metrics.fitsInMemory);
+    if (over.length > 0) lines.push(`memory: ${over.map((r) => r.layout.label).join(", ")} need more than a device has (marked "over")`);
   }
   if (c.skipped.length > 0) {
     lines.push("", "skipped:");

@@ -75,6 +75,7 @@ export async function compare(inputs: (Scenario | Expanded)[], options: CompareO
 function markLossAgreement(runs: CompareRun[]): void {
   const firsts = new Map<string, CompareRun>();
   for (const run of runs) {
+    if (run.losses.length === 0) continue; // shapes only: nothing to agree on
     const key = JSON.stringify([run.scenario.model, run.scenario.training]);
     const first = firsts.get(key);
     if (!first) firsts.set(key, run);

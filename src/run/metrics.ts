@@ -20,8 +20,11 @@ export function runMetrics(r: RunResult): Omit<RunMetrics, "lossesAgree"> {
   const devices = r.devices;
   const peak = r.scenario.hardware.peakFlops;
   const mfu = (modelFlopsPerToken(modelConfigOf(r.scenario)) * r.simulated.tokensPerSecond) / (r.worldSize * peak);
-  const bubble = devices.reduce((sum, d) => sum + d.idleSeconds / d.makespanSeconds, 0) / devices.length;
-  return { mfu, bubbleFraction: bubble, peakMemoryBytes: Math.max(...devices.map((d) => d.memory.total)) };
+  // A row that stands for several ranks weighs as many.
+  const ranks = devices.reduce((sum, d) => sum + d.ranks, 0);
+  const bubble = devices.reduce((sum, d) => sum + (d.ranks * d.idleSeconds) / d.makespanSeconds, 0) / ranks;
+  const peakMemoryBytes = Math.max(...devices.map((d) => d.memory.total));
+  return { mfu, bubbleFraction: bubble, peakMemoryBytes, fitsInMemory: devices.every((d) => d.memory.fits) };
 }
 
 /** Relative agreement of two loss curves: the equivalence bound for 10 steps of Adam (docs/architecture.md, invariants). */

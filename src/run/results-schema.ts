@@ -62,6 +62,7 @@ export const compareResultSchema = z.object({
         mfu: z.number().nonnegative(),
         bubbleFraction: z.number().min(0).max(1),
         peakMemoryBytes: z.number().nonnegative(),
+        fitsInMemory: z.boolean(),
         lossesAgree: z.boolean().nullable(),
       }),
     }),

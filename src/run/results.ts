@@ -98,6 +98,8 @@ export interface RunMetrics {
   bubbleFraction: number;
   /** The largest device's allocated bytes. */
   peakMemoryBytes: number;
+  /** Whether every device's memory fits in the hardware profile's. */
+  fitsInMemory: boolean;
   /** Whether the losses match the first run with the same model and training (relative 1e-4); null if it has no such peer. */
   lossesAgree: boolean | null;
 }

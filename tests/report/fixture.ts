@@ -110,7 +110,7 @@ export function fakeRun(layout: FakeLayout): { run: CompareRun; timeline: Timeli
       zero: 0,
       varied: {},
     },
-    metrics: { mfu: 0.0123, bubbleFraction: 0.25, peakMemoryBytes: Math.max(...devices.map((d) => d.memory.total)), lossesAgree: true },
+    metrics: { mfu: 0.0123, bubbleFraction: 0.25, peakMemoryBytes: Math.max(...devices.map((d) => d.memory.total)), lossesAgree: true, fitsInMemory: true },
   };
   return { run, timeline };
 }
