@@ -7,6 +7,7 @@ const suites: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   train: () => import("./train.js"),
   comm: () => import("./comm.js"),
   dp: () => import("./dp.js"),
+  scale: () => import("./scale.js"),
 };
 
 const asked = process.argv.slice(2).filter((a) => a !== "--");
