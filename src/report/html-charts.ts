@@ -120,8 +120,10 @@ export function memoryChart(runs: CompareRun[]): string {
     for (const devices of groups.values()) {
       const ranks = devices.map((d) => d.rank).sort((a, b) => a - b);
       const m = devices[0].memory;
+      // A row that stands for a whole pipeline stage (shapes mode) is named by its stage.
+      const who = devices[0].ranks > 1 ? `stage ${devices[0].coords.pp} ×${devices[0].ranks}` : `rank${ranks.length > 1 ? "s" : ""} ${rankList(ranks)}`;
       bars.push({
-        label: `${runName(run, i)} · rank${ranks.length > 1 ? "s" : ""} ${rankList(ranks)}`,
+        label: `${runName(run, i)} · ${who}`,
         segments: MEMORY_CATEGORIES.map(([k, name, color]) => ({ name, value: m[k], color })),
       });
     }

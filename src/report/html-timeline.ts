@@ -4,6 +4,7 @@
  * the communication stream as a thin lane under it. The x axis is simulated time since the step's
  * first event on any rank.
  */
+import { laneName, laneRanks } from "./lanes.js";
 import type { CompareRun } from "../run/results.js";
 import type { TimelineEvent } from "../sim/clock.js";
 import { formatBytes, formatSeconds } from "./table.js";
@@ -33,7 +34,8 @@ export function timelineSvg(run: CompareRun, events: TimelineEvent[], step: numb
   const span = t1 - t0;
   const plot = WIDTH - LEFT - RIGHT;
   const x = (t: number) => LEFT + (span > 0 ? ((t - t0) / span) * plot : 0);
-  const ranks = Math.max(run.worldSize, ...ofStep.map((e) => e.rank + 1));
+  const lanes = laneRanks(run.devices, ofStep);
+  const ranks = lanes.length;
   const height = TOP + ranks * ROW + AXIS;
 
   const unit = timeUnit(span);
@@ -52,12 +54,12 @@ export function timelineSvg(run: CompareRun, events: TimelineEvent[], step: numb
     `simulated time since the start of step ${step} (${unit.symbol})</text>`;
 
   const rows: string[] = [];
-  for (let rank = 0; rank < ranks; rank++) {
+  lanes.forEach((rank, lane) => {
     const mine = ofStep.filter((e) => e.rank === rank);
     const device = run.devices.find((d) => d.rank === rank);
-    const coords = device ? `dp${device.coords.dp} pp${device.coords.pp} tp${device.coords.tp}` : "";
+    const coords = device && device.ranks === 1 ? `dp${device.coords.dp} pp${device.coords.pp} tp${device.coords.tp}` : "";
     const parts = [
-      `<text x="8" y="${LANE - 4}" class="rank">rank ${rank}</text>`,
+      `<text x="8" y="${LANE - 4}" class="rank">${escapeHtml(laneName(rank, device))}</text>`,
       `<text x="64" y="${LANE - 4}" class="coords">${escapeHtml(coords)}</text>`,
       `<rect x="${LEFT}" y="0" width="${plot}" height="${LANE}" class="lane"/>`,
     ];
@@ -74,8 +76,8 @@ export function timelineSvg(run: CompareRun, events: TimelineEvent[], step: numb
           `height="${onComm ? COMM_LANE : LANE}" fill="${fill}"><title>${escapeHtml(tip)}</title></rect>`,
       );
     }
-    rows.push(`<g class="timeline-row" data-rank="${rank}" shape-rendering="crispEdges" transform="translate(0,${TOP + rank * ROW})">${parts.join("")}</g>`);
-  }
+    rows.push(`<g class="timeline-row" data-rank="${rank}" shape-rendering="crispEdges" transform="translate(0,${TOP + lane * ROW})">${parts.join("")}</g>`);
+  });
 
   const label = `Timeline of step ${step}, ${ranks} ranks, ${formatSeconds(span)}`;
   return (

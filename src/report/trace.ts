@@ -17,6 +17,7 @@
  * (it rounds `ts` and `dur` separately), so sub-nanosecond actions of tiny models show there as
  * zero-length and adjacent slices may overlap by 1 ns; chrome://tracing keeps the fractions.
  */
+import { laneName, laneRanks } from "./lanes.js";
 import type { RunResult } from "../run/results.js";
 import type { TimelineEvent } from "../sim/clock.js";
 
@@ -52,24 +53,19 @@ export const BYTES_COUNTER = "bytes communicated";
 
 const MICROS = 1e6;
 
-/** Process ids: runs take consecutive blocks, one pid per rank, starting at 1. */
-function rankCount(run: TraceRun): number {
-  let n = run.result.worldSize;
-  for (const e of run.timeline) n = Math.max(n, e.rank + 1);
-  return n;
-}
+/** Process ids: runs take consecutive blocks, one pid per lane (src/report/lanes.ts), starting at 1. */
 
 export function chromeTrace(runs: TraceRun[]): ChromeTrace {
   const traceEvents: TraceEvent[] = [];
   let nextPid = 1;
   runs.forEach((run, r) => {
-    const base = nextPid;
-    const ranks = rankCount(run);
-    nextPid += ranks;
-    for (let rank = 0; rank < ranks; rank++) traceEvents.push(...metadata(run, r, rank, base + rank));
+    const lanes = laneRanks(run.result.devices, run.timeline);
+    const pidOf = new Map(lanes.map((rank, k) => [rank, nextPid + k]));
+    nextPid += lanes.length;
+    for (const rank of lanes) traceEvents.push(...metadata(run, r, rank, pidOf.get(rank)!));
     // Appended one by one: spreading a long run's events into push() overflows the call stack.
-    for (const e of slices(run.timeline, base)) traceEvents.push(e);
-    for (const e of byteCounters(run.timeline, base, ranks)) traceEvents.push(e);
+    for (const e of slices(run.timeline, pidOf)) traceEvents.push(e);
+    for (const e of byteCounters(run.timeline, pidOf)) traceEvents.push(e);
   });
   return {
     traceEvents,
@@ -85,7 +81,7 @@ function metadata(run: TraceRun, runIndex: number, rank: number, pid: number): T
   const device = run.result.devices.find((d) => d.rank === rank);
   const coords = device ? `dp ${device.coords.dp} · pp ${device.coords.pp} · tp ${device.coords.tp}` : "";
   const events: TraceEvent[] = [
-    { name: "process_name", ph: "M", pid, args: { name: `run ${runIndex + 1} · ${run.label} · rank ${rank}` } },
+    { name: "process_name", ph: "M", pid, args: { name: `run ${runIndex + 1} · ${run.label} · ${laneName(rank, device)}` } },
     { name: "process_sort_index", ph: "M", pid, args: { sort_index: pid } },
     { name: "thread_name", ph: "M", pid, tid: COMPUTE_TID, args: { name: "compute" } },
     { name: "thread_sort_index", ph: "M", pid, tid: COMPUTE_TID, args: { sort_index: COMPUTE_TID } },
@@ -97,7 +93,7 @@ function metadata(run: TraceRun, runIndex: number, rank: number, pid: number): T
 }
 
 /** Complete events for everything but idle waits, in timeline order. */
-function slices(timeline: TimelineEvent[], basePid: number): TraceEvent[] {
+function slices(timeline: TimelineEvent[], pidOf: Map<number, number>): TraceEvent[] {
   const out: TraceEvent[] = [];
   for (const e of timeline) {
     if (e.kind === "idle") continue;
@@ -109,7 +105,7 @@ function slices(timeline: TimelineEvent[], basePid: number): TraceEvent[] {
       name: e.label,
       cat: onComm ? "comm" : e.kind === "comm" ? "comm-wait" : "compute",
       ph: "X",
-      pid: basePid + e.rank,
+      pid: pidOf.get(e.rank)!,
       tid: onComm ? COMM_TID : COMPUTE_TID,
       ts,
       dur: Math.max(0, e.end * MICROS - ts),
@@ -119,16 +115,16 @@ function slices(timeline: TimelineEvent[], basePid: number): TraceEvent[] {
   return out;
 }
 
-/** Per rank: 0 at time 0, then the running sum of comm-stream bytes at the end of each transfer. */
-function byteCounters(timeline: TimelineEvent[], basePid: number, ranks: number): TraceEvent[] {
+/** Per lane: 0 at time 0, then the running sum of comm-stream bytes at the end of each transfer. */
+function byteCounters(timeline: TimelineEvent[], pidOf: Map<number, number>): TraceEvent[] {
   const out: TraceEvent[] = [];
-  for (let rank = 0; rank < ranks; rank++) {
+  for (const [rank, pid] of pidOf) {
     const comm = timeline.filter((e) => e.rank === rank && e.stream === "comm").sort((a, b) => a.end - b.end);
     let total = 0;
-    out.push({ name: BYTES_COUNTER, ph: "C", pid: basePid + rank, ts: 0, args: { bytes: 0 } });
+    out.push({ name: BYTES_COUNTER, ph: "C", pid, ts: 0, args: { bytes: 0 } });
     for (const e of comm) {
       total += e.bytes ?? 0;
-      out.push({ name: BYTES_COUNTER, ph: "C", pid: basePid + rank, ts: e.end * MICROS, args: { bytes: total } });
+      out.push({ name: BYTES_COUNTER, ph: "C", pid, ts: e.end * MICROS, args: { bytes: total } });
     }
   }
   return out;
