@@ -30,9 +30,13 @@ export interface RankClasses {
 
 /** The links a rank's clock prices: per group whether it spans nodes, per neighbour whether it is on another node. */
 function linkSignature(mesh: Mesh, hw: HardwareProfile, rank: number): string {
+  // A group's ranks ascend with its coordinate and nodes ascend with rank, so a group spans
+  // nodes exactly when its first and last members do: O(1) per group, even for dp = 2,048.
   const spans = (dim: MeshDim): boolean => {
-    const ranks = mesh.groupOf(rank, dim).ranks;
-    return ranks.some((r) => nodeOf(hw, r) !== nodeOf(hw, ranks[0]!));
+    const here = mesh.coords(rank);
+    const first = mesh.rankOf({ ...here, [dim]: 0 });
+    const last = mesh.rankOf({ ...here, [dim]: mesh.shape[dim] - 1 });
+    return nodeOf(hw, first) !== nodeOf(hw, last);
   };
   const { pp } = mesh.coords(rank);
   const neighbour = (stage: number): string => {
