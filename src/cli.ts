@@ -4,9 +4,11 @@
  * of src/index.ts, so tests and users can call the same code directly.
  */
 import { SHAPES_LIMITS } from "./run/shapes.js";
-import { writeFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { InputError } from "./errors.js";
+import { removeTemporaries, writeFileAtomic } from "./util/atomic.js";
+import { checkOutputFile, checkOutputFolder } from "./util/outputs.js";
+import { CONFIG_FILE, WEIGHTS_FILE } from "./checkpoint/hf.js";
 import { evaluateCheckpoint, loadEvalSequences, readCheckpoint, loadScenario, simulate, bundledScenarioPath, parseCosts, scheduleCommandOutput } from "./index.js";
 import { readdirSync, existsSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -26,12 +28,20 @@ function positiveInt(option: string) {
   };
 }
 
-/** Writes an output file; a path that cannot be written is bad input naming the option. */
+/** Writes an output file atomically; a path that cannot be written is bad input naming the option. */
 function writeOutput(option: string, path: string, text: string): void {
   try {
-    writeFileSync(path, text);
+    writeFileAtomic(path, text);
   } catch (err) {
     throw new InputError(option, `cannot write ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+}
+
+/** Checks every output file option that is set, before any work starts. */
+function checkOutputFiles(opts: Record<string, unknown>, options: readonly string[]): void {
+  for (const name of options) {
+    const path = opts[name];
+    if (typeof path === "string") checkOutputFile(`--${name}`, path);
   }
 }
 
@@ -53,6 +63,7 @@ export function buildProgram(): Command {
     .name("parasim")
     .description("Simulate data, tensor and pipeline parallel training of a Llama-style model")
     .showHelpAfterError(false)
+    .configureOutput({ outputError: () => undefined })
     .exitOverride();
   addRunCommand(program);
   addEvalCommand(program);
@@ -73,6 +84,8 @@ function addRunCommand(program: Command): void {
     .option("--shapes", "shapes only: real sizes, no numbers (overrides the scenario's mode)")
     .option("--per-rank", "one table row per rank, also where one row stands for many identical ranks")
     .action(async (file: string | undefined, opts: { json?: string; save?: string; init?: string; quiet?: boolean; shapes?: boolean; perRank?: boolean }) => {
+      checkOutputFiles(opts, ["json"]);
+      if (opts.save !== undefined) checkOutputFolder("--save", opts.save, [CONFIG_FILE, WEIGHTS_FILE]);
       const scenario = loadScenario(file ?? bundledScenarioPath("default.yaml"), { shapes: opts.shapes });
       const bar = progressBar(scenario.training.steps, scenario.name);
       const result = await simulate(scenario, {
@@ -130,6 +143,7 @@ function addCompareCommand(program: Command): void {
 
 /** Expands the scenarios and their variations, runs them on the pool, prints and writes the outputs. */
 async function runComparison(files: string[], opts: CompareCliOptions): Promise<void> {
+  checkOutputFiles(opts as unknown as Record<string, unknown>, ["json", "trace", "report"]);
   const variations = opts.vary.map(parseVariation);
   const paths = files.length > 0 ? files : bundledComparison();
   const runs: Expanded[] = [];
@@ -175,6 +189,38 @@ function addScheduleCommand(program: Command): void {
     });
 }
 
+/**
+ * A usage mistake as one `OPTION: RULE` line. commander's own messages read `error: unknown option
+ * '--foo'`; the first quoted word names the option, command or argument.
+ */
+export function usageMessage(err: CommanderError): string {
+  const text = err.message.replace(/^error:\s*/, "").split("\n")[0];
+  const name = /'([^' ]+)/.exec(text)?.[1];
+  const hint = /\(Did you mean [^)]*\)/.exec(err.message)?.[0];
+  const rules: Record<string, string> = {
+    "commander.unknownOption": "unknown option",
+    "commander.unknownCommand": "unknown command (the commands are run, eval, compare, schedule)",
+    "commander.optionMissingArgument": "needs a value",
+    "commander.missingMandatoryOptionValue": "must be given",
+    "commander.missingArgument": "must be given",
+    "commander.excessArguments": text.replace(/ for '[^']*'/, "").toLowerCase(),
+  };
+  const rule = rules[err.code];
+  if (name === undefined || rule === undefined) return text;
+  return `${name}: ${rule}${hint ? ` ${hint}` : ""}`;
+}
+
+/** SIGINT and SIGTERM stop at any phase: temporary files go, the exit code is 128 + the signal's number. */
+function exitOnSignals(): void {
+  for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+    process.on(signal, () => {
+      removeTemporaries();
+      console.error(`parasim: interrupted (${signal})`);
+      process.exit(code);
+    });
+  }
+}
+
 /** Runs the CLI; bad input exits 2 with one line, a failed run exits 1 naming rank and action. */
 export async function main(argv: string[]): Promise<number> {
   try {
@@ -183,6 +229,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof CommanderError) {
       // Help and version are "errors" to commander; usage mistakes are bad input.
+      if (err.exitCode !== 0 && err.code !== "commander.help") console.error(`parasim: ${usageMessage(err)}`);
       return err.exitCode === 0 ? 0 : 2;
     }
     const e = err as Error & { exitCode?: number };
@@ -192,4 +239,5 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+exitOnSignals();
 process.exitCode = await main(process.argv);

@@ -3,10 +3,12 @@
  * and `model.safetensors` (Llama tensor names and shapes), so `transformers` can load what parasim
  * writes and parasim can start from it.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { InputError } from "../errors.js";
 import type { ModelConfig } from "../model/config.js";
+import { writeFileAtomic, writeFolderAtomic } from "../util/atomic.js";
+import { checkOutputFolder } from "../util/outputs.js";
 import { readSafetensors, writeSafetensors, type NamedTensor } from "./safetensors.js";
 
 export const CONFIG_FILE = "config.json";
@@ -84,10 +86,16 @@ export function fromHfConfig(hf: Record<string, unknown>, where: string): ModelC
   };
 }
 
-export function writeCheckpoint(dir: string, config: ModelConfig, tensors: NamedTensor[]): void {
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, CONFIG_FILE), JSON.stringify(toHfConfig(config), null, 2) + "\n");
-  writeSafetensors(join(dir, WEIGHTS_FILE), tensors, { format: "pt", producer: "parasim" });
+/**
+ * Writes a checkpoint folder, complete or not at all: into a temporary sibling, renamed into place.
+ * An existing `dir` is replaced, so it may hold only a checkpoint's files (errors name `option`).
+ */
+export function writeCheckpoint(dir: string, config: ModelConfig, tensors: NamedTensor[], option = "checkpoint"): void {
+  checkOutputFolder(option, dir, [CONFIG_FILE, WEIGHTS_FILE]);
+  writeFolderAtomic(dir, (folder) => {
+    writeFileAtomic(join(folder, CONFIG_FILE), JSON.stringify(toHfConfig(config), null, 2) + "\n");
+    writeSafetensors(join(folder, WEIGHTS_FILE), tensors, { format: "pt", producer: "parasim" });
+  });
 }
 
 export interface Checkpoint {

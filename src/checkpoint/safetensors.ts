@@ -4,8 +4,9 @@
  * `{ name: { dtype, shape, data_offsets: [begin, end] }, "__metadata__": {...} }`, then the raw
  * little-endian tensor bytes, offsets relative to the end of the header. parasim writes F32 only.
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { InputError } from "../errors.js";
+import { writeFileAtomic } from "../util/atomic.js";
 
 export interface NamedTensor {
   name: string;
@@ -40,7 +41,7 @@ export function writeSafetensors(path: string, tensors: NamedTensor[], metadata:
     Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength).copy(out, at);
     at += t.data.byteLength;
   }
-  writeFileSync(path, out);
+  writeFileAtomic(path, out);
 }
 
 export function readSafetensors(path: string): Map<string, NamedTensor> {

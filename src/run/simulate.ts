@@ -127,7 +127,7 @@ async function saveCheckpoint(cluster: Cluster<DeviceApi>, scenario: Scenario, m
   const pieces = await cluster.all("gather weights", (device) => device.parameters(), { ranks });
   const layout = buildLayout(modelConfigOf(scenario));
   const full = assembleTensors(scenario, pieces);
-  writeCheckpoint(dir, modelConfigOf(scenario), layout.tensors.map((t) => ({ name: t.name, shape: t.shape, data: full.get(t.name)! })));
+  writeCheckpoint(dir, modelConfigOf(scenario), layout.tensors.map((t) => ({ name: t.name, shape: t.shape, data: full.get(t.name)! })), "--save");
 }
 
 function buildResult(scenario: Scenario, worldSize: number, losses: number[], wallSeconds: number, devices: DeviceReport[]): RunResult {
