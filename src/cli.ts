@@ -152,7 +152,7 @@ async function runComparison(files: string[], opts: CompareCliOptions): Promise<
     const { raw, baseDir } = readScenarioFile(path);
     const shapes = opts.shapes === true || (raw as { mode?: unknown } | null)?.mode === "shapes";
     const maxWorldSize = opts.maxWorldSize ?? (shapes ? SHAPES_LIMITS.worldSize : 16);
-    const expansion = expandVariations(opts.shapes ? inShapesMode(raw) : raw, baseDir, variations, maxWorldSize);
+    const expansion = expandVariations(opts.shapes ? inShapesMode(raw) : raw, baseDir, variations, maxWorldSize, path);
     const name = paths.length > 1 ? `${path}: ` : "";
     runs.push(...expansion.runs);
     skipped.push(...expansion.skipped.map((s) => ({ layout: name + s.layout, reason: s.reason })));
@@ -168,6 +168,8 @@ async function runComparison(files: string[], opts: CompareCliOptions): Promise<
     writeOutput("--trace", opts.trace, JSON.stringify(chromeTrace(traceRuns)));
   }
   if (opts.report) writeOutput("--report", opts.report, htmlReport(output));
+  const { failed } = output.result;
+  if (failed.length > 0) throw new Error(`${failed.length} of ${runs.length} layout(s) failed: ${failed.map((f) => `${f.layout} (${f.file})`).join(", ")} (see the table)`);
   if (output.result.runs.some((r) => r.metrics.lossesAgree === false)) {
     throw new Error("layouts of the same model and data trained to different losses (see the table): a parallel layout is not equivalent to one device");
   }

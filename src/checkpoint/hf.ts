@@ -113,7 +113,16 @@ export function readCheckpoint(dir: string): Checkpoint {
     throw new InputError("checkpoint", `${configPath} is not valid JSON`);
   }
   if (typeof hf !== "object" || hf === null || Array.isArray(hf)) throw new InputError("checkpoint", `${configPath} is not a JSON object`);
-  return { config: fromHfConfig(hf as Record<string, unknown>, CONFIG_FILE), tensors: readSafetensors(join(dir, WEIGHTS_FILE)) };
+  const config = fromHfConfig(hf as Record<string, unknown>, CONFIG_FILE);
+  const tensors = readSafetensors(join(dir, WEIGHTS_FILE));
+  for (const t of tensors.values()) checkFinite(t);
+  return { config, tensors };
+}
+
+/** A weight that is NaN or infinite would make every loss NaN: refused, naming the tensor and the value's index. */
+function checkFinite(t: NamedTensor): void {
+  const at = t.data.findIndex((x) => !Number.isFinite(x));
+  if (at >= 0) throw new InputError("checkpoint", `${t.name} holds ${t.data[at]} at index ${at}; weights must be finite numbers`);
 }
 
 /**

@@ -62,22 +62,50 @@ export function readSafetensors(path: string): Map<string, NamedTensor> {
   }
   if (!isObject(header)) throw new InputError("checkpoint", `${path} has a header that is not a JSON object`);
   const dataStart = 8 + headerLength;
+  const entries = Object.entries(header)
+    .filter(([name]) => name !== "__metadata__")
+    .map(([name, raw]) => ({ name, entry: checkedEntry(name, raw, file.length - dataStart) }));
+  checkTiling(path, entries, file.length - dataStart);
   const tensors = new Map<string, NamedTensor>();
-  for (const [name, raw] of Object.entries(header)) {
-    if (name === "__metadata__") continue;
-    const entry = headerEntry(name, raw);
-    if (entry.dtype !== "F32") throw new InputError("checkpoint", `${name} has dtype ${entry.dtype}; parasim reads F32 only`);
+  for (const { name, entry } of entries) {
     const [begin, end] = entry.data_offsets;
-    const count = entry.shape.reduce((a, b) => a * b, 1);
-    if (end - begin !== count * 4 || dataStart + end > file.length) {
-      throw new InputError("checkpoint", `${name} has data offsets that do not match its shape [${entry.shape}]`);
-    }
     // Copy into a fresh, aligned buffer: the file's bytes need not be 4-byte aligned.
-    const data = new Float32Array(count);
+    const data = new Float32Array((end - begin) / 4);
     new Uint8Array(data.buffer).set(file.subarray(dataStart + begin, dataStart + end));
     tensors.set(name, { name, shape: entry.shape, data });
   }
   return tensors;
+}
+
+/** A tensor's header entry, checked for an F32 dtype and a byte range that its shape fills and the data region holds. */
+function checkedEntry(name: string, raw: unknown, dataBytes: number): HeaderEntry {
+  const entry = headerEntry(name, raw);
+  if (entry.dtype !== "F32") throw new InputError("checkpoint", `${name} has dtype ${entry.dtype}; parasim reads F32 only`);
+  const [begin, end] = entry.data_offsets;
+  const count = entry.shape.reduce((a, b) => a * b, 1);
+  if (end - begin !== count * 4 || end > dataBytes) {
+    throw new InputError("checkpoint", `${name} has data offsets that do not match its shape [${entry.shape}]`);
+  }
+  return entry;
+}
+
+/**
+ * The tensors' byte ranges, in order of their offsets, must tile the data region: the first
+ * starts at 0, each starts where the one before ends (no overlap, no gap), the last ends at the
+ * end of the file. Overlapping ranges would let one tensor's bytes be read as another's.
+ */
+function checkTiling(path: string, entries: { name: string; entry: HeaderEntry }[], dataBytes: number): void {
+  const sorted = [...entries].sort((a, b) => a.entry.data_offsets[0] - b.entry.data_offsets[0] || a.entry.data_offsets[1] - b.entry.data_offsets[1]);
+  let end = 0;
+  let previous = "the start of the data";
+  for (const { name, entry } of sorted) {
+    const [begin, next] = entry.data_offsets;
+    if (begin < end) throw new InputError("checkpoint", `${name} has data_offsets [${begin}, ${next}] that overlap those of ${previous}`);
+    if (begin > end) throw new InputError("checkpoint", `${name} has data_offsets [${begin}, ${next}] that leave a gap after ${previous} (which ends at ${end})`);
+    end = next;
+    previous = name;
+  }
+  if (end !== dataBytes) throw new InputError("checkpoint", `${path}: the tensors' data_offsets end at byte ${end} but the data region holds ${dataBytes} bytes`);
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

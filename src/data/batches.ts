@@ -23,16 +23,17 @@ export interface Batch {
 /** The token stream a scenario trains on. */
 export function loadCorpus(scenario: Scenario): Int32Array {
   const data = scenario.training.data;
-  const tokens = data.source === "synthetic" ? encode(syntheticText(scenario.training.seed, SYNTHETIC_BYTES)) : encode(readText(data.path));
+  const tokens = data.source === "synthetic" ? encode(syntheticText(scenario.training.seed, SYNTHETIC_BYTES)) : encode(readBytes(data.path));
   if (tokens.length < scenario.model.seqLen + 1) {
     throw new InputError("training.data.path", `needs at least seqLen + 1 = ${scenario.model.seqLen + 1} bytes of text, got ${tokens.length}`);
   }
   return tokens;
 }
 
-function readText(path: string): string {
+/** The file's bytes as they are: the tokenizer works on bytes, so nothing is decoded. */
+function readBytes(path: string): Uint8Array {
   try {
-    return readFileSync(path, "utf8");
+    return readFileSync(path);
   } catch (err) {
     throw new InputError("training.data.path", `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   }

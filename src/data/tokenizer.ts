@@ -1,9 +1,13 @@
-/** Byte-level tokenizer: a token is one UTF-8 byte, so the vocabulary is 256 and nothing is unknown. */
+/** Byte-level tokenizer: a token is one byte, so the vocabulary is 256 and nothing is unknown. */
 
 export const BYTE_VOCAB_SIZE = 256;
 
-export function encode(text: string): Int32Array {
-  return Int32Array.from(new TextEncoder().encode(text));
+/**
+ * The token ids of a text (its UTF-8 bytes) or of raw bytes as read from a file. A file is never
+ * decoded first: bytes that are not valid UTF-8 stay the bytes they are.
+ */
+export function encode(input: string | Uint8Array): Int32Array {
+  return Int32Array.from(typeof input === "string" ? new TextEncoder().encode(input) : input);
 }
 
 /** Invalid UTF-8 (a sequence cut inside a character) decodes to U+FFFD rather than throwing. */

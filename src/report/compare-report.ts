@@ -1,5 +1,6 @@
 /** The side-by-side table of `parasim compare`. */
 import type { CompareResult } from "../run/results.js";
+import { printable } from "./run-report.js";
 import { formatBytes, formatCount, formatSeconds, formatTable } from "./table.js";
 
 /** Bytes sent per step over all devices, and the kinds that make up most of it (largest first). */
@@ -14,6 +15,7 @@ function bytesPerStep(kinds: Record<string, number>, steps: number): string {
 
 export function formatCompareReport(c: CompareResult): string {
   const lines: string[] = [];
+  if (c.runs.length === 0 && c.failed.length > 0) lines.push("no layout finished");
   if (c.runs.length > 0) {
     const first = c.runs[0].scenario;
     const m = first.model;
@@ -25,10 +27,10 @@ export function formatCompareReport(c: CompareResult): string {
       formatTable(
         ["scenario", "world", "layout", "hardware", "step", "tokens/s", "MFU", "bubble", "bytes sent/step", "peak mem/device", "final loss", "agrees", "wall"],
         c.runs.map((r) => [
-          r.scenario.name,
+          printable(r.scenario.name),
           r.worldSize,
           r.layout.label,
-          r.scenario.hardware.name,
+          printable(r.scenario.hardware.name),
           formatSeconds(r.simulated.stepSeconds),
           formatCount(r.simulated.tokensPerSecond),
           `${(100 * r.metrics.mfu).toFixed(1)}%`,
@@ -38,7 +40,7 @@ export function formatCompareReport(c: CompareResult): string {
           r.finalLoss === null ? "-" : r.finalLoss.toFixed(4),
           r.metrics.lossesAgree === null ? "-" : r.metrics.lossesAgree ? "yes" : "NO",
           `${r.wall.seconds.toFixed(1)} s`,
-        ]),
+        ]).concat(c.failed.map((f) => [printable(f.file), "-", f.layout, "-", "FAILED", ...Array<string>(8).fill("-")])),
       ),
     );
     const disagree = c.runs.filter((r) => r.metrics.lossesAgree === false);
@@ -56,6 +58,10 @@ export function formatCompareReport(c: CompareResult): string {
   if (c.skipped.length > 0) {
     lines.push("", "skipped:");
     for (const s of c.skipped) lines.push(`  ${s.layout}: ${s.reason}`);
+  }
+  if (c.failed.length > 0) {
+    lines.push("", "failed:");
+    for (const f of c.failed) lines.push(`  ${f.layout} (${printable(f.file)}): ${printable(f.reason)}`);
   }
   return lines.join("\n");
 }

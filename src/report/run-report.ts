@@ -67,17 +67,23 @@ function memoryLines(r: RunResult): string[] {
   const over = r.devices.filter((d) => !d.memory.fits);
   if (over.length > 0) {
     const worst = Math.max(...over.map((d) => d.memory.total));
-    lines.push(`over memory: ${over.length} of ${r.devices.length} device rows need more than the ${formatBytes(m.capacity)} of a ${r.scenario.hardware.name} (at most ${formatBytes(worst)})`);
+    lines.push(`over memory: ${over.length} of ${r.devices.length} device rows need more than the ${formatBytes(m.capacity)} of a ${printable(r.scenario.hardware.name)} (at most ${formatBytes(worst)})`);
   }
   return lines;
+}
+
+/** A name the user wrote, safe to print on a terminal: control characters (C0 and DEL) become `\xNN`. */
+export function printable(text: string): string {
+  return text.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
 }
 
 export function formatRunReport(r: RunResult, options: RunReportOptions = {}): string {
   const s = r.scenario;
   const p = s.parallel;
   const summary = summaryLine(r);
-  if (options.brief) return `${s.name}: ${summary}`;
-  const lines: string[] = [`${s.name}: ${r.worldSize} device(s), dp ${p.dp} × tp ${p.tp} × pp ${p.pp}, hardware ${s.hardware.name}`, ""];
+  const name = printable(s.name);
+  if (options.brief) return `${name}: ${summary}`;
+  const lines: string[] = [`${name}: ${r.worldSize} device(s), dp ${p.dp} × tp ${p.tp} × pp ${p.pp}, hardware ${printable(s.hardware.name)}`, ""];
   if (r.losses.length > 0) lines.push(...lossTable(r.losses), "");
   lines.push(summary, "");
   lines.push("simulated time and traffic per device, summed over all steps (bubble = idle share of the device's time; stashed = peak micro-batches held):");

@@ -7,12 +7,12 @@
 import { availableParallelism } from "node:os";
 import { Piscina } from "piscina";
 import { workerFile } from "../runtime/cluster.js";
-import { fromPlainError } from "../errors.js";
+import { fromPlainError, toPlainError } from "../errors.js";
 import type { Scenario } from "../scenario/schema.js";
 import type { TimelineEvent } from "../sim/clock.js";
 import type { CompareTask, CompareTaskResult } from "./compare-task.js";
 import { lossesAgree, runMetrics } from "./metrics.js";
-import type { CompareOutput, CompareResult, CompareRun, LayoutSummary } from "./results.js";
+import type { CompareOutput, CompareResult, CompareRun, FailedRun, LayoutSummary } from "./results.js";
 import type { Expanded } from "./vary.js";
 
 export interface CompareOptions {
@@ -48,20 +48,26 @@ export async function compareWithTimelines(inputs: (Scenario | Expanded)[], opti
   try {
     const outcomes = await Promise.all(
       runs.map(async ({ scenario }) => {
-        const out = await pool.run({ scenario });
+        const out = await pool.run({ scenario }).catch((err: unknown): CompareTaskResult => ({ ok: false, error: toPlainError(err) }));
         options.onRunDone?.(++done, runs.length);
-        if (!out.ok) throw fromPlainError(out.error);
         return out;
       }),
     );
-    const compared: CompareRun[] = outcomes.map((o, i) => ({
-      ...o.result,
-      layout: layoutSummary(runs[i].scenario, runs[i].varied),
-      metrics: { ...runMetrics(o.result), lossesAgree: null },
-    }));
+    const compared: CompareRun[] = [];
+    const timelines: TimelineEvent[][] = [];
+    const failed: FailedRun[] = [];
+    outcomes.forEach((o, i) => {
+      const layout = layoutSummary(runs[i].scenario, runs[i].varied);
+      const file = ("file" in runs[i] ? runs[i].file : undefined) ?? runs[i].scenario.name;
+      if (!o.ok) {
+        failed.push({ layout: layout.label, file, reason: fromPlainError(o.error).message });
+        return;
+      }
+      compared.push({ ...o.result, layout, metrics: { ...runMetrics(o.result), lossesAgree: null } });
+      timelines.push(o.timeline);
+    });
     markLossAgreement(compared);
-    const timelines: TimelineEvent[][] = outcomes.map((o) => o.timeline);
-    return { result: { runs: compared, skipped: options.skipped ?? [] }, timelines };
+    return { result: { runs: compared, skipped: options.skipped ?? [], failed }, timelines };
   } finally {
     await pool.destroy();
   }

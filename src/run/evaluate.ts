@@ -47,16 +47,33 @@ export function evaluateCheckpoint(checkpoint: string | Checkpoint, sequences: I
   return { loss: lossSum / tokens, tokens };
 }
 
+/** Where each loaded list of sequences came from, so a bad token names its option and file. */
+const sourceOf = new WeakMap<Int32Array[], { field: string; path: string }>();
+
 function checkSequences(sequences: Int32Array[], vocabSize: number, maxLen: number): void {
-  if (sequences.length === 0) throw new InputError("--tokens", "must hold at least one sequence");
+  const { field, path } = sourceOf.get(sequences) ?? { field: "--tokens", path: "the sequences" };
+  if (sequences.length === 0) throw new InputError(field, "must hold at least one sequence");
   const length = sequences[0].length;
-  if (length < 2) throw new InputError("--tokens", "sequences need at least 2 tokens (an input and its next-token target)");
-  if (length - 1 > maxLen) throw new InputError("--tokens", `sequences may have at most max_position_embeddings + 1 = ${maxLen + 1} tokens, got ${length}`);
+  if (length < 2) throw new InputError(field, "sequences need at least 2 tokens (an input and its next-token target)");
+  if (length - 1 > maxLen) throw new InputError(field, `sequences may have at most max_position_embeddings + 1 = ${maxLen + 1} tokens, got ${length}`);
   sequences.forEach((seq, i) => {
-    if (seq.length !== length) throw new InputError("--tokens", `sequence ${i} has ${seq.length} tokens; all must have ${length}`);
-    for (const tok of seq) {
-      if (!(tok >= 0 && tok < vocabSize)) throw new InputError("--tokens", `sequence ${i} has token ${tok} outside [0, ${vocabSize})`);
-    }
+    if (seq.length !== length) throw new InputError(field, `sequence ${i} has ${seq.length} tokens; all must have ${length}`);
+    const at = seq.findIndex((tok) => !(tok >= 0 && tok < vocabSize));
+    if (at >= 0) throw new InputError(field, `${path}: sequence ${i}, token ${at}: id ${seq[at]} is outside [0, vocab_size = ${vocabSize})`);
+  });
+}
+
+/** Token ids as JSON numbers: integers that fit an Int32Array without wrapping (a vocabulary is far smaller). */
+const MAX_TOKEN_ID = 2 ** 31 - 1;
+
+function tokenLists(raw: unknown, path: string): Int32Array[] {
+  const field = "--tokens";
+  if (!Array.isArray(raw)) throw new InputError(field, "must be a JSON list of lists of integer token ids");
+  return raw.map((seq: unknown, i) => {
+    if (!Array.isArray(seq)) throw new InputError(field, `${path}: sequence ${i} is not a list of integer token ids`);
+    const at = seq.findIndex((t) => !(Number.isInteger(t) && t >= 0 && t <= MAX_TOKEN_ID));
+    if (at >= 0) throw new InputError(field, `${path}: sequence ${i}, token ${at}: ${JSON.stringify(seq[at])} is not a token id (an integer in [0, vocab_size))`);
+    return Int32Array.from(seq as number[]);
   });
 }
 
@@ -66,34 +83,31 @@ function checkSequences(sequences: Int32Array[], vocabSize: number, maxLen: numb
  */
 export function loadEvalSequences(source: { tokens?: string; text?: string }, contextLength: number): Int32Array[] {
   if (source.tokens !== undefined) {
-    const raw = parseJsonFile(source.tokens, "--tokens");
-    if (!Array.isArray(raw) || !raw.every((s) => Array.isArray(s) && s.every((t) => Number.isInteger(t)))) {
-      throw new InputError("--tokens", "must be a JSON list of lists of integer token ids");
-    }
-    return raw.map((s: number[]) => Int32Array.from(s));
+    const sequences = tokenLists(parseJsonFile(source.tokens, "--tokens"), source.tokens);
+    sourceOf.set(sequences, { field: "--tokens", path: source.tokens });
+    return sequences;
   }
-  const text = readText(source.text!, "--text");
+  const tokens = encode(readBytes(source.text!, "--text"));
   const window = contextLength + 1;
-  const tokens = encode(text);
   const count = Math.floor(tokens.length / window);
-  if (count === 0) {
-    // Shorter than one context: evaluate the whole text as a single sequence.
-    if (tokens.length < 2) throw new InputError("--text", "must hold at least 2 bytes");
-    return [tokens];
-  }
-  return Array.from({ length: count }, (_, i) => tokens.slice(i * window, (i + 1) * window));
+  if (count === 0 && tokens.length < 2) throw new InputError("--text", "must hold at least 2 bytes");
+  // Shorter than one context: evaluate the whole text as a single sequence.
+  const sequences = count === 0 ? [tokens] : Array.from({ length: count }, (_, i) => tokens.slice(i * window, (i + 1) * window));
+  sourceOf.set(sequences, { field: "--text", path: source.text! });
+  return sequences;
 }
 
-function readText(path: string, field: string): string {
+/** A file's bytes as they are: the byte tokenizer needs no decoding, and invalid UTF-8 is still bytes. */
+function readBytes(path: string, field: string): Uint8Array {
   try {
-    return readFileSync(path, "utf8");
+    return readFileSync(path);
   } catch (err) {
     throw new InputError(field, `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   }
 }
 
 function parseJsonFile(path: string, field: string): unknown {
-  const text = readText(path, field);
+  const text = new TextDecoder().decode(readBytes(path, field));
   try {
     return JSON.parse(text);
   } catch (err) {

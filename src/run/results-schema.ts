@@ -68,4 +68,5 @@ export const compareResultSchema = z.object({
     }),
   ),
   skipped: z.array(z.object({ layout: z.string(), reason: z.string() })),
+  failed: z.array(z.object({ layout: z.string(), file: z.string(), reason: z.string() })),
 });

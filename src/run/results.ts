@@ -109,10 +109,18 @@ export interface CompareRun extends RunResult {
   metrics: RunMetrics;
 }
 
-/** `parasim compare --json`: every run as `parasim run` writes it plus its layout, and what was skipped. */
+/** A layout that was run but did not finish: its label, the scenario file it came from, and why. */
+export interface FailedRun {
+  layout: string;
+  file: string;
+  reason: string;
+}
+
+/** `parasim compare --json`: every run as `parasim run` writes it plus its layout, what was skipped and what failed. */
 export interface CompareResult {
   runs: CompareRun[];
   skipped: { layout: string; reason: string }[];
+  failed: FailedRun[];
 }
 
 /** A comparison plus each run's simulated timeline (same order as `runs`), for traces and reports. */

@@ -83,6 +83,9 @@ async function execute(scenario: Scenario, options: SimulateOptions, recordTimel
       // Every rank holding the loss reports its replica's rows' mean; the global batch's mean is their average.
       const reported = outcomes.map((o) => o.loss).filter((l): l is number => l !== null);
       const loss = reported.reduce((sum, l) => sum + l, 0) / reported.length;
+      if (!shapes && !Number.isFinite(loss)) {
+        throw new Error(`step ${step}: the loss is ${loss} — training diverged (lr ${scenario.training.optimizer.lr})`);
+      }
       if (!shapes) losses.push(loss);
       options.onStep?.({ step, loss: shapes ? null : loss, gradNorm: outcomes[0].gradNorm, lr: outcomes[0].lr });
       for (const o of outcomes) for (const e of o.events) timeline.push(e);

@@ -6,10 +6,13 @@
  * the reason, so one sweep can cover layouts of which only some apply.
  */
 import { parse as parseYaml } from "yaml";
-import type { z } from "zod";
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
+import { ZodError, type z } from "zod";
 import { InputError } from "../errors.js";
 import { validateScenario, zodToInputError } from "../scenario/load.js";
-import { modelSchema, parallelSchema, trainingSchema, type Scenario } from "../scenario/schema.js";
+import { resolveModelSource } from "../scenario/model-source.js";
+import { modelSchema, parallelSchema, scenarioSchema, trainingSchema, type Scenario } from "../scenario/schema.js";
 import { hardwareSchema } from "../sim/hardware.js";
 
 export interface Variation {
@@ -42,7 +45,7 @@ export function parseVariation(spec: string): Variation {
     .slice(eq + 1)
     .split(",")
     .map((text) => {
-      const value = parseYaml(text.trim()) as unknown;
+      const value = parseYaml(text.trim(), { logLevel: "silent" }) as unknown;
       const check = schema.safeParse(value);
       if (!check.success) throw new InputError("--vary", `${path}=${text.trim()}: ${zodToInputError(check.error).rule}`);
       return value;
@@ -66,6 +69,8 @@ function withValue(raw: unknown, path: string, value: unknown): unknown {
 export interface Expanded {
   scenario: Scenario;
   varied: Record<string, unknown>;
+  /** The scenario file it was expanded from, when there is one. */
+  file?: string;
 }
 
 export interface Expansion {
@@ -77,9 +82,11 @@ export interface Expansion {
  * Every combination of the variations applied to `base` — the scenario as written, before
  * defaults, so a varied field's dependants (the interleaved schedule's virtual stages) still take
  * their own defaults — validated whole; combinations that do not fit are skipped with the
- * validator's one-line reason. `baseDir` anchors a relative data path.
+ * validator's one-line reason. A field that is wrong on its own (or a missing data file) is the
+ * file's fault, not the combination's: that is an InputError naming `file`. `baseDir` anchors a
+ * relative data path.
  */
-export function expandVariations(base: unknown, baseDir: string, variations: Variation[], maxWorldSize: number): Expansion {
+export function expandVariations(base: unknown, baseDir: string, variations: Variation[], maxWorldSize: number, file?: string): Expansion {
   let combos: Record<string, unknown>[] = [{}];
   for (const v of variations) combos = combos.flatMap((c) => v.values.map((value) => ({ ...c, [v.path]: value })));
   const out: Expansion = { runs: [], skipped: [] };
@@ -94,11 +101,38 @@ export function expandVariations(base: unknown, baseDir: string, variations: Var
         out.skipped.push({ layout, reason: `world size ${world} exceeds the limit of ${maxWorldSize} devices (--max-world-size)` });
         continue;
       }
-      out.runs.push({ scenario, varied });
+      out.runs.push(file === undefined ? { scenario, varied } : { scenario, varied, file });
     } catch (err) {
       if (!(err instanceof InputError)) throw err;
+      const own = fieldProblem(raw, baseDir);
+      if (own && file !== undefined) throw new InputError(file, own.message);
+      if (own) throw own;
       out.skipped.push({ layout, reason: err.message });
     }
   }
   return out;
+}
+
+/**
+ * What is wrong with a scenario field by field — a value of the wrong type or range, an unknown
+ * key, a preset or data file that does not exist — or null when only cross-field rules fail
+ * (custom issues: a layout that does not fit the model, the batch or the memory).
+ */
+function fieldProblem(raw: unknown, baseDir: string): InputError | null {
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
+    return new InputError("scenario", "must be a mapping with the sections model, training, parallel, hardware");
+  }
+  try {
+    const parsed = scenarioSchema.safeParse(resolveModelSource(raw as Record<string, unknown>, baseDir).raw);
+    const own = parsed.success ? [] : parsed.error.issues.filter((i) => i.code !== "custom");
+    if (own.length > 0) return zodToInputError(new ZodError(own));
+  } catch (err) {
+    if (err instanceof InputError) return err;
+    throw err;
+  }
+  const data = (raw as { training?: { data?: { source?: unknown; path?: unknown } } }).training?.data;
+  if (data?.source === "text" && typeof data.path === "string" && !existsSync(resolve(baseDir, data.path))) {
+    return new InputError("training.data.path", `file not found: ${resolve(baseDir, data.path)}`);
+  }
+  return null;
 }

@@ -2,7 +2,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, extname, isAbsolute, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parse as parseYaml } from "yaml";
+import { parseDocument } from "yaml";
 import type { z } from "zod";
 import { InputError } from "../errors.js";
 import { checkHostMemory } from "./footprint.js";
@@ -46,11 +46,22 @@ export function readScenarioFile(path: string): { raw: unknown; baseDir: string 
 export function parseScenarioText(text: string, path: string): unknown {
   const isJson = extname(path).toLowerCase() === ".json";
   try {
-    return isJson ? JSON.parse(text) : parseYaml(text);
+    return isJson ? JSON.parse(text) : parseYamlStrictly(text);
   } catch (err) {
-    const detail = (err as Error).message.split("\n")[0];
+    const detail = (err as Error).message.split("\n")[0].replace(/:$/, "");
     throw new InputError("scenario", `${path} is not valid ${isJson ? "JSON" : "YAML"}: ${detail}`);
   }
+}
+
+/**
+ * YAML whose every warning (an unknown tag such as `!!python/object`, a bad directive) is an
+ * error: the library would otherwise print it to stderr as a process warning and go on.
+ */
+function parseYamlStrictly(text: string): unknown {
+  const doc = parseDocument(text, { logLevel: "silent" });
+  const problem = doc.errors[0] ?? doc.warnings[0];
+  if (problem) throw problem;
+  return doc.toJS();
 }
 
 /**

@@ -110,8 +110,26 @@ export function formatScheduleReport(report: ScheduleReport, schedule: Schedule,
   ].join("\n");
 }
 
+/** The `schedule` command's options for the scenario fields the generators name. */
+const OPTION_OF_FIELD: Record<string, string> = {
+  "parallel.schedule": "--kind",
+  "parallel.pp": "--pp",
+  "training.microBatches": "--microbatches",
+  "parallel.virtualStages": "--virtual",
+};
+
+/** An error about scenario fields, reworded with the options the user typed. */
+function inOptionTerms(err: InputError): InputError {
+  const reword = (text: string) => text.replace(/parallel\.schedule|parallel\.pp|training\.microBatches|parallel\.virtualStages/g, (f) => OPTION_OF_FIELD[f]);
+  return new InputError(reword(err.field), reword(err.rule));
+}
+
 /** Everything the `schedule` command prints to stdout, as JSON or as text. */
 export function scheduleCommandOutput(opts: ScheduleReportOptions & { json?: boolean }): string {
-  const { schedule, costs, report } = runSchedule(opts);
-  return opts.json ? JSON.stringify(report, null, 2) : formatScheduleReport(report, schedule, costs);
+  try {
+    const { schedule, costs, report } = runSchedule(opts);
+    return opts.json ? JSON.stringify(report, null, 2) : formatScheduleReport(report, schedule, costs);
+  } catch (err) {
+    throw err instanceof InputError ? inOptionTerms(err) : err;
+  }
 }

@@ -83,10 +83,18 @@ export const builtinProfiles = {
 export type ProfileName = keyof typeof builtinProfiles;
 export const profileNames = Object.keys(builtinProfiles) as ProfileName[];
 
+/**
+ * Bounds that keep every simulated time finite: a message costs latency + bytes / bandwidth and a
+ * kernel flops / (peakFlops × efficiency), summed over a run. A rate under 1 per second or a
+ * latency over a million seconds is no hardware, and lets those sums overflow to Infinity.
+ */
+const MIN_RATE = 1;
+const MAX_LATENCY_SECONDS = 1e6;
+
 /** Bandwidth may be Infinity (YAML `.inf`): a free link. */
 const linkSchema = z.strictObject({
-  bandwidth: z.union([z.number().positive(), z.literal(Infinity)]).optional(),
-  latency: z.number().nonnegative().optional(),
+  bandwidth: z.union([z.number().min(MIN_RATE, `must be at least ${MIN_RATE} byte/s (or .inf for a free link)`), z.literal(Infinity)]).optional(),
+  latency: z.number().nonnegative().max(MAX_LATENCY_SECONDS, `must be at most ${MAX_LATENCY_SECONDS} s`).optional(),
 });
 
 /**
@@ -96,7 +104,7 @@ const linkSchema = z.strictObject({
 export const hardwareSchema = z.strictObject({
   profile: z.enum(profileNames as [ProfileName, ...ProfileName[]]).default("a100-80gb"),
   name: z.string().min(1).optional(),
-  peakFlops: z.number().positive().optional(),
+  peakFlops: z.number().min(MIN_RATE, `must be at least ${MIN_RATE} FLOP/s`).optional(),
   efficiency: z.number().positive().max(1).optional(),
   devicesPerNode: z.number().int().positive().optional(),
   intraNode: linkSchema.optional(),
@@ -111,10 +119,16 @@ export function resolveHardware(section: HardwareSection = {}): HardwareProfile 
   const s = parseHardwareSection(section);
   // Every field is copied below (links spread into new objects), so the built-in stays untouched.
   const base: HardwareProfile = builtinProfiles[s.profile];
+  const peakFlops = s.peakFlops ?? base.peakFlops;
+  const efficiency = s.efficiency ?? base.efficiency;
+  if (peakFlops * efficiency < MIN_RATE) {
+    const field = s.efficiency !== undefined ? "hardware.efficiency" : "hardware.peakFlops";
+    throw new InputError(field, `peakFlops × efficiency = ${peakFlops * efficiency} FLOP/s; it must be at least ${MIN_RATE} FLOP/s, or simulated times overflow`);
+  }
   return {
     name: s.name ?? (hasOverrides(s) ? `${base.name}+overrides` : base.name),
-    peakFlops: s.peakFlops ?? base.peakFlops,
-    efficiency: s.efficiency ?? base.efficiency,
+    peakFlops,
+    efficiency,
     devicesPerNode: s.devicesPerNode ?? base.devicesPerNode,
     intraNode: { ...base.intraNode, ...stripUndefined(s.intraNode) },
     interNode: { ...base.interNode, ...stripUndefined(s.interNode) },

@@ -117,7 +117,7 @@ export function fakeRun(layout: FakeLayout): { run: CompareRun; timeline: Timeli
 
 export function fakeCompare(layouts: FakeLayout[], skipped: { layout: string; reason: string }[] = []): CompareOutput {
   const made = layouts.map(fakeRun);
-  return { result: { runs: made.map((m) => m.run), skipped }, timelines: made.map((m) => m.timeline) };
+  return { result: { runs: made.map((m) => m.run), skipped, failed: [] }, timelines: made.map((m) => m.timeline) };
 }
 
 /** The `data-rank` rows of each run's timeline section, from the page's markup. */

@@ -70,7 +70,7 @@ describe("htmlReport", () => {
   });
 
   it("renders a page for a comparison where every layout was skipped", () => {
-    const html = htmlReport({ result: { runs: [], skipped: [{ layout: "dp3", reason: "3 does not divide 8" }] }, timelines: [] });
+    const html = htmlReport({ result: { runs: [], skipped: [{ layout: "dp3", reason: "3 does not divide 8" }], failed: [] }, timelines: [] });
     expect(html).toContain("No layout ran.");
     expect(html).toContain("3 does not divide 8");
     expect(rankRowsPerRun(html)).toEqual([]);
