@@ -17,7 +17,7 @@ export interface HtmlReportOptions {
 }
 
 export function htmlReport(output: CompareOutput, options: HtmlReportOptions = {}): string {
-  const { runs, skipped } = output.result;
+  const { runs, skipped, failed } = output.result;
   const first = runs[0];
   const model = first?.scenario.model;
   const intro = first
@@ -29,7 +29,7 @@ export function htmlReport(output: CompareOutput, options: HtmlReportOptions = {
     `<header><h1>parasim · parallel layouts compared</h1>`,
     `<p>${escapeHtml(intro)} Times, throughput and MFU are <strong>simulated</strong>: computed for the target cluster from its hardware profile, ` +
       `identical on any host. Wall time is the time this machine took to run the real math; it is shown apart and never mixed in.</p></header>`,
-    section("Summary", summaryTable(runs) + skippedList(skipped)),
+    section("Summary", summaryTable(runs) + skippedList(skipped) + failedList(failed)),
   ];
   if (runs.length > 0) {
     body.push(
@@ -105,6 +105,13 @@ function summaryTable(runs: CompareRun[]): string {
 /** Tokens per second: whole numbers with thousands separators, 3 significant digits below 100. */
 function rate(x: number): string {
   return Math.abs(x) >= 100 ? Math.round(x).toLocaleString("en-US") : short(x);
+}
+
+/** Layouts that failed while the others ran: named with their file and the reason. */
+function failedList(failed: { layout: string; file: string; reason: string }[]): string {
+  if (failed.length === 0) return "";
+  const items = failed.map((f) => `<li class="failed"><strong>${escapeHtml(f.layout)}</strong> (${escapeHtml(f.file)}): ${escapeHtml(f.reason)}</li>`);
+  return `<h3>Failed layouts</h3><ul class="failed-list">${items.join("")}</ul>`;
 }
 
 function skippedList(skipped: { layout: string; reason: string }[]): string {
