@@ -18,8 +18,37 @@
 import { metaFloats } from "../kernels/meta.js";
 import type { Floats } from "../kernels/types.js";
 import type { ModelConfig } from "./config.js";
-import { modelDims } from "./dims.js";
+import { modelDims, type ModelDims } from "./dims.js";
 import type { StagePart } from "./layout.js";
+
+/** How much of a layer's forward its backward recomputes instead of keeping (Korthikanti et al. 2022). */
+export type Recompute = "none" | "selective" | "full";
+
+/** What an Activations set shares with its model instead of allocating, by recompute mode. */
+export type RecomputedBuffers =
+  | { recompute: "none" }
+  | { recompute: "selective"; att: Floats }
+  | { recompute: "full"; layer: LayerActivations };
+
+/** One layer's saved tensors from `f`; `att`, if given, is used instead of a new probabilities buffer. */
+export function layerActivations(f: (n: number) => Floats, dims: ModelDims, B: number, T: number, att?: Floats): LayerActivations {
+  const { N, rows, C, D, Hl, Gl, Fl } = dims;
+  return {
+    ln1: f(N * C),
+    rstd1: f(rows),
+    q: f(N * Hl * D),
+    k: f(N * Gl * D),
+    v: f(N * Gl * D),
+    att: att ?? f(B * Hl * T * T),
+    attOut: f(N * Hl * D),
+    res1: f(rows * C),
+    ln2: f(N * C),
+    rstd2: f(rows),
+    gate: f(N * Fl),
+    up: f(N * Fl),
+    act: f(N * Fl),
+  };
+}
 
 /** Saved tensors of one transformer layer. */
 export interface LayerActivations {
@@ -86,27 +115,32 @@ export class Activations {
   /** Bytes of every buffer above. */
   readonly bytes: number;
 
-  constructor(config: ModelConfig, part: StagePart, B: number, T: number, maker: BufferMaker, tp = 1, sp = false) {
-    const { N, rows, C, D, Hl, Gl, Fl, Vl } = modelDims(config, B, T, tp, sp);
+  /**
+   * `recomputed`: what a layer does not keep per micro-batch (Korthikanti et al. 2022), and the
+   * model's shared buffers that stand in for it. "selective": the attention probabilities are
+   * recomputed in backward, every layer uses `att`; "full": only each layer's input (its hidden
+   * state) is kept, every layer uses `layer`, refilled by rerunning its forward in backward.
+   */
+  constructor(
+    config: ModelConfig,
+    part: StagePart,
+    B: number,
+    T: number,
+    maker: BufferMaker,
+    tp = 1,
+    sp = false,
+    recomputed: RecomputedBuffers = { recompute: "none" },
+  ) {
+    const { N, rows, C, Vl } = modelDims(config, B, T, tp, sp);
     const { f, bytes } = countingAllocator(maker);
     this.tokens = new Int32Array(part.hasEmbedding ? N : 0);
     this.targets = new Int32Array(part.hasHead ? N : 0);
     this.hidden = Array.from({ length: part.numLayers + 1 }, () => f(rows * C));
-    this.layers = Array.from({ length: part.numLayers }, () => ({
-      ln1: f(N * C),
-      rstd1: f(rows),
-      q: f(N * Hl * D),
-      k: f(N * Gl * D),
-      v: f(N * Gl * D),
-      att: f(B * Hl * T * T),
-      attOut: f(N * Hl * D),
-      res1: f(rows * C),
-      ln2: f(N * C),
-      rstd2: f(rows),
-      gate: f(N * Fl),
-      up: f(N * Fl),
-      act: f(N * Fl),
-    }));
+    this.layers = Array.from({ length: part.numLayers }, () => {
+      if (recomputed.recompute === "full") return recomputed.layer;
+      const att = recomputed.recompute === "selective" ? recomputed.att : undefined;
+      return layerActivations(f, modelDims(config, B, T, tp, sp), B, T, att);
+    });
     this.head = part.hasHead ? { lnf: f(N * C), rstdf: f(rows), logits: f(N * Vl), probs: f(N * Vl), losses: f(N) } : null;
     this.bytes = bytes() + this.tokens.byteLength + this.targets.byteLength;
   }

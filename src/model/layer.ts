@@ -48,6 +48,8 @@ export interface LayerContext {
   charge: Charger;
   /** The kernels, each charging its cost on `charge`. */
   ops: KernelCalls;
+  /** Selective recomputation: the attention probabilities are recomputed before their backward. */
+  recomputeAttention: boolean;
 }
 
 /** y[rows] = layer(x[rows]); saves what the backward needs in a. */
@@ -110,6 +112,12 @@ export function layerBackwardInput(
   gi.dln2.set(enter.backward(tp, ws.full, TP_ACT));
   const dRes1 = dY; // residual path: dRes1 = dY + the norm's input gradient
   ops.rmsnormBackwardIntoStream(dRes1, gi.dln2, a.res1, w["post_attention_layernorm.weight"], a.rstd2, rows, C);
+  if (ctx.recomputeAttention) {
+    // The probabilities were not kept; the attention output they recompute goes to dattOut's
+    // scratch, which the o_proj backward overwrites next (the saved attOut is already there).
+    charge.begin(`${label}:recompute`);
+    ops.attentionForward(ws.dattOut, a.att, a.q, a.k, a.v, ctx.B, ctx.T, ctx.dims.Hl, ctx.dims.Gl, ctx.dims.D);
+  }
   charge.begin(`${label}:attn`);
   attentionBackwardInput(ctx, w, a, dRes1, gi);
   dX.set(dRes1);

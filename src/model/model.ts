@@ -27,7 +27,17 @@ import { InputError, invariant } from "../errors.js";
 import { ropeTables } from "../kernels/rope.js";
 import type { Floats } from "../kernels/types.js";
 import { rowChunk, serialTpComm, TP_EMBED, tpPairs, type TpComm } from "../parallel/tensor.js";
-import { Activations, arrayMaker, countingAllocator, metaMaker, WeightGradInputs, type BufferMaker } from "./activations.js";
+import {
+  Activations,
+  arrayMaker,
+  countingAllocator,
+  layerActivations,
+  metaMaker,
+  WeightGradInputs,
+  type BufferMaker,
+  type Recompute,
+  type RecomputedBuffers,
+} from "./activations.js";
 import { isMeta, metaFloats } from "../kernels/meta.js";
 import { headDim, type ModelConfig } from "./config.js";
 import { modelDims, type ModelDims } from "./dims.js";
@@ -48,6 +58,13 @@ export interface StageResult {
 export interface ModelOptions {
   /** Korthikanti et al. 2022; needs tp to divide B·T. Default false. */
   sequenceParallel?: boolean;
+  /**
+   * Activation recomputation (Korthikanti et al. 2022), default "none". "selective" recomputes
+   * each layer's attention core (scores, softmax, the product with V) in backward; "full" keeps
+   * only each layer's input and reruns the whole layer's forward (its collectives too) before its
+   * backward. Either way the gradients are bit-identical; "full" needs the fused backward.
+   */
+  recompute?: Recompute;
 }
 
 const NO_HOOKS: ModelHooks = { compute() {}, gradsReady() {} };
@@ -79,6 +96,10 @@ export class LlamaModel {
   /** Those of each micro-batch whose weight gradients wait for a W action. */
   private readonly deferred = new Map<Activations, WeightGradInputs>();
   private readonly workspaceByteCount: number;
+  /** The buffers recomputation refills, shared by every micro-batch (part of the workspace). */
+  private readonly recomputed: RecomputedBuffers;
+  /** Full recomputation: where the rerun forward puts the layer output it does not need. */
+  private readonly recomputedOutput: Floats;
 
   constructor(
     readonly config: ModelConfig,
@@ -113,10 +134,18 @@ export class LlamaModel {
     this.layerGrads = this.layerViews(this.gradViews);
     this.headParams = { norm: this.paramViews[FINAL_NORM_NAME], lmHead: this.paramViews[LM_HEAD_NAME] };
     this.headGrads = { norm: this.gradViews[FINAL_NORM_NAME], lmHead: this.gradViews[LM_HEAD_NAME] };
-    this.acts = this.newActivations();
-    this.immediateGradInputs = this.newWeightGradInputs();
     const { N, rows, C, D, Hl, Gl, Fl } = this.dims;
     const workspace = countingAllocator(this.buffers);
+    const recompute = options.recompute ?? "none";
+    this.recomputed =
+      recompute === "full"
+        ? { recompute, layer: layerActivations(workspace.f, this.dims, B, T) }
+        : recompute === "selective"
+          ? { recompute, att: workspace.f(B * Hl * T * T) }
+          : { recompute };
+    this.recomputedOutput = workspace.f(recompute === "full" ? rows * C : 0);
+    this.acts = this.newActivations();
+    this.immediateGradInputs = this.newWeightGradInputs();
     this.dHiddenA = workspace.f(rows * C);
     this.dHiddenB = workspace.f(rows * C);
     const ws = { full: workspace.f(N * C), dact: workspace.f(N * Fl), dattOut: workspace.f(N * Hl * D), dq: workspace.f(N * Hl * D), dk: workspace.f(N * Gl * D) };
@@ -131,11 +160,12 @@ export class LlamaModel {
       ws,
       charge,
       ops: new KernelCalls(charge, computes),
+      recomputeAttention: recompute === "selective",
     };
   }
 
   newActivations(): Activations {
-    return new Activations(this.config, this.layout.part, this.B, this.T, this.buffers, this.tp.size, this.sequenceParallel);
+    return new Activations(this.config, this.layout.part, this.B, this.T, this.buffers, this.tp.size, this.sequenceParallel, this.recomputed);
   }
 
   /** Bytes of the default activation set (per micro-batch in flight), counted from the buffers. */
@@ -195,6 +225,7 @@ export class LlamaModel {
   stageBackward(acts: Activations, dOutput: Floats | null, gradScale: number, deferWeights = false): Floats | null {
     const { ctx } = this;
     const part = this.layout.part;
+    invariant(!(deferWeights && this.recomputed.recompute === "full"), "full recomputation shares one layer's buffers, so its weight gradients cannot wait for W");
     const gi = deferWeights ? this.deferredGradInputs(acts) : this.immediateGradInputs;
     const now = !deferWeights;
     let dY = this.dHiddenA;
@@ -210,6 +241,10 @@ export class LlamaModel {
     }
     for (let l = part.numLayers - 1; l >= 0; l--) {
       const label = `L${part.firstLayer + l}`;
+      if (this.recomputed.recompute === "full") {
+        // Refill the layer's saved tensors from its kept input; the rerun is its own compute event.
+        layerForward(ctx, this.layerParams[l], acts.layers[l], acts.hidden[l], this.recomputedOutput, `${label}:recompute`);
+      }
       layerBackwardInput(ctx, this.layerParams[l], acts.layers[l], acts.hidden[l], dX, dY, gi.layers[l], label);
       ctx.charge.flush();
       if (now) this.layerWeights(acts, l, gi);

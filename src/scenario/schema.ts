@@ -75,6 +75,8 @@ export const trainingSchema = z.strictObject({
   seed: nonNegativeInt().default(1),
   optimizer: optimizerSchema,
   data: dataSchema.default({ source: "synthetic" }),
+  /** Activation recomputation (Korthikanti et al. 2022): none, selective (attention core) or full (whole layers). */
+  recompute: z.enum(["none", "selective", "full"], { error: rule("must be one of none, selective, full") }).default("none"),
 });
 
 export const parallelSchema = z.strictObject({
@@ -150,6 +152,9 @@ export const scenarioSchema = z
       const tokensPerMicroBatch = (t.globalBatch / p.dp / t.microBatches) * m.seqLen;
       if (p.sequenceParallel && tokensPerMicroBatch % p.tp !== 0) {
         throw new InputError("parallel.sequenceParallel", `needs parallel.tp = ${p.tp} to divide the tokens of a micro-batch (${tokensPerMicroBatch})`);
+      }
+      if (t.recompute === "full" && p.schedule === "zb-h1") {
+        throw new InputError("training.recompute", "full recomputation needs a fused backward; the zb-h1 schedule defers weight gradients (use selective, or another schedule)");
       }
       if (p.schedule === "interleaved" && t.microBatches % p.pp !== 0) {
         throw new InputError("training.microBatches", `must be a multiple of parallel.pp = ${p.pp} for the interleaved schedule, got ${t.microBatches}`);

@@ -76,12 +76,15 @@ describe("shapes mode gives real mode's simulated results", () => {
     expectSameSimulation(shapes, real);
   });
 
-  const tiny = (parallel: object, microBatches = 4, hardware: object = {}, globalBatch = 8) => ({
-    model: { hiddenSize: 16, intermediateSize: 48, numLayers: 8, numHeads: 4, numKvHeads: 4, seqLen: 8 },
-    training: { steps: 2, globalBatch, microBatches, optimizer: { lr: 1e-2 } },
-    parallel,
-    hardware,
-  });
+  const tiny = (parallel: object, microBatches = 4, hardware: object = {}, globalBatch = 8) => {
+    const { recompute = "none", ...layout } = parallel as { recompute?: string };
+    return {
+      model: { hiddenSize: 16, intermediateSize: 48, numLayers: 8, numHeads: 4, numKvHeads: 4, seqLen: 8 },
+      training: { steps: 2, globalBatch, microBatches, optimizer: { lr: 1e-2 }, recompute },
+      parallel: layout,
+      hardware,
+    };
+  };
   const layouts: [string, object, number?][] = [
     ["dp 4", { dp: 4 }, 2],
     ["dp 2 with ZeRO-1", { dp: 2, zero: 1 }],
@@ -94,6 +97,8 @@ describe("shapes mode gives real mode's simulated results", () => {
     ["dp 2 × tp 2 × pp 2, 1f1b, sequence parallel, ZeRO-1", { dp: 2, tp: 2, pp: 2, sequenceParallel: true, zero: 1 }],
     ["dp 2 × tp 2 × pp 2, interleaved", { dp: 2, tp: 2, pp: 2, schedule: "interleaved" }],
     ["dp 2 × tp 2 × pp 2, zb-h1", { dp: 2, tp: 2, pp: 2, schedule: "zb-h1" }],
+    ["tp 2 × pp 2 with selective recomputation", { tp: 2, pp: 2, recompute: "selective" }],
+    ["dp 2 × tp 2 × pp 2 interleaved with full recomputation", { dp: 2, tp: 2, pp: 2, schedule: "interleaved", recompute: "full" }],
   ];
   it.each(layouts)("%s", async (_name, parallel, microBatches) => {
     const [shapes, real] = await bothModes(tiny(parallel, microBatches));
