@@ -8,6 +8,7 @@
 import { parse as parseYaml } from "yaml";
 import type { z } from "zod";
 import { InputError } from "../errors.js";
+import { grouped, LIMITS } from "../limits.js";
 import { validateScenario, zodToInputError } from "../scenario/load.js";
 import { modelSchema, parallelSchema, trainingSchema, type Scenario } from "../scenario/schema.js";
 import { hardwareSchema } from "../sim/hardware.js";
@@ -80,6 +81,10 @@ export interface Expansion {
  * validator's one-line reason. `baseDir` anchors a relative data path.
  */
 export function expandVariations(base: unknown, baseDir: string, variations: Variation[], maxWorldSize: number): Expansion {
+  const layouts = variations.reduce((n, v) => n * v.values.length, 1);
+  if (layouts > LIMITS.varyLayouts) {
+    throw new InputError("--vary", `expands to ${grouped(layouts)} layouts (the product of the value counts); at most ${grouped(LIMITS.varyLayouts)}`);
+  }
   let combos: Record<string, unknown>[] = [{}];
   for (const v of variations) combos = combos.flatMap((c) => v.values.map((value) => ({ ...c, [v.path]: value })));
   const out: Expansion = { runs: [], skipped: [] };

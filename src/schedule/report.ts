@@ -8,6 +8,7 @@
  * so every chunk action costs 1/v of the given cost; the makespans of all kinds compare directly.
  */
 import { InputError } from "../errors.js";
+import { grouped, LIMITS } from "../limits.js";
 import type { Schedule } from "./actions.js";
 import { generateSchedule, scheduleDims } from "./generators.js";
 import { formatSchedule } from "./printer.js";
@@ -67,6 +68,14 @@ export function chunkCosts(kind: string, costs: Costs, v: number): Costs {
   return { F: costs.F / divisor, B: costs.B / divisor, W: costs.W / divisor };
 }
 
+/** Refuses a schedule with more cells than `parasim schedule` prints, naming the largest of its options. */
+function checkScheduleSize(dims: { p: number; m: number; v: number }): void {
+  const cells = dims.p * dims.m * dims.v;
+  if (cells <= LIMITS.printedScheduleCells) return;
+  const largest = dims.v > Math.max(dims.p, dims.m) ? "--virtual" : dims.p > dims.m ? "--pp" : "--microbatches";
+  throw new InputError(largest, `--pp·--microbatches·--virtual = ${grouped(cells)} schedule cells; parasim schedule draws at most ${grouped(LIMITS.printedScheduleCells)}`);
+}
+
 /** Generates, validates and simulates; returns the schedule too, for printing. */
 export function runSchedule(opts: ScheduleReportOptions): { schedule: Schedule; costs: CostModel; report: ScheduleReport } {
   const costs = opts.costs ?? DEFAULT_COSTS;
@@ -112,6 +121,7 @@ export function formatScheduleReport(report: ScheduleReport, schedule: Schedule,
 
 /** Everything the `schedule` command prints to stdout, as JSON or as text. */
 export function scheduleCommandOutput(opts: ScheduleReportOptions & { json?: boolean }): string {
+  checkScheduleSize(scheduleDims(opts.kind, opts));
   const { schedule, costs, report } = runSchedule(opts);
   return opts.json ? JSON.stringify(report, null, 2) : formatScheduleReport(report, schedule, costs);
 }
