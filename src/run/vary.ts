@@ -10,6 +10,7 @@ import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { ZodError, type z } from "zod";
 import { InputError } from "../errors.js";
+import { grouped, LIMITS } from "../limits.js";
 import { validateScenario, zodToInputError } from "../scenario/load.js";
 import { resolveModelSource } from "../scenario/model-source.js";
 import { modelSchema, parallelSchema, scenarioSchema, trainingSchema, type Scenario } from "../scenario/schema.js";
@@ -87,6 +88,10 @@ export interface Expansion {
  * relative data path.
  */
 export function expandVariations(base: unknown, baseDir: string, variations: Variation[], maxWorldSize: number, file?: string): Expansion {
+  const layouts = variations.reduce((n, v) => n * v.values.length, 1);
+  if (layouts > LIMITS.varyLayouts) {
+    throw new InputError("--vary", `expands to ${grouped(layouts)} layouts (the product of the value counts); at most ${grouped(LIMITS.varyLayouts)}`);
+  }
   let combos: Record<string, unknown>[] = [{}];
   for (const v of variations) combos = combos.flatMap((c) => v.values.map((value) => ({ ...c, [v.path]: value })));
   const out: Expansion = { runs: [], skipped: [] };

@@ -27,6 +27,7 @@
  */
 import { totalmem } from "node:os";
 import { InputError } from "../errors.js";
+import { grouped, LIMITS } from "../limits.js";
 import { Activations, metaMaker, WeightGradInputs } from "../model/activations.js";
 import { modelConfigOf, type ModelConfig } from "../model/config.js";
 import { buildLayout, type StagePart } from "../model/layout.js";
@@ -47,6 +48,8 @@ export interface HostFootprint {
   totalBytes: number;
   /** dp·tp·pp. */
   devices: number;
+  /** Elements of the largest parameter buffer (one stage's layout on one tp rank). */
+  largestBuffer: number;
 }
 
 /** Estimates the host bytes a real-mode run of `scenario` allocates (see the header for the formula). */
@@ -64,16 +67,18 @@ export function hostFootprint(scenario: Scenario): HostFootprint {
   const momentCopies = p.zero === 1 ? 1 : p.dp;
   let stateBytes = 0;
   let activationBytes = 0;
+  let largestBuffer = 0;
   for (let r = 0; r < p.pp; r++) {
     const sets = activationSetsPerStage(schedule[r]);
     for (const s of stagesOfRank(r, shape)) {
       const P = buildLayout(config, parts[s], tp).totalSize;
+      largestBuffer = Math.max(largestBuffer, P);
       stateBytes += p.tp * FLOAT32_BYTES * (2 * P * p.dp + 2 * P * momentCopies);
       const perSet = savedBytes(config, parts[s], B, scenario, split);
       activationBytes += p.tp * p.dp * Math.max(1, sets.get(s) ?? 0) * perSet;
     }
   }
-  return { stateBytes, activationBytes, totalBytes: stateBytes + activationBytes, devices: p.dp * p.tp * p.pp };
+  return { stateBytes, activationBytes, totalBytes: stateBytes + activationBytes, devices: p.dp * p.tp * p.pp, largestBuffer };
 }
 
 /** Bytes one micro-batch of a stage keeps on one tensor-parallel rank between its forward and its backward. */
@@ -104,18 +109,26 @@ function activationSetsPerStage(actions: readonly Action[]): Map<number, number>
 }
 
 /**
- * Throws an InputError on `field` (the field the model's size comes from) when a real-mode run
- * of `scenario` would need more memory than the host has; `modelField` is named when the
- * model's state alone does not fit, `model.seqLen` when the activations are what overflows.
+ * Throws an InputError on `modelField` (the field the model's size comes from) when a real-mode
+ * run of `scenario` would need more memory than the host has, or a parameter buffer longer than
+ * a typed array holds; `model.seqLen` is named instead when the activations are what overflows
+ * memory. Call checkScenarioLimits first: it bounds the buffers counted here.
  */
 export function checkHostMemory(scenario: Scenario, modelField: string, hostBytes: number = totalmem()): void {
   const f = hostFootprint(scenario);
-  if (f.totalBytes <= hostBytes) return;
-  const field = f.stateBytes > hostBytes ? modelField : "model.seqLen";
-  throw new InputError(
-    field,
-    `needs about ${formatBytes(f.totalBytes)} of host memory in real mode on ${f.devices} device(s) ` +
-      `(parameters, gradients and optimizer state ${formatBytes(f.stateBytes)}, activations ${formatBytes(f.activationBytes)}; ` +
-      `this host has ${formatBytes(hostBytes)}) — use mode: shapes`,
-  );
+  if (f.totalBytes > hostBytes) {
+    throw new InputError(
+      f.stateBytes > hostBytes ? modelField : "model.seqLen",
+      `needs about ${formatBytes(f.totalBytes)} of host memory in real mode on ${f.devices} device(s) ` +
+        `(parameters, gradients and optimizer state ${formatBytes(f.stateBytes)}, activations ${formatBytes(f.activationBytes)}; ` +
+        `this host has ${formatBytes(hostBytes)}) — use mode: shapes`,
+    );
+  }
+  if (f.largestBuffer > LIMITS.typedArrayElements) {
+    throw new InputError(
+      modelField,
+      `real mode needs a parameter buffer of ${grouped(f.largestBuffer)} elements (one pipeline stage on one tp rank); ` +
+        `a typed array holds at most ${grouped(LIMITS.typedArrayElements)} — raise parallel.pp or parallel.tp, or use mode: shapes`,
+    );
+  }
 }

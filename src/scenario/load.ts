@@ -6,6 +6,7 @@ import { parseDocument } from "yaml";
 import type { z } from "zod";
 import { InputError } from "../errors.js";
 import { checkHostMemory } from "./footprint.js";
+import { checkRealModeBuffers, checkScenarioLimits } from "./limits.js";
 import { resolveModelSource } from "./model-source.js";
 import { scenarioSchema, type Scenario } from "./schema.js";
 
@@ -67,8 +68,9 @@ function parseYamlStrictly(text: string): unknown {
 /**
  * Validates a plain value (from a file or a library user) into a Scenario. `baseDir` anchors a
  * relative `training.data.path` and `model.hfConfig`; the files must exist. A `model.preset` or
- * `model.hfConfig` is spelled out into the model's fields first. In real mode the run must fit
- * this host's memory (src/scenario/footprint.ts).
+ * `model.hfConfig` is spelled out into the model's fields first. Sizes must stay within the
+ * stated limits (src/limits.ts), and in real mode the run must fit this host's memory
+ * (src/scenario/footprint.ts).
  */
 export function validateScenario(raw: unknown, baseDir = process.cwd()): Scenario {
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
@@ -78,7 +80,11 @@ export function validateScenario(raw: unknown, baseDir = process.cwd()): Scenari
   const result = scenarioSchema.safeParse(model.raw);
   if (!result.success) throw zodToInputError(result.error);
   const scenario = result.data;
-  if (scenario.mode === "real") checkHostMemory(scenario, model.source);
+  checkScenarioLimits(scenario);
+  if (scenario.mode === "real") {
+    checkHostMemory(scenario, model.source);
+    checkRealModeBuffers(scenario);
+  }
   const data = scenario.training.data;
   if (data.source === "text") {
     const path = isAbsolute(data.path) ? data.path : resolve(baseDir, data.path);

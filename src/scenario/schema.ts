@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { InputError } from "../errors.js";
+import { LIMITS } from "../limits.js";
 import { BYTE_VOCAB_SIZE } from "../data/tokenizer.js";
 import { modelConfigOf, validateModelConfig } from "../model/config.js";
 import { checkPipeline } from "../parallel/pipeline.js";
@@ -38,7 +39,7 @@ export const modelSchema = z.strictObject({
   vocabSize: positiveInt().default(BYTE_VOCAB_SIZE),
   hiddenSize: positiveInt(),
   intermediateSize: positiveInt(),
-  numLayers: positiveInt(),
+  numLayers: positiveInt().max(LIMITS.numLayers, { error: `must be at most ${LIMITS.numLayers}, parasim's limit on layers` }),
   numHeads: positiveInt(),
   numKvHeads: positiveInt(),
   seqLen: positiveInt(),

@@ -8,6 +8,7 @@
  * so every chunk action costs 1/v of the given cost; the makespans of all kinds compare directly.
  */
 import { InputError } from "../errors.js";
+import { grouped, LIMITS } from "../limits.js";
 import type { Schedule } from "./actions.js";
 import { generateSchedule, scheduleDims } from "./generators.js";
 import { formatSchedule } from "./printer.js";
@@ -65,6 +66,14 @@ export function parseCosts(text: string): Costs {
 export function chunkCosts(kind: string, costs: Costs, v: number): Costs {
   const divisor = kind === "interleaved" ? v : 1;
   return { F: costs.F / divisor, B: costs.B / divisor, W: costs.W / divisor };
+}
+
+/** Refuses a schedule with more cells than `parasim schedule` prints, naming the largest of its options. */
+function checkScheduleSize(dims: { p: number; m: number; v: number }): void {
+  const cells = dims.p * dims.m * dims.v;
+  if (cells <= LIMITS.printedScheduleCells) return;
+  const largest = dims.v > Math.max(dims.p, dims.m) ? "--virtual" : dims.p > dims.m ? "--pp" : "--microbatches";
+  throw new InputError(largest, `--pp·--microbatches·--virtual = ${grouped(cells)} schedule cells; parasim schedule draws at most ${grouped(LIMITS.printedScheduleCells)}`);
 }
 
 /** Generates, validates and simulates; returns the schedule too, for printing. */
@@ -127,6 +136,7 @@ function inOptionTerms(err: InputError): InputError {
 /** Everything the `schedule` command prints to stdout, as JSON or as text. */
 export function scheduleCommandOutput(opts: ScheduleReportOptions & { json?: boolean }): string {
   try {
+    checkScheduleSize(scheduleDims(opts.kind, opts));
     const { schedule, costs, report } = runSchedule(opts);
     return opts.json ? JSON.stringify(report, null, 2) : formatScheduleReport(report, schedule, costs);
   } catch (err) {

@@ -17,7 +17,7 @@ describe("host footprint of a real-mode run", () => {
     const config = modelConfigOf(s);
     const P = buildLayout(config).totalSize;
     const acts = new Activations(config, fullModelPart(config), 4, 16, arrayMaker(Float32Array)).bytes;
-    expect(hostFootprint(s)).toEqual({ stateBytes: 16 * P, activationBytes: acts, totalBytes: 16 * P + acts, devices: 1 });
+    expect(hostFootprint(s)).toEqual({ stateBytes: 16 * P, activationBytes: acts, totalBytes: 16 * P + acts, devices: 1, largestBuffer: P });
   });
 
   it("holds every micro-batch under GPipe and shards the moments under ZeRO-1", () => {

@@ -1,0 +1,29 @@
+/**
+ * The stated limits: sizes no run can handle, refused with a one-line error before anything is
+ * allocated. README.md ("Limits") lists them; keep the two in step. Shapes mode's world size and
+ * worker count are in src/run/shapes.ts (SHAPES_LIMITS).
+ */
+export const LIMITS = {
+  /**
+   * Elements of one typed array parasim allocates. V8 on 64-bit Node 20 refuses more than 2^32
+   * (`new Float32Array(2 ** 32 + 1)` throws "Invalid typed array length"); parasim states
+   * 2^31 − 1, below it with room to spare. It bounds a step's tokens (globalBatch·seqLen,
+   * allocated in both modes) and, in real mode, every buffer of the model.
+   */
+  typedArrayElements: 2 ** 31 - 1,
+  /** Layers of a model: the largest published Llama (3.1 405B) has 126; eight times that leaves room. */
+  numLayers: 1024,
+  /** pp·microBatches·virtualStages of a scenario's pipeline schedule (100,000 take about 2 s to check and simulate). */
+  scheduleCells: 100_000,
+  /** pp·microbatches·virtual of `parasim schedule`, which prints a grid with a cell per action. */
+  printedScheduleCells: 10_000,
+  /** Layouts one `--vary` sweep may expand to. */
+  varyLayouts: 10_000,
+  /** Devices of a real-mode run: each is a worker thread of some tens of MB before its model. */
+  realWorldSize: 64,
+} as const;
+
+/** A count with thousands separators: 2147483647 as 2,147,483,647. */
+export function grouped(n: number): string {
+  return n.toLocaleString("en-US");
+}

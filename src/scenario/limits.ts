@@ -1,0 +1,58 @@
+/**
+ * Sizes a validated scenario must stay within before anything is allocated (src/limits.ts):
+ * in both modes a step's tokens and the pipeline schedule, in real mode also the number of
+ * workers and the length of every buffer of the model. The host-memory check
+ * (src/scenario/footprint.ts) runs between the two functions here: it relies on the first to
+ * count bytes safely, and names a model too large for the host before the second would name
+ * one buffer of it.
+ */
+import { InputError } from "../errors.js";
+import { LIMITS, grouped } from "../limits.js";
+import { modelConfigOf } from "../model/config.js";
+import { modelDims } from "../model/dims.js";
+import type { Scenario } from "./schema.js";
+
+const MAX_ELEMENTS = LIMITS.typedArrayElements;
+
+/** Throws an InputError naming the field that takes `scenario` past a stated limit. */
+export function checkScenarioLimits(scenario: Scenario): void {
+  const { model: m, training: t, parallel: p } = scenario;
+  const tokens = t.globalBatch * m.seqLen;
+  if (tokens > MAX_ELEMENTS) {
+    const field = m.seqLen > MAX_ELEMENTS ? "model.seqLen" : "training.globalBatch";
+    throw new InputError(field, `globalBatch·seqLen = ${grouped(tokens)} tokens per step; a step's tokens are held in one typed array of at most ${grouped(MAX_ELEMENTS)} elements`);
+  }
+  const cells = p.pp * t.microBatches * p.virtualStages;
+  if (cells > LIMITS.scheduleCells) {
+    throw new InputError("training.microBatches", `pp·microBatches·virtualStages = ${grouped(cells)} schedule cells; parasim schedules at most ${grouped(LIMITS.scheduleCells)}`);
+  }
+  const world = p.dp * p.tp * p.pp;
+  if (scenario.mode === "real" && world > LIMITS.realWorldSize) {
+    throw new InputError("parallel", `dp·tp·pp = ${grouped(world)} devices; real mode starts a worker per device, at most ${LIMITS.realWorldSize} — use mode: shapes`);
+  }
+}
+
+/**
+ * Real mode allocates every buffer of the model: the largest activation buffers of one
+ * micro-batch must each fit in a typed array (the parameter buffer is checked with the host's
+ * memory, in src/scenario/footprint.ts).
+ */
+export function checkRealModeBuffers(scenario: Scenario): void {
+  const { model: m, training: t, parallel: p } = scenario;
+  const B = t.globalBatch / p.dp / t.microBatches;
+  const { N, C, Hl, Fl, Vl } = modelDims(modelConfigOf(scenario), B, m.seqLen, p.tp, p.sequenceParallel);
+  const buffers: [field: string, what: string, elements: number][] = [
+    ["model.seqLen", "attention probabilities B·H·T·T", B * Hl * m.seqLen * m.seqLen],
+    ["model.vocabSize", "logits B·T·V", N * Vl],
+    ["model.intermediateSize", "MLP activations B·T·F", N * Fl],
+    ["model.hiddenSize", "hidden states B·T·C", N * C],
+  ];
+  for (const [field, what, elements] of buffers) {
+    if (elements > MAX_ELEMENTS) {
+      throw new InputError(
+        field,
+        `real mode needs a buffer of ${grouped(elements)} elements (${what} of one micro-batch on one tp rank); a typed array holds at most ${grouped(MAX_ELEMENTS)} — use mode: shapes`,
+      );
+    }
+  }
+}
