@@ -1,7 +1,6 @@
 /**
  * The stated limits: sizes no run can handle, refused with a one-line error before anything is
- * allocated. README.md ("Limits") lists them; keep the two in step. Shapes mode's world size and
- * worker count are in src/run/shapes.ts (SHAPES_LIMITS).
+ * allocated. README.md ("Limits") lists them; keep the two in step.
  */
 export const LIMITS = {
   /**
@@ -21,6 +20,10 @@ export const LIMITS = {
   varyLayouts: 10_000,
   /** Devices of a real-mode run: each is a worker thread of some tens of MB before its model. */
   realWorldSize: 64,
+  /** Ranks of a shapes-mode cluster: the largest published runs use 16,384 GPUs; four times that leaves room. */
+  shapesWorldSize: 65_536,
+  /** Workers a shapes-mode run starts (one per pipeline stage, or per rank when the layout is not node-aligned). */
+  shapesWorkers: 64,
 } as const;
 
 /** A count with thousands separators: 2147483647 as 2,147,483,647. */

@@ -4,16 +4,14 @@
  * for its stage's dp·tp ranks (src/parallel/symmetry.ts), otherwise one per rank.
  */
 import { InputError } from "../errors.js";
+import { LIMITS } from "../limits.js";
 import type { Mesh } from "../parallel/mesh.js";
 import { rankClasses } from "../parallel/symmetry.js";
 import type { Scenario } from "../scenario/schema.js";
 import type { DeviceData } from "../runtime/device.js";
 
-/**
- * Ranks of the simulated cluster (the largest published runs use 16,384 GPUs; four times that
- * leaves room), and worker threads a run may start (each takes some tens of MB of host memory).
- */
-export const SHAPES_LIMITS = { worldSize: 65_536, workers: 64 } as const;
+/** Ranks of the simulated cluster and worker threads a run may start (src/limits.ts says why). */
+export const SHAPES_LIMITS = { worldSize: LIMITS.shapesWorldSize, workers: LIMITS.shapesWorkers } as const;
 
 export function shapesPlan(
   scenario: Scenario,
