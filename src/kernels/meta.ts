@@ -18,7 +18,8 @@ export class MetaArray {
     readonly BYTES_PER_ELEMENT: number = Float32Array.BYTES_PER_ELEMENT,
     readonly byteOffset = 0,
   ) {
-    if (!Number.isSafeInteger(length) || length < 0) throw new RangeError(`a meta array's length must be a non-negative integer, got ${length}`);
+    // Any integer count: a meta array of an absurd size is how validation learns the size is absurd.
+    if (!Number.isInteger(length) || length < 0) throw new RangeError(`a meta array's length must be a non-negative integer, got ${length}`);
   }
 
   get byteLength(): number {
