@@ -81,7 +81,6 @@ export function attentionBackward(
   G: number,
   D: number,
 ): void {
-  const rep = H / G;
   const kvSize = T * G * D;
   const c: BackwardContext = {
     dq, dout, att, q, k, v, T, H, G, D,
@@ -91,17 +90,38 @@ export function attentionBackward(
     dkAcc: new Float64Array(kvSize),
     dvAcc: new Float64Array(kvSize),
   };
+  forEachRowBackward(dk, dv, c.dkAcc, c.dvAcc, B, T, H, G, (b, h, g, t) => attentionRowBackward(c, b, h, g, t));
+}
+
+/**
+ * The batch/head/row loop of an attention backward: row(b, h, g, t) handles query row t of head
+ * h (reading kv head g) of batch element b, adding its dk and dv contributions to dkAcc and dvAcc
+ * (one batch element's [T,G,D], zeroed here), which are added to dk and dv once per batch element.
+ */
+export function forEachRowBackward(
+  dk: Floats,
+  dv: Floats,
+  dkAcc: Float64Array,
+  dvAcc: Float64Array,
+  B: number,
+  T: number,
+  H: number,
+  G: number,
+  row: (b: number, h: number, g: number, t: number) => void,
+): void {
+  const rep = H / G;
+  const kvSize = dkAcc.length;
   for (let b = 0; b < B; b++) {
-    c.dkAcc.fill(0);
-    c.dvAcc.fill(0);
+    dkAcc.fill(0);
+    dvAcc.fill(0);
     for (let h = 0; h < H; h++) {
       const g = Math.floor(h / rep);
-      for (let t = 0; t < T; t++) attentionRowBackward(c, b, h, g, t);
+      for (let t = 0; t < T; t++) row(b, h, g, t);
     }
     const off = b * kvSize;
     for (let i = 0; i < kvSize; i++) {
-      dk[off + i] += c.dkAcc[i];
-      dv[off + i] += c.dvAcc[i];
+      dk[off + i] += dkAcc[i];
+      dv[off + i] += dvAcc[i];
     }
   }
 }

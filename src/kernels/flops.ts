@@ -84,6 +84,25 @@ export function attentionFlops(B: number, T: number, H: number, D: number): Kern
   };
 }
 
+/**
+ * Flash attention (src/kernels/flash-attention.ts): the forward does the same per-pair work as
+ * attentionFlops' (q·k 2D, P·v 2D, softmax 5; the online rescaling by exp(m − m') happens once
+ * per block, not per pair, and is not charged). The backward keeps no probabilities, so per pair
+ * it recomputes the score q·k (2D) and P = exp(s·scale − lse) (charged as softmaxForward, 5) on
+ * top of attentionFlops' backward (8D + softmaxBackward): pairs·(2D + 5) more. rowDot = Σ dout·out
+ * is 2D per row, not per pair; it stands in for the row sum of P ⊙ dP that softmaxBackward
+ * already charges per pair, so it is not charged again. No weights.
+ */
+export function flashAttentionFlops(B: number, T: number, H: number, D: number): KernelFlops {
+  const pairs = (B * H * T * (T + 1)) / 2;
+  const naive = attentionFlops(B, T, H, D);
+  return {
+    forward: naive.forward,
+    backwardInput: naive.backwardInput + pairs * (2 * D + E.softmaxForward),
+    backwardWeight: 0,
+  };
+}
+
 export function swigluFlops(N: number, F: number): KernelFlops {
   return { forward: E.swigluForward * N * F, backwardInput: E.swigluBackward * N * F, backwardWeight: 0 };
 }

@@ -5,6 +5,7 @@ export * from "./embedding.js";
 export * from "./rmsnorm.js";
 export * from "./rope.js";
 export * from "./attention.js";
+export * from "./flash-attention.js";
 export * from "./swiglu.js";
 export * from "./residual.js";
 export * from "./flops.js";
