@@ -25,21 +25,28 @@ import type { StagePart } from "./layout.js";
 export type Recompute = "none" | "selective" | "full";
 
 /** What an Activations set shares with its model instead of allocating, by recompute mode. */
-export type RecomputedBuffers =
-  | { recompute: "none" }
-  | { recompute: "selective"; att: Floats }
-  | { recompute: "full"; layer: LayerActivations };
+export type RecomputedBuffers = ({ recompute: "none" } | { recompute: "selective"; att: Floats } | { recompute: "full"; layer: LayerActivations }) & {
+  attention?: AttentionKernel;
+};
 
-/** One layer's saved tensors from `f`; `att`, if given, is used instead of a new probabilities buffer. */
-export function layerActivations(f: (n: number) => Floats, dims: ModelDims, B: number, T: number, att?: Floats): LayerActivations {
+/** naive attention keeps the probabilities for backward; flash keeps each row's log-sum-exp (Dao et al. 2022). */
+export type AttentionKernel = "naive" | "flash";
+
+/**
+ * One layer's saved tensors from `f`. Naive attention keeps the probabilities (`att`, or the
+ * shared buffer given, under selective recomputation); flash keeps the rows' log-sum-exp (`lse`).
+ */
+export function layerActivations(f: (n: number) => Floats, dims: ModelDims, B: number, T: number, att?: Floats, attention: AttentionKernel = "naive"): LayerActivations {
   const { N, rows, C, D, Hl, Gl, Fl } = dims;
+  const flash = attention === "flash";
   return {
     ln1: f(N * C),
     rstd1: f(rows),
     q: f(N * Hl * D),
     k: f(N * Gl * D),
     v: f(N * Gl * D),
-    att: att ?? f(B * Hl * T * T),
+    att: flash ? f(0) : (att ?? f(B * Hl * T * T)),
+    lse: f(flash ? B * Hl * T : 0),
     attOut: f(N * Hl * D),
     res1: f(rows * C),
     ln2: f(N * C),
@@ -57,7 +64,8 @@ export interface LayerActivations {
   q: Floats; // [N,Hl·D] after rope (rotated in place)
   k: Floats; // [N,Gl·D] after rope
   v: Floats; // [N,Gl·D]
-  att: Floats; // [B,Hl,T,T] softmax probabilities
+  att: Floats; // [B,Hl,T,T] softmax probabilities (naive attention; empty with flash)
+  lse: Floats; // [B,Hl,T] log-sum-exp of each row's scaled scores (flash attention; empty with naive)
   attOut: Floats; // [N,Hl·D] attention output, input of o_proj
   res1: Floats; // [rows,C] residual stream after attention
   ln2: Floats; // [N,C] post_attention_layernorm output (gathered)
@@ -139,7 +147,7 @@ export class Activations {
     this.layers = Array.from({ length: part.numLayers }, () => {
       if (recomputed.recompute === "full") return recomputed.layer;
       const att = recomputed.recompute === "selective" ? recomputed.att : undefined;
-      return layerActivations(f, modelDims(config, B, T, tp, sp), B, T, att);
+      return layerActivations(f, modelDims(config, B, T, tp, sp), B, T, att, recomputed.attention);
     });
     this.head = part.hasHead ? { lnf: f(N * C), rstdf: f(rows), logits: f(N * Vl), probs: f(N * Vl), losses: f(N) } : null;
     this.bytes = bytes() + this.tokens.byteLength + this.targets.byteLength;

@@ -49,8 +49,11 @@ export function validateModelConfig(config: ModelConfig): void {
   if (!(config.rmsNormEps > 0)) throw new InputError("model.rmsNormEps", `must be positive, got ${config.rmsNormEps}`);
 }
 
-/** The model section of a scenario as a ModelConfig (without `initStd`, which only seeds the initialisation). */
-export function modelConfigOf(scenario: { model: ModelConfig & { initStd: number } }): ModelConfig {
-  const { initStd: _unused, ...config } = scenario.model;
+/**
+ * The model section of a scenario as a ModelConfig: without `initStd`, which only seeds the
+ * initialisation, and `attention`, which picks a kernel and changes no weight.
+ */
+export function modelConfigOf(scenario: { model: ModelConfig & { initStd: number; attention?: string } }): ModelConfig {
+  const { initStd: _seed, attention: _kernel, ...config } = scenario.model;
   return config;
 }

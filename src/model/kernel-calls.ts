@@ -10,10 +10,12 @@
  * collective, so simulated time puts compute and communication in execution order.
  */
 import { attentionBackward, attentionForward } from "../kernels/attention.js";
+import { flashAttentionBackward, flashAttentionForward } from "../kernels/flash-attention.js";
 import {
   attentionFlops,
   crossEntropyFlops,
   embeddingFlops,
+  flashAttentionFlops,
   linearFlops,
   residualFlops,
   rmsnormFlops,
@@ -167,6 +169,21 @@ export class KernelCalls {
   ): void {
     this.charge.add(attentionFlops(B, T, H, D).backwardInput);
     if (this.computes) attentionBackward(dq, dk, dv, dout, att, q, k, v, B, T, H, G, D);
+  }
+
+  /** Flash attention: the same output as attentionForward; keeps each row's log-sum-exp instead of the probabilities. */
+  flashAttentionForward(out: Floats, lse: Floats, q: Floats, k: Floats, v: Floats, B: number, T: number, H: number, G: number, D: number): void {
+    this.charge.add(flashAttentionFlops(B, T, H, D).forward);
+    if (this.computes) flashAttentionForward(out, lse, q, k, v, B, T, H, G, D);
+  }
+
+  /** Recomputes the probabilities from q, k and lse, block by block, and accumulates dq, dk, dv. */
+  flashAttentionBackward(
+    dq: Floats, dk: Floats, dv: Floats, dout: Floats, out: Floats, lse: Floats, q: Floats, k: Floats, v: Floats,
+    B: number, T: number, H: number, G: number, D: number,
+  ): void {
+    this.charge.add(flashAttentionFlops(B, T, H, D).backwardInput);
+    if (this.computes) flashAttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, B, T, H, G, D);
   }
 
   /** SwiGLU over [N,F] (gate and up). */

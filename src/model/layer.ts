@@ -50,6 +50,8 @@ export interface LayerContext {
   ops: KernelCalls;
   /** Selective recomputation: the attention probabilities are recomputed before their backward. */
   recomputeAttention: boolean;
+  /** Flash attention (Dao et al. 2022) instead of the naive kernel that keeps the probabilities. */
+  flash: boolean;
 }
 
 /** y[rows] = layer(x[rows]); saves what the backward needs in a. */
@@ -65,7 +67,8 @@ export function layerForward(ctx: LayerContext, w: LayerWeights, a: LayerActivat
   ops.linearForward(a.v, a.ln1, w["self_attn.v_proj.weight"], N, C, Gl * D);
   ops.ropeForward(a.q, a.q, ctx.rope, B, T, Hl, D);
   ops.ropeForward(a.k, a.k, ctx.rope, B, T, Gl, D);
-  ops.attentionForward(a.attOut, a.att, a.q, a.k, a.v, B, T, Hl, Gl, D);
+  if (ctx.flash) ops.flashAttentionForward(a.attOut, a.lse, a.q, a.k, a.v, B, T, Hl, Gl, D);
+  else ops.attentionForward(a.attOut, a.att, a.q, a.k, a.v, B, T, Hl, Gl, D);
   ops.linearForward(ws.full, a.attOut, w["self_attn.o_proj.weight"], N, Hl * D, C);
   const attn = exit.forward(tp, ws.full, TP_ACT);
   charge.begin(`${label}:mlp`);
@@ -135,7 +138,8 @@ function attentionBackwardInput(ctx: LayerContext, w: LayerWeights, a: LayerActi
   ws.dq.fill(0);
   ws.dk.fill(0);
   gi.dv.fill(0);
-  ops.attentionBackward(ws.dq, ws.dk, gi.dv, ws.dattOut, a.att, a.q, a.k, a.v, B, T, Hl, Gl, D);
+  if (ctx.flash) ops.flashAttentionBackward(ws.dq, ws.dk, gi.dv, ws.dattOut, a.attOut, a.lse, a.q, a.k, a.v, B, T, Hl, Gl, D);
+  else ops.attentionBackward(ws.dq, ws.dk, gi.dv, ws.dattOut, a.att, a.q, a.k, a.v, B, T, Hl, Gl, D);
   gi.dqr.fill(0);
   gi.dkr.fill(0);
   ops.ropeBackward(gi.dqr, ws.dq, ctx.rope, B, T, Hl, D);

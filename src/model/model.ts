@@ -35,6 +35,7 @@ import {
   metaMaker,
   WeightGradInputs,
   type BufferMaker,
+  type AttentionKernel,
   type Recompute,
   type RecomputedBuffers,
 } from "./activations.js";
@@ -65,6 +66,8 @@ export interface ModelOptions {
    * backward. Either way the gradients are bit-identical; "full" needs the fused backward.
    */
   recompute?: Recompute;
+  /** The attention kernel, default "naive" (see AttentionKernel). */
+  attention?: AttentionKernel;
 }
 
 const NO_HOOKS: ModelHooks = { compute() {}, gradsReady() {} };
@@ -136,13 +139,15 @@ export class LlamaModel {
     this.headGrads = { norm: this.gradViews[FINAL_NORM_NAME], lmHead: this.gradViews[LM_HEAD_NAME] };
     const { N, rows, C, D, Hl, Gl, Fl } = this.dims;
     const workspace = countingAllocator(this.buffers);
-    const recompute = options.recompute ?? "none";
+    const attention = options.attention ?? "naive";
+    // Flash attention keeps no probabilities, so there is nothing for selective recomputation to redo.
+    const recompute = attention === "flash" && options.recompute === "selective" ? "none" : (options.recompute ?? "none");
     this.recomputed =
       recompute === "full"
-        ? { recompute, layer: layerActivations(workspace.f, this.dims, B, T) }
+        ? { recompute, attention, layer: layerActivations(workspace.f, this.dims, B, T, undefined, attention) }
         : recompute === "selective"
-          ? { recompute, att: workspace.f(B * Hl * T * T) }
-          : { recompute };
+          ? { recompute, attention, att: workspace.f(B * Hl * T * T) }
+          : { recompute, attention };
     this.recomputedOutput = workspace.f(recompute === "full" ? rows * C : 0);
     this.acts = this.newActivations();
     this.immediateGradInputs = this.newWeightGradInputs();
@@ -161,6 +166,7 @@ export class LlamaModel {
       charge,
       ops: new KernelCalls(charge, computes),
       recomputeAttention: recompute === "selective",
+      flash: attention === "flash",
     };
   }
 

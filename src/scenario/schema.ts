@@ -46,6 +46,8 @@ export const modelSchema = z.strictObject({
   ropeTheta: positiveNumber().default(10000),
   rmsNormEps: positiveNumber().default(1e-5),
   initStd: positiveNumber().default(0.02),
+  /** naive keeps the s × s attention probabilities for backward; flash (Dao et al. 2022) keeps each row's log-sum-exp and recomputes them. */
+  attention: z.enum(["naive", "flash"], { error: rule("must be naive or flash") }).default("naive"),
 });
 
 export const optimizerSchema = z.strictObject({

@@ -77,9 +77,9 @@ describe("shapes mode gives real mode's simulated results", () => {
   });
 
   const tiny = (parallel: object, microBatches = 4, hardware: object = {}, globalBatch = 8) => {
-    const { recompute = "none", ...layout } = parallel as { recompute?: string };
+    const { recompute = "none", attention = "naive", ...layout } = parallel as { recompute?: string; attention?: string };
     return {
-      model: { hiddenSize: 16, intermediateSize: 48, numLayers: 8, numHeads: 4, numKvHeads: 4, seqLen: 8 },
+      model: { hiddenSize: 16, intermediateSize: 48, numLayers: 8, numHeads: 4, numKvHeads: 4, seqLen: 8, attention },
       training: { steps: 2, globalBatch, microBatches, optimizer: { lr: 1e-2 }, recompute },
       parallel: layout,
       hardware,
@@ -99,6 +99,7 @@ describe("shapes mode gives real mode's simulated results", () => {
     ["dp 2 × tp 2 × pp 2, zb-h1", { dp: 2, tp: 2, pp: 2, schedule: "zb-h1" }],
     ["tp 2 × pp 2 with selective recomputation", { tp: 2, pp: 2, recompute: "selective" }],
     ["dp 2 × tp 2 × pp 2 interleaved with full recomputation", { dp: 2, tp: 2, pp: 2, schedule: "interleaved", recompute: "full" }],
+    ["tp 2 × pp 2 zb-h1 with flash attention", { tp: 2, pp: 2, schedule: "zb-h1", attention: "flash" }],
   ];
   it.each(layouts)("%s", async (_name, parallel, microBatches) => {
     const [shapes, real] = await bothModes(tiny(parallel, microBatches));
