@@ -57,6 +57,16 @@ export function layerActivations(f: (n: number) => Floats, dims: ModelDims, B: n
   };
 }
 
+/** The buffers recomputation refills, made from the model's workspace (see RecomputedBuffers). */
+export function recomputedBuffers(f: (n: number) => Floats, dims: ModelDims, B: number, T: number, options: { recompute?: Recompute; attention?: AttentionKernel }): RecomputedBuffers & { attention: AttentionKernel } {
+  const attention = options.attention ?? "naive";
+  // Flash attention keeps no probabilities, so there is nothing for selective recomputation to redo.
+  const recompute = attention === "flash" && options.recompute === "selective" ? "none" : (options.recompute ?? "none");
+  if (recompute === "full") return { recompute, attention, layer: layerActivations(f, dims, B, T, undefined, attention) };
+  if (recompute === "selective") return { recompute, attention, att: f(B * dims.Hl * T * T) };
+  return { recompute, attention };
+}
+
 /** Saved tensors of one transformer layer. */
 export interface LayerActivations {
   ln1: Floats; // [N,C] input_layernorm output (gathered)

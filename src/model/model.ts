@@ -31,8 +31,8 @@ import {
   Activations,
   arrayMaker,
   countingAllocator,
-  layerActivations,
   metaMaker,
+  recomputedBuffers,
   WeightGradInputs,
   type BufferMaker,
   type AttentionKernel,
@@ -71,6 +71,16 @@ export interface ModelOptions {
 }
 
 const NO_HOOKS: ModelHooks = { compute() {}, gradsReady() {} };
+
+/** The constructor's contract with its callers (all inside parasim). */
+function checkArguments(config: ModelConfig, layout: Layout, params: Floats, grads: Floats, B: number, T: number, tp: TpComm): void {
+  invariant(Number.isInteger(B) && B >= 1, `B must be a positive integer, got ${B}`);
+  invariant(Number.isInteger(T) && T >= 1 && T <= config.seqLen, `T must be an integer in [1, seqLen=${config.seqLen}], got ${T}`);
+  invariant(params.constructor === grads.constructor, "grads must have the dtype of params");
+  const lt = layout.tp ?? { size: 1, index: 0 };
+  invariant(lt.size === tp.size && lt.index === tp.index, `layout is for tp rank ${lt.index} of ${lt.size}, the group says ${tp.index} of ${tp.size}`);
+}
+
 
 export class LlamaModel {
   readonly N: number;
@@ -114,11 +124,7 @@ export class LlamaModel {
     readonly tp: TpComm = serialTpComm(),
     options: ModelOptions = {},
   ) {
-    invariant(Number.isInteger(B) && B >= 1, `B must be a positive integer, got ${B}`);
-    invariant(Number.isInteger(T) && T >= 1 && T <= config.seqLen, `T must be an integer in [1, seqLen=${config.seqLen}], got ${T}`);
-    invariant(params.constructor === grads.constructor, "grads must have the dtype of params");
-    const lt = layout.tp ?? { size: 1, index: 0 };
-    invariant(lt.size === tp.size && lt.index === tp.index, `layout is for tp rank ${lt.index} of ${lt.size}, the group says ${tp.index} of ${tp.size}`);
+    checkArguments(config, layout, params, grads, B, T, tp);
     const sp = options.sequenceParallel ?? false;
     this.N = B * T;
     if (sp && this.N % tp.size !== 0) {
@@ -139,15 +145,8 @@ export class LlamaModel {
     this.headGrads = { norm: this.gradViews[FINAL_NORM_NAME], lmHead: this.gradViews[LM_HEAD_NAME] };
     const { N, rows, C, D, Hl, Gl, Fl } = this.dims;
     const workspace = countingAllocator(this.buffers);
-    const attention = options.attention ?? "naive";
-    // Flash attention keeps no probabilities, so there is nothing for selective recomputation to redo.
-    const recompute = attention === "flash" && options.recompute === "selective" ? "none" : (options.recompute ?? "none");
-    this.recomputed =
-      recompute === "full"
-        ? { recompute, attention, layer: layerActivations(workspace.f, this.dims, B, T, undefined, attention) }
-        : recompute === "selective"
-          ? { recompute, attention, att: workspace.f(B * Hl * T * T) }
-          : { recompute, attention };
+    this.recomputed = recomputedBuffers(workspace.f, this.dims, B, T, options);
+    const { recompute, attention } = this.recomputed;
     this.recomputedOutput = workspace.f(recompute === "full" ? rows * C : 0);
     this.acts = this.newActivations();
     this.immediateGradInputs = this.newWeightGradInputs();
