@@ -5,6 +5,10 @@
  * q [B,T,H,D] (after rope), k and v [B,T,G,D]; query head h reads kv head ⌊h/(H/G)⌋, like
  * Hugging Face `repeat_kv`. Saved: att [B,H,T,T] softmax probabilities (zero above the diagonal).
  * Output [B,T,H,D].
+ *
+ * maskedAttentionForward / maskedAttentionBackward are the same kernels over a subset of the
+ * causal keys of each query row (KeySpans); attentionForward / attentionBackward are them with the
+ * causal mask, and the block-sparse kernels (src/kernels/sparse-attention.ts) with a sparse one.
  */
 import type { Floats } from "./types.js";
 
@@ -20,44 +24,111 @@ export function attentionForward(
   G: number,
   D: number,
 ): void {
+  maskedAttentionForward(out, att, q, k, v, B, T, H, G, D, causalKeySpans);
+}
+
+/**
+ * The keys query row t reads: keys(t, spans) writes [lo, hi) pairs into spans (room for T pairs),
+ * ascending and disjoint, within 0..t and covering t itself, and returns how many pairs it wrote.
+ */
+export type KeySpans = (t: number, spans: Int32Array) => number;
+
+/** Every key t2 ≤ t: the causal mask, one span. */
+export const causalKeySpans: KeySpans = (t, spans) => {
+  spans[0] = 0;
+  spans[1] = t + 1;
+  return 1;
+};
+
+/**
+ * attentionForward with the keys of each query row given by keys (causalKeySpans: exactly
+ * attentionForward). The keys are visited in ascending order, so a mask that keeps every t2 ≤ t
+ * gives attentionForward's result bit for bit. Entries of att outside the spans are 0.
+ */
+export function maskedAttentionForward(
+  out: Floats,
+  att: Floats,
+  q: Floats,
+  k: Floats,
+  v: Floats,
+  B: number,
+  T: number,
+  H: number,
+  G: number,
+  D: number,
+  keys: KeySpans,
+): void {
   const rep = H / G;
-  const scale = 1 / Math.sqrt(D);
-  const scores = new Float64Array(T);
-  const acc = new Float64Array(D);
+  const c: ForwardContext = {
+    out, att, q, k, v, T, H, G, D, keys,
+    scale: 1 / Math.sqrt(D),
+    spans: new Int32Array(2 * T),
+    scores: new Float64Array(T),
+    acc: new Float64Array(D),
+  };
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < H; h++) {
       const g = Math.floor(h / rep);
-      for (let t = 0; t < T; t++) {
-        const qb = ((b * T + t) * H + h) * D;
-        let max = -Infinity;
-        for (let t2 = 0; t2 <= t; t2++) {
-          const kb = ((b * T + t2) * G + g) * D;
-          let dot = 0;
-          for (let d = 0; d < D; d++) dot += q[qb + d] * k[kb + d];
-          const s = dot * scale;
-          scores[t2] = s;
-          if (s > max) max = s;
-        }
-        let sum = 0;
-        for (let t2 = 0; t2 <= t; t2++) {
-          const e = Math.exp(scores[t2] - max);
-          scores[t2] = e;
-          sum += e;
-        }
-        const inv = 1 / sum;
-        const ab = ((b * H + h) * T + t) * T;
-        acc.fill(0);
-        for (let t2 = 0; t2 <= t; t2++) {
-          const p = scores[t2] * inv;
-          att[ab + t2] = p;
-          const vb = ((b * T + t2) * G + g) * D;
-          for (let d = 0; d < D; d++) acc[d] += p * v[vb + d];
-        }
-        for (let t2 = t + 1; t2 < T; t2++) att[ab + t2] = 0;
-        for (let d = 0; d < D; d++) out[qb + d] = acc[d];
-      }
+      for (let t = 0; t < T; t++) attentionRowForward(c, b, h, g, t);
     }
   }
+}
+
+/** The inputs, sizes, key mask and double-precision scratch of one maskedAttentionForward call. */
+interface ForwardContext {
+  out: Floats;
+  att: Floats;
+  q: Floats;
+  k: Floats;
+  v: Floats;
+  T: number;
+  H: number;
+  G: number;
+  D: number;
+  keys: KeySpans;
+  scale: number;
+  spans: Int32Array;
+  scores: Float64Array;
+  acc: Float64Array;
+}
+
+/** Query row t of head h (reading kv head g) of batch element b: its att row and out row stored. */
+function attentionRowForward(c: ForwardContext, b: number, h: number, g: number, t: number): void {
+  const { att, q, k, v, T, H, G, D, scale, spans, scores, acc } = c;
+  const n2 = 2 * c.keys(t, spans);
+  const qb = ((b * T + t) * H + h) * D;
+  let max = -Infinity;
+  for (let r = 0; r < n2; r += 2) {
+    for (let t2 = spans[r]; t2 < spans[r + 1]; t2++) {
+      const kb = ((b * T + t2) * G + g) * D;
+      let dot = 0;
+      for (let d = 0; d < D; d++) dot += q[qb + d] * k[kb + d];
+      const s = dot * scale;
+      scores[t2] = s;
+      if (s > max) max = s;
+    }
+  }
+  let sum = 0;
+  for (let r = 0; r < n2; r += 2) {
+    for (let t2 = spans[r]; t2 < spans[r + 1]; t2++) {
+      const e = Math.exp(scores[t2] - max);
+      scores[t2] = e;
+      sum += e;
+    }
+  }
+  const inv = 1 / sum;
+  const ab = ((b * H + h) * T + t) * T;
+  att.fill(0, ab, ab + T);
+  acc.fill(0);
+  for (let r = 0; r < n2; r += 2) {
+    for (let t2 = spans[r]; t2 < spans[r + 1]; t2++) {
+      const p = scores[t2] * inv;
+      att[ab + t2] = p;
+      const vb = ((b * T + t2) * G + g) * D;
+      for (let d = 0; d < D; d++) acc[d] += p * v[vb + d];
+    }
+  }
+  for (let d = 0; d < D; d++) c.out[qb + d] = acc[d];
 }
 
 /**
@@ -81,10 +152,31 @@ export function attentionBackward(
   G: number,
   D: number,
 ): void {
+  maskedAttentionBackward(dq, dk, dv, dout, att, q, k, v, B, T, H, G, D, causalKeySpans);
+}
+
+/** attentionBackward over the keys given by keys, the mask maskedAttentionForward used (causalKeySpans: exactly attentionBackward). */
+export function maskedAttentionBackward(
+  dq: Floats,
+  dk: Floats,
+  dv: Floats,
+  dout: Floats,
+  att: Floats,
+  q: Floats,
+  k: Floats,
+  v: Floats,
+  B: number,
+  T: number,
+  H: number,
+  G: number,
+  D: number,
+  keys: KeySpans,
+): void {
   const kvSize = T * G * D;
   const c: BackwardContext = {
-    dq, dout, att, q, k, v, T, H, G, D,
+    dq, dout, att, q, k, v, T, H, G, D, keys,
     scale: 1 / Math.sqrt(D),
+    spans: new Int32Array(2 * T),
     dp: new Float64Array(T),
     dqAcc: new Float64Array(D),
     dkAcc: new Float64Array(kvSize),
@@ -126,7 +218,7 @@ export function forEachRowBackward(
   }
 }
 
-/** The inputs, sizes and double-precision accumulators of one attentionBackward call (dk, dv: one batch element's). */
+/** The inputs, sizes, key mask and double-precision accumulators of one maskedAttentionBackward call (dk, dv: one batch element's). */
 interface BackwardContext {
   dq: Floats;
   dout: Floats;
@@ -138,7 +230,9 @@ interface BackwardContext {
   H: number;
   G: number;
   D: number;
+  keys: KeySpans;
   scale: number;
+  spans: Int32Array;
   dp: Float64Array;
   dqAcc: Float64Array;
   dkAcc: Float64Array;
@@ -147,33 +241,38 @@ interface BackwardContext {
 
 /** Query row t of head h (reading kv head g) of batch element b: its dq row stored, dk and dv accumulated. */
 function attentionRowBackward(c: BackwardContext, b: number, h: number, g: number, t: number): void {
-  const { dout, att, q, k, v, T, H, G, D, scale, dp, dqAcc, dkAcc, dvAcc } = c;
+  const { dout, att, q, k, v, T, H, G, D, scale, spans, dp, dqAcc, dkAcc, dvAcc } = c;
+  const n2 = 2 * c.keys(t, spans);
   const kvSize = T * G * D;
   const qb = ((b * T + t) * H + h) * D;
   const ab = ((b * H + h) * T + t) * T;
   // dP[t2] = dout·v[t2]; dv[t2] += P[t2]·dout; rowsum of P ⊙ dP.
   let rowDot = 0;
-  for (let t2 = 0; t2 <= t; t2++) {
-    const vb = (t2 * G + g) * D;
-    const vOff = b * kvSize + vb;
-    const p = att[ab + t2];
-    let sum = 0;
-    for (let d = 0; d < D; d++) {
-      const go = dout[qb + d];
-      sum += go * v[vOff + d];
-      dvAcc[vb + d] += p * go;
+  for (let r = 0; r < n2; r += 2) {
+    for (let t2 = spans[r]; t2 < spans[r + 1]; t2++) {
+      const vb = (t2 * G + g) * D;
+      const vOff = b * kvSize + vb;
+      const p = att[ab + t2];
+      let sum = 0;
+      for (let d = 0; d < D; d++) {
+        const go = dout[qb + d];
+        sum += go * v[vOff + d];
+        dvAcc[vb + d] += p * go;
+      }
+      dp[t2] = sum;
+      rowDot += p * sum;
     }
-    dp[t2] = sum;
-    rowDot += p * sum;
   }
   dqAcc.fill(0);
-  for (let t2 = 0; t2 <= t; t2++) {
-    const ds = att[ab + t2] * (dp[t2] - rowDot) * scale;
-    const kb = (t2 * G + g) * D;
-    const kOff = b * kvSize + kb;
-    for (let d = 0; d < D; d++) {
-      dqAcc[d] += ds * k[kOff + d];
-      dkAcc[kb + d] += ds * q[qb + d];
+  for (let r = 0; r < n2; r += 2) {
+    for (let t2 = spans[r]; t2 < spans[r + 1]; t2++) {
+      const ds = att[ab + t2] * (dp[t2] - rowDot) * scale;
+      const kb = (t2 * G + g) * D;
+      const kOff = b * kvSize + kb;
+      for (let d = 0; d < D; d++) {
+        dqAcc[d] += ds * k[kOff + d];
+        dkAcc[kb + d] += ds * q[qb + d];
+      }
     }
   }
   for (let d = 0; d < D; d++) c.dq[qb + d] += dqAcc[d];

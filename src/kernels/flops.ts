@@ -13,6 +13,7 @@
  * Elementwise kernels are charged a small documented constant per element (below); they are
  * negligible next to the matmuls for any real model but keep small-model timelines honest.
  */
+import { computedBlocks, patternBlock, type SparsePattern } from "./sparse-pattern.js";
 import type { KernelFlops } from "./types.js";
 
 /** Per-element constants of the elementwise kernels (FLOPs). */
@@ -76,12 +77,46 @@ export function ropeFlops(B: number, T: number, NH: number, D: number): KernelFl
  * up to the causal halving: forward 4·D·H per pair = 4·h per pair, backward twice that.
  */
 export function attentionFlops(B: number, T: number, H: number, D: number): KernelFlops {
-  const pairs = (B * H * T * (T + 1)) / 2;
+  return attentionPairFlops((B * H * T * (T + 1)) / 2, D);
+}
+
+/** attentionFlops' per-pair constants times a number of computed (query, key) pairs. */
+function attentionPairFlops(pairs: number, D: number): KernelFlops {
   return {
     forward: pairs * (4 * D + E.softmaxForward),
     backwardInput: pairs * (8 * D + E.softmaxBackward),
     backwardWeight: 0,
   };
+}
+
+/**
+ * The (query, key) pairs per (batch, head) that a dense block-sparse kernel computes under pattern
+ * (src/kernels/sparse-pattern.ts), n = T/block blocks: each of the n diagonal blocks as its causal
+ * triangle, block(block + 1)/2 pairs, and each allowed off-diagonal block whole, block² pairs.
+ * The causal pattern is one block of T: T(T + 1)/2 pairs, attentionFlops' count.
+ */
+export function sparseAttentionPairs(T: number, pattern: SparsePattern): { diagonal: number; offDiagonal: number } {
+  if (pattern.kind === "causal") return { diagonal: (T * (T + 1)) / 2, offDiagonal: 0 };
+  const block = patternBlock(pattern, T);
+  const n = T / block;
+  return { diagonal: (n * block * (block + 1)) / 2, offDiagonal: (computedBlocks(pattern, n) - n) * block * block };
+}
+
+/**
+ * Block-sparse attention (src/kernels/sparse-attention.ts), charged per computed block pair with
+ * attentionFlops' per-pair constants c (4D + 5 forward, 8D + 5 backward): with n = T/block blocks,
+ *   sparse = diag + offDiagComputed·block²·c,   diag = n·block(block + 1)/2·c (per batch and head),
+ * and the dense causal count at the same block size is the same sum over all n(n − 1)/2
+ * off-diagonal blocks, causal = diag + offDiagCausal·block²·c = attentionFlops. Hence exactly
+ *   (sparse − diag) / (causal − diag) = offDiagComputed / offDiagCausal,
+ * while sparse = causal × computedBlocks / causalBlocks holds only if a diagonal block cost as
+ * much as an off-diagonal one (it costs (block + 1)/(2·block) of it). With the causal pattern this
+ * equals attentionFlops. The kernels skip no pair inside a computed block (they compute the
+ * same pairs), so the count is also what they do. No weights.
+ */
+export function sparseAttentionFlops(B: number, T: number, H: number, D: number, pattern: SparsePattern): KernelFlops {
+  const { diagonal, offDiagonal } = sparseAttentionPairs(T, pattern);
+  return attentionPairFlops(B * H * (diagonal + offDiagonal), D);
 }
 
 /**

@@ -6,6 +6,8 @@ export * from "./rmsnorm.js";
 export * from "./rope.js";
 export * from "./attention.js";
 export * from "./flash-attention.js";
+export * from "./sparse-pattern.js";
+export * from "./sparse-attention.js";
 export * from "./swiglu.js";
 export * from "./residual.js";
 export * from "./flops.js";
