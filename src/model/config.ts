@@ -51,9 +51,9 @@ export function validateModelConfig(config: ModelConfig): void {
 
 /**
  * The model section of a scenario as a ModelConfig: without `initStd`, which only seeds the
- * initialisation, and `attention`, which picks a kernel and changes no weight.
+ * initialisation, and `attention` and `attentionPattern`, which pick a kernel and change no weight.
  */
-export function modelConfigOf(scenario: { model: ModelConfig & { initStd: number; attention?: string } }): ModelConfig {
-  const { initStd: _seed, attention: _kernel, ...config } = scenario.model;
+export function modelConfigOf(scenario: { model: ModelConfig & { initStd: number; attention?: string; attentionPattern?: unknown } }): ModelConfig {
+  const { initStd: _seed, attention: _kernel, attentionPattern: _pattern, ...config } = scenario.model;
   return config;
 }

@@ -11,12 +11,15 @@
  */
 import { attentionBackward, attentionForward } from "../kernels/attention.js";
 import { flashAttentionBackward, flashAttentionForward } from "../kernels/flash-attention.js";
+import { sparseAttentionBackward, sparseAttentionForward } from "../kernels/sparse-attention.js";
+import type { SparsePattern } from "../kernels/sparse-pattern.js";
 import {
   attentionFlops,
   crossEntropyFlops,
   embeddingFlops,
   flashAttentionFlops,
   linearFlops,
+  sparseAttentionFlops,
   residualFlops,
   rmsnormFlops,
   ropeFlops,
@@ -184,6 +187,20 @@ export class KernelCalls {
   ): void {
     this.charge.add(flashAttentionFlops(B, T, H, D).backwardInput);
     if (this.computes) flashAttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, B, T, H, G, D);
+  }
+
+  /** Block-sparse causal attention (Child et al. 2019): only the pattern's blocks are computed and charged. */
+  sparseAttentionForward(out: Floats, att: Floats, q: Floats, k: Floats, v: Floats, B: number, T: number, H: number, G: number, D: number, pattern: SparsePattern): void {
+    this.charge.add(sparseAttentionFlops(B, T, H, D, pattern).forward);
+    if (this.computes) sparseAttentionForward(out, att, q, k, v, B, T, H, G, D, pattern);
+  }
+
+  sparseAttentionBackward(
+    dq: Floats, dk: Floats, dv: Floats, dout: Floats, att: Floats, q: Floats, k: Floats, v: Floats,
+    B: number, T: number, H: number, G: number, D: number, pattern: SparsePattern,
+  ): void {
+    this.charge.add(sparseAttentionFlops(B, T, H, D, pattern).backwardInput);
+    if (this.computes) sparseAttentionBackward(dq, dk, dv, dout, att, q, k, v, B, T, H, G, D, pattern);
   }
 
   /** SwiGLU over [N,F] (gate and up). */

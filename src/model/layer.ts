@@ -21,6 +21,7 @@
  * (`L<i>:W` for weight gradients), so simulated time puts compute and collectives in execution order.
  */
 import type { RopeTables } from "../kernels/rope.js";
+import type { SparsePattern } from "../kernels/sparse-pattern.js";
 import type { Floats } from "../kernels/types.js";
 import { rowChunk, TP_ACT, type Conjugate, type TpComm } from "../parallel/tensor.js";
 import type { LayerActivations, LayerWeightGradInputs } from "./activations.js";
@@ -52,6 +53,16 @@ export interface LayerContext {
   recomputeAttention: boolean;
   /** Flash attention (Dao et al. 2022) instead of the naive kernel that keeps the probabilities. */
   flash: boolean;
+  /** A block-sparse pattern for the naive kernel (Child et al. 2019); null: plain causal. */
+  pattern: SparsePattern | null;
+}
+
+/** The naive kernel's forward (sparse when the model has a pattern): out and the probabilities. */
+function attentionProbabilities(ctx: LayerContext, out: Floats, a: LayerActivations): void {
+  const { B, T, ops, pattern } = ctx;
+  const { D, Hl, Gl } = ctx.dims;
+  if (pattern) ops.sparseAttentionForward(out, a.att, a.q, a.k, a.v, B, T, Hl, Gl, D, pattern);
+  else ops.attentionForward(out, a.att, a.q, a.k, a.v, B, T, Hl, Gl, D);
 }
 
 /** y[rows] = layer(x[rows]); saves what the backward needs in a. */
@@ -68,7 +79,7 @@ export function layerForward(ctx: LayerContext, w: LayerWeights, a: LayerActivat
   ops.ropeForward(a.q, a.q, ctx.rope, B, T, Hl, D);
   ops.ropeForward(a.k, a.k, ctx.rope, B, T, Gl, D);
   if (ctx.flash) ops.flashAttentionForward(a.attOut, a.lse, a.q, a.k, a.v, B, T, Hl, Gl, D);
-  else ops.attentionForward(a.attOut, a.att, a.q, a.k, a.v, B, T, Hl, Gl, D);
+  else attentionProbabilities(ctx, a.attOut, a);
   ops.linearForward(ws.full, a.attOut, w["self_attn.o_proj.weight"], N, Hl * D, C);
   const attn = exit.forward(tp, ws.full, TP_ACT);
   charge.begin(`${label}:mlp`);
@@ -119,7 +130,7 @@ export function layerBackwardInput(
     // The probabilities were not kept; the attention output they recompute goes to dattOut's
     // scratch, which the o_proj backward overwrites next (the saved attOut is already there).
     charge.begin(`${label}:recompute`);
-    ops.attentionForward(ws.dattOut, a.att, a.q, a.k, a.v, ctx.B, ctx.T, ctx.dims.Hl, ctx.dims.Gl, ctx.dims.D);
+    attentionProbabilities(ctx, ws.dattOut, a);
   }
   charge.begin(`${label}:attn`);
   attentionBackwardInput(ctx, w, a, dRes1, gi);
@@ -139,6 +150,7 @@ function attentionBackwardInput(ctx: LayerContext, w: LayerWeights, a: LayerActi
   ws.dk.fill(0);
   gi.dv.fill(0);
   if (ctx.flash) ops.flashAttentionBackward(ws.dq, ws.dk, gi.dv, ws.dattOut, a.attOut, a.lse, a.q, a.k, a.v, B, T, Hl, Gl, D);
+  else if (ctx.pattern) ops.sparseAttentionBackward(ws.dq, ws.dk, gi.dv, ws.dattOut, a.att, a.q, a.k, a.v, B, T, Hl, Gl, D, ctx.pattern);
   else ops.attentionBackward(ws.dq, ws.dk, gi.dv, ws.dattOut, a.att, a.q, a.k, a.v, B, T, Hl, Gl, D);
   gi.dqr.fill(0);
   gi.dkr.fill(0);

@@ -27,19 +27,10 @@ import { InputError, invariant } from "../errors.js";
 import { ropeTables } from "../kernels/rope.js";
 import type { Floats } from "../kernels/types.js";
 import { rowChunk, serialTpComm, TP_EMBED, tpPairs, type TpComm } from "../parallel/tensor.js";
-import {
-  Activations,
-  arrayMaker,
-  countingAllocator,
-  metaMaker,
-  recomputedBuffers,
-  WeightGradInputs,
-  type BufferMaker,
-  type AttentionKernel,
-  type Recompute,
-  type RecomputedBuffers,
-} from "./activations.js";
+import { Activations, arrayMaker, countingAllocator, metaMaker, recomputedBuffers, WeightGradInputs } from "./activations.js";
+import type { AttentionKernel, BufferMaker, Recompute, RecomputedBuffers } from "./activations.js";
 import { isMeta, metaFloats } from "../kernels/meta.js";
+import type { SparsePattern } from "../kernels/sparse-pattern.js";
 import { headDim, type ModelConfig } from "./config.js";
 import { modelDims, type ModelDims } from "./dims.js";
 import { headBackwardInput, headBackwardWeight, headForward, type HeadWeights } from "./head.js";
@@ -68,6 +59,8 @@ export interface ModelOptions {
   recompute?: Recompute;
   /** The attention kernel, default "naive" (see AttentionKernel). */
   attention?: AttentionKernel;
+  /** Block-sparse attention pattern (naive kernel only), default causal. */
+  attentionPattern?: SparsePattern;
 }
 
 const NO_HOOKS: ModelHooks = { compute() {}, gradsReady() {} };
@@ -166,6 +159,7 @@ export class LlamaModel {
       ops: new KernelCalls(charge, computes),
       recomputeAttention: recompute === "selective",
       flash: attention === "flash",
+      pattern: options.attentionPattern?.kind === "strided" || options.attentionPattern?.kind === "fixed" ? options.attentionPattern : null,
     };
   }
 

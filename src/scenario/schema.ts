@@ -48,6 +48,16 @@ export const modelSchema = z.strictObject({
   initStd: positiveNumber().default(0.02),
   /** naive keeps the s × s attention probabilities for backward; flash (Dao et al. 2022) keeps each row's log-sum-exp and recomputes them. */
   attention: z.enum(["naive", "flash"], { error: rule("must be naive or flash") }).default("naive"),
+  /** Block-sparse attention (Child et al. 2019): causal, or { kind: strided | fixed, block, stride } over blocks of `block` positions. */
+  attentionPattern: z
+    .union(
+      [
+        z.literal("causal").transform(() => ({ kind: "causal" as const })),
+        z.strictObject({ kind: z.enum(["strided", "fixed"]), block: positiveInt(), stride: positiveInt() }),
+      ],
+      { error: rule("must be causal or { kind: strided | fixed, block: N, stride: N }") },
+    )
+    .default({ kind: "causal" }),
 });
 
 export const optimizerSchema = z.strictObject({
@@ -137,6 +147,11 @@ export const scenarioSchema = z
     };
     const m = s.model;
     const model = modelConfigOf(s);
+    const pattern = m.attentionPattern;
+    if (pattern.kind !== "causal") {
+      if (m.seqLen % pattern.block !== 0) fail(["model", "attentionPattern", "block"], `must divide model.seqLen = ${m.seqLen}, got ${pattern.block}`);
+      if (m.attention === "flash") fail(["model", "attentionPattern"], "sparse patterns run on the naive attention kernel: set model.attention: naive");
+    }
     check(() => validateModelConfig(model));
     // Tokens are bytes, so every byte value needs an embedding row (in shapes mode too: one rule for both).
     if (m.vocabSize < BYTE_VOCAB_SIZE) fail(["model", "vocabSize"], `must be at least ${BYTE_VOCAB_SIZE}, the byte tokenizer's vocabulary (got ${m.vocabSize})`);

@@ -158,7 +158,8 @@ export class Trainer {
     this.chunks = layouts.map((layout, k) => {
       const range = (buf: Float32Array) => buf.subarray(offsets[k], offsets[k] + layout.totalSize);
       const [params, grads] = [range(this.params), range(this.grads)];
-      const options = { sequenceParallel: tp?.sequenceParallel, recompute: scenario.training.recompute, attention: scenario.model.attention };
+      const { attention, attentionPattern } = scenario.model;
+      const options = { sequenceParallel: tp?.sequenceParallel, recompute: scenario.training.recompute, attention, attentionPattern };
       const model = new LlamaModel(this.config, layout, params, grads, this.microRows, seqLen, tp?.comm, options);
       return { part: parts[k], layout, offset: offsets[k], model };
     });
