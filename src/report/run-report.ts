@@ -37,7 +37,7 @@ function deviceRows(r: RunResult, perRank: boolean): (string | number)[][] {
   for (const d of r.devices) {
     const members = perRank && d.ranks > 1 ? Array.from({ length: d.ranks }, (_, k) => d.rank + k) : [d.rank];
     for (const rank of members) {
-      const who = d.ranks > 1 && !perRank ? `stage ${d.coords.pp} · ${d.ranks} ranks` : String(rank);
+      const who = d.ranks > 1 && !perRank ? `stage ${d.coords.pp} · ${d.ranks} ranks` : rank;
       const coords = d.ranks > 1 && !perRank ? ["*", d.coords.pp, "*"] : [Math.floor(rank / tp) % dp, d.coords.pp, rank % tp];
       rows.push([who, ...coords, ...deviceFigures(d)]);
     }

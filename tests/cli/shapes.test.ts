@@ -26,7 +26,7 @@ describe("parasim run in shapes mode (built CLI)", () => {
     const perRank = parasim(["run", scenario("{ dp: 2, tp: 8, pp: 2 }"), "--per-rank"]);
     expect(perRank.status, perRank.stderr).toBe(0);
     // 32 ranks, one row each, their own coordinates.
-    expect(perRank.stdout.split("\n").filter((l) => /^\d+\s/.test(l))).toHaveLength(32);
+    expect(perRank.stdout.split("\n").filter((l) => /^\s*\d+\s/.test(l))).toHaveLength(32);
   });
 
   it("refuses a world above its limit, naming the limit", () => {
