@@ -3,7 +3,7 @@
  * The command line. commander lives here only: every command is a thin wrapper around a function
  * of src/index.ts, so tests and users can call the same code directly.
  */
-import { SHAPES_LIMITS } from "./run/shapes.js";
+import { LIMITS } from "./limits.js";
 import { Command, CommanderError } from "commander";
 import { InputError } from "./errors.js";
 import { removeTemporaries, writeFileAtomic } from "./util/atomic.js";
@@ -151,7 +151,7 @@ async function runComparison(files: string[], opts: CompareCliOptions): Promise<
   for (const path of paths) {
     const { raw, baseDir } = readScenarioFile(path);
     const shapes = opts.shapes === true || (raw as { mode?: unknown } | null)?.mode === "shapes";
-    const maxWorldSize = opts.maxWorldSize ?? (shapes ? SHAPES_LIMITS.worldSize : 16);
+    const maxWorldSize = opts.maxWorldSize ?? (shapes ? LIMITS.shapesWorldSize : 16);
     const expansion = expandVariations(opts.shapes ? inShapesMode(raw) : raw, baseDir, variations, maxWorldSize, path);
     const name = paths.length > 1 ? `${path}: ` : "";
     runs.push(...expansion.runs);

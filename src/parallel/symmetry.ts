@@ -61,20 +61,25 @@ function stagesAreSymmetric(mesh: Mesh, hw: HardwareProfile): boolean {
   return true;
 }
 
+/** The class of a rank: its pipeline stage when classes are by stage, else the rank itself. */
+export function classOfRank(mesh: Mesh, byStage: boolean): (rank: number) => number {
+  return byStage ? (rank) => mesh.coords(rank).pp : (rank) => rank;
+}
+
 export function rankClasses(mesh: Mesh, hw: HardwareProfile): RankClasses {
   const { dp, tp, pp } = mesh.shape;
   if (dp * tp > 1 && stagesAreSymmetric(mesh, hw)) {
     return {
       byStage: true,
       representatives: Array.from({ length: pp }, (_, stage) => mesh.rankOf({ dp: 0, tp: 0, pp: stage })),
-      classOf: (rank) => mesh.coords(rank).pp,
+      classOf: classOfRank(mesh, true),
       sizeOf: () => dp * tp,
     };
   }
   return {
     byStage: false,
     representatives: Array.from({ length: mesh.worldSize }, (_, rank) => rank),
-    classOf: (rank) => rank,
+    classOf: classOfRank(mesh, false),
     sizeOf: () => 1,
   };
 }

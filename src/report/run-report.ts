@@ -1,5 +1,6 @@
 /** The terminal summary of one run: losses per step, then the simulated cluster per device. */
 import type { DeviceReport, RunResult } from "../run/results.js";
+import { buildMesh } from "../parallel/mesh.js";
 import { formatBytes, formatCount, formatSeconds, formatTable } from "./table.js";
 
 /** Steps shown in the loss table before it is thinned to every k-th step (the JSON has them all). */
@@ -32,13 +33,14 @@ function lossTable(losses: number[]): string[] {
 
 /** One row per device report, or with `perRank` one per rank it stands for (same figures, the rank's own coordinates). */
 function deviceRows(r: RunResult, perRank: boolean): (string | number)[][] {
-  const { dp, tp } = r.scenario.parallel;
+  const mesh = buildMesh(r.scenario.parallel);
   const rows: (string | number)[][] = [];
   for (const d of r.devices) {
     const members = perRank && d.ranks > 1 ? Array.from({ length: d.ranks }, (_, k) => d.rank + k) : [d.rank];
     for (const rank of members) {
       const who = d.ranks > 1 && !perRank ? `stage ${d.coords.pp} · ${d.ranks} ranks` : rank;
-      const coords = d.ranks > 1 && !perRank ? ["*", d.coords.pp, "*"] : [Math.floor(rank / tp) % dp, d.coords.pp, rank % tp];
+      const own = mesh.coords(rank);
+      const coords = d.ranks > 1 && !perRank ? ["*", d.coords.pp, "*"] : [own.dp, own.pp, own.tp];
       rows.push([who, ...coords, ...deviceFigures(d)]);
     }
   }

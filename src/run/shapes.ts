@@ -10,8 +10,6 @@ import { rankClasses } from "../parallel/symmetry.js";
 import type { Scenario } from "../scenario/schema.js";
 import type { DeviceData } from "../runtime/device.js";
 
-/** Ranks of the simulated cluster and worker threads a run may start (src/limits.ts says why). */
-export const SHAPES_LIMITS = { worldSize: LIMITS.shapesWorldSize, workers: LIMITS.shapesWorkers } as const;
 
 export function shapesPlan(
   scenario: Scenario,
@@ -21,17 +19,15 @@ export function shapesPlan(
   if (options.init !== undefined) throw new InputError("--init", "a shapes-only run has no weights to start from (use mode: real)");
   if (options.save !== undefined) throw new InputError("--save", "a shapes-only run has no weights to save (use mode: real)");
   if (options.captureGradients) throw new InputError("captureGradients", "a shapes-only run computes no gradients");
+  // The world size was bounded at validation (src/scenario/limits.ts); the workers depend on the layout's symmetry.
   const world = mesh.worldSize;
-  if (world > SHAPES_LIMITS.worldSize) {
-    throw new InputError("parallel", `dp·tp·pp = ${world} ranks; shapes mode simulates at most ${SHAPES_LIMITS.worldSize}`);
-  }
   const classes = rankClasses(mesh, scenario.hardware);
   const workers = classes.representatives.length;
-  if (workers > SHAPES_LIMITS.workers) {
+  if (workers > LIMITS.shapesWorkers) {
     const why = classes.byStage
       ? `pp = ${mesh.shape.pp} stages need one worker each`
       : `its stages or tp groups straddle nodes of ${scenario.hardware.devicesPerNode} devices, so every one of its ${world} ranks is simulated`;
-    throw new InputError("parallel", `${why}; shapes mode starts at most ${SHAPES_LIMITS.workers} workers`);
+    throw new InputError("parallel", `${why}; shapes mode starts at most ${LIMITS.shapesWorkers} workers`);
   }
   return { representatives: [...classes.representatives], byStage: classes.byStage };
 }

@@ -11,6 +11,7 @@ import { GradientSync, planBuckets, zeroShard } from "../parallel/data.js";
 import { syncTpNormGrads, tpCommFrom, type TpComm } from "../parallel/tensor.js";
 import type { TensorSpec } from "../model/layout.js";
 import { buildMesh, type Group, type Mesh } from "../parallel/mesh.js";
+import { classOfRank } from "../parallel/symmetry.js";
 import type { DeviceReport, MemoryReport } from "../run/results.js";
 import type { Scenario } from "../scenario/schema.js";
 import { Clock, type TimelineEvent } from "../sim/clock.js";
@@ -51,7 +52,7 @@ function rankSpaceOf(shapes: NonNullable<DeviceData["shapes"]>, mesh: Mesh, slot
       if (k === undefined) throw new Error(`rank ${rank} is not simulated in this shapes-only run, and no class of the caller holds it`);
       return k;
     },
-    classOf: shapes.byStage ? (rank) => mesh.coords(rank).pp : (rank) => rank,
+    classOf: classOfRank(mesh, shapes.byStage),
   };
 }
 

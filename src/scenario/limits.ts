@@ -30,6 +30,9 @@ export function checkScenarioLimits(scenario: Scenario): void {
   if (scenario.mode === "real" && world > LIMITS.realWorldSize) {
     throw new InputError("parallel", `dp·tp·pp = ${grouped(world)} devices; real mode starts a worker per device, at most ${LIMITS.realWorldSize} — use mode: shapes`);
   }
+  if (scenario.mode === "shapes" && world > LIMITS.shapesWorldSize) {
+    throw new InputError("parallel", `dp·tp·pp = ${world} ranks; shapes mode simulates at most ${LIMITS.shapesWorldSize}`);
+  }
 }
 
 /**
