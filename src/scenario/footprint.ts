@@ -85,8 +85,8 @@ export function hostFootprint(scenario: Scenario): HostFootprint {
 function savedBytes(config: ModelConfig, part: StagePart, B: number, scenario: Scenario, split: boolean): number {
   const { tp, sequenceParallel: sp } = scenario.parallel;
   const T = config.seqLen;
-  const acts = new Activations(config, part, B, T, metaMaker, tp, sp).bytes;
-  return split ? acts + new WeightGradInputs(config, part, B, T, metaMaker, tp, sp).bytes : acts;
+  const acts = new Activations(config, part, B, T, metaMaker(), tp, sp).bytes;
+  return split ? acts + new WeightGradInputs(config, part, B, T, metaMaker(), tp, sp).bytes : acts;
 }
 
 /**
