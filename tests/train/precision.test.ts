@@ -99,6 +99,13 @@ describe("fp16 loss scaling in one trainer", () => {
     const [ua, ub] = [a.update(0, ga), b.update(0, gb)];
     expect(Math.abs(ub.gradNorm / ua.gradNorm - 1)).toBeLessThan(2 ** -11);
     expect([ua.lossScale, ub.lossScale]).toEqual([2 ** 10, 2 ** 12]);
+    // The optimizer saw the unscaled gradients: AdamW's first moments agree to fp16 round-off, not 4× apart.
+    let [diff, norm] = [0, 0];
+    a.optimizer.m.forEach((x, i) => {
+      diff += (x - b.optimizer.m[i]!) ** 2;
+      norm += x * x;
+    });
+    expect(Math.sqrt(diff / norm)).toBeLessThan(2 ** -11);
   });
 
   it("an overflow skips the step: weights, master weights and moments unchanged, the scale backs off", () => {
