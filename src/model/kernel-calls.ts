@@ -1,30 +1,33 @@
 /**
  * The kernels as the model calls them. Every call first charges its own cost function
- * (src/kernels/flops.ts) to the pending compute, then runs the kernel, so a layer reads as a flat
- * list of kernel calls and the FLOPs a model charges are, by construction, the sum of its
+ * (src/kernels/cost.ts: launches with FLOPs, bytes and GEMM shapes; the FLOPs are
+ * src/kernels/flops.ts' counts) to the pending compute, then runs the kernel, so a layer reads as
+ * a flat list of kernel calls and what a model charges is, by construction, the sum of its
  * kernels' costs: there is no second formula to keep in step. With `computes = false` the same
  * calls charge the same costs and compute nothing (the buffers may then be empty): that is how
  * src/model/flops.ts counts a model's FLOPs, by running it.
  *
  * Charges accumulate in a Charger and reach the device (ModelHooks.compute) just before the next
- * collective, so simulated time puts compute and communication in execution order.
+ * collective, so simulated time puts compute and communication in execution order. The device
+ * prices the launches with its roofline (src/sim/roofline.ts); bytes are counted at the element
+ * size the KernelCalls was given (the cost dtype's width, 4 for fp32).
  */
 import { attentionBackward, attentionForward } from "../kernels/attention.js";
 import { flashAttentionBackward, flashAttentionForward } from "../kernels/flash-attention.js";
 import { sparseAttentionBackward, sparseAttentionForward } from "../kernels/sparse-attention.js";
 import type { SparsePattern } from "../kernels/sparse-pattern.js";
 import {
-  attentionFlops,
-  crossEntropyFlops,
-  embeddingFlops,
-  flashAttentionFlops,
-  linearFlops,
-  sparseAttentionFlops,
-  residualFlops,
-  rmsnormFlops,
-  ropeFlops,
-  swigluFlops,
-} from "../kernels/flops.js";
+  attentionCost,
+  crossEntropyCost,
+  embeddingCost,
+  flashAttentionCost,
+  linearCost,
+  residualCost,
+  rmsnormCost,
+  ropeCost,
+  sparseAttentionCost,
+  swigluCost,
+} from "../kernels/cost.js";
 import { linearBackwardInput, linearBackwardWeight, linearForward } from "../kernels/linear.js";
 import { residualForward } from "../kernels/residual.js";
 import { rmsnormBackward, rmsnormForward } from "../kernels/rmsnorm.js";
@@ -32,6 +35,7 @@ import { ropeBackward, ropeForward, type RopeTables } from "../kernels/rope.js";
 import { swigluBackward, swigluForward } from "../kernels/swiglu.js";
 import type { Floats } from "../kernels/types.js";
 import type { TpComm } from "../parallel/tensor.js";
+import type { Launch } from "../sim/roofline.js";
 import {
   vocabCrossEntropyBackward,
   vocabCrossEntropyFinish,
@@ -42,22 +46,23 @@ import {
 
 /**
  * Observers of the model's work, for the simulated clock and for data-parallel gradient buckets.
- * `compute` is called with the FLOPs done since the previous call (before each collective and at
- * the end of each unit: the embedding, a layer's attention or MLP block, the head), so a device
- * can charge time in the order the work happens; `gradsReady` after the weight gradients of a
- * unit are complete, with the tensor names.
+ * `compute` is called with the FLOPs done since the previous call and the kernel launches that
+ * did them (before each collective and at the end of each unit: the embedding, a layer's
+ * attention or MLP block, the head), so a device can charge time in the order the work happens;
+ * `gradsReady` after the weight gradients of a unit are complete, with the tensor names.
  */
 export interface ModelHooks {
-  compute(label: string, flops: number): void;
+  compute(label: string, flops: number, launches: readonly Launch[]): void;
   gradsReady(names: string[]): void;
 }
 
 /**
- * Accumulates the FLOPs done since the last collective and charges them just before the next
+ * Accumulates the launches done since the last collective and charges them just before the next
  * one (or at `flush`), under the current label.
  */
 export class Charger {
   private pending = 0;
+  private launches: Launch[] = [];
   private label = "";
   constructor(private readonly hooks: () => ModelHooks) {}
 
@@ -66,13 +71,18 @@ export class Charger {
     this.label = label;
   }
 
-  add(flops: number): void {
-    this.pending += flops;
+  /** Adds kernel launches (src/kernels/cost.ts). */
+  add(launches: readonly Launch[]): void {
+    for (const l of launches) {
+      this.pending += l.flops;
+      this.launches.push(l);
+    }
   }
 
   flush(): void {
-    if (this.pending > 0) this.hooks().compute(this.label, this.pending);
+    if (this.pending > 0) this.hooks().compute(this.label, this.pending, this.launches);
     this.pending = 0;
+    this.launches = [];
   }
 }
 
@@ -107,31 +117,33 @@ export class KernelCalls {
     private readonly charge: Charger,
     /** False: charge only (shapes-only runs and FLOP counting). */
     readonly computes = true,
+    /** Bytes per element of activations and weights (the cost dtype's width). */
+    private readonly e = 4,
   ) {}
 
   linearForward(out: Floats, inp: Floats, weight: Floats, N: number, K: number, O: number): void {
-    this.charge.add(linearFlops(N, K, O).forward);
+    this.charge.add(linearCost(N, K, O, this.e).forward);
     if (this.computes) linearForward(out, inp, weight, N, K, O);
   }
 
   linearBackwardInput(dinp: Floats, dout: Floats, weight: Floats, N: number, K: number, O: number): void {
-    this.charge.add(linearFlops(N, K, O).backwardInput);
+    this.charge.add(linearCost(N, K, O, this.e).backwardInput);
     if (this.computes) linearBackwardInput(dinp, dout, weight, N, K, O);
   }
 
   linearBackwardWeight(dweight: Floats, dout: Floats, inp: Floats, N: number, K: number, O: number): void {
-    this.charge.add(linearFlops(N, K, O).backwardWeight);
+    this.charge.add(linearCost(N, K, O, this.e).backwardWeight);
     if (this.computes) linearBackwardWeight(dweight, dout, inp, N, K, O);
   }
 
   rmsnormForward(out: Floats, rstd: Floats, inp: Floats, weight: Floats, N: number, C: number, eps: number): void {
-    this.charge.add(rmsnormFlops(N, C).forward);
+    this.charge.add(rmsnormCost(N, C, this.e).forward);
     if (this.computes) rmsnormForward(out, rstd, inp, weight, N, C, eps);
   }
 
   /** Either gradient may be null; each one computed is charged. */
   rmsnormBackward(dinp: Floats | null, dweight: Floats | null, dout: Floats, inp: Floats, weight: Floats, rstd: Floats, N: number, C: number): void {
-    const cost = rmsnormFlops(N, C);
+    const cost = rmsnormCost(N, C, this.e);
     if (dinp) this.charge.add(cost.backwardInput);
     if (dweight) this.charge.add(cost.backwardWeight);
     if (this.computes) rmsnormBackward(dinp, dweight, dout, inp, weight, rstd, N, C);
@@ -142,27 +154,27 @@ export class KernelCalls {
    * norm's backward (which accumulates), so it costs the norm's input gradient plus one add per element.
    */
   rmsnormBackwardIntoStream(dStream: Floats, dout: Floats, inp: Floats, weight: Floats, rstd: Floats, N: number, C: number): void {
-    this.charge.add(residualFlops(N * C).backwardInput);
+    this.charge.add(residualCost(N * C, this.e).backwardInput);
     this.rmsnormBackward(dStream, null, dout, inp, weight, rstd, N, C);
   }
 
   residualForward(out: Floats, a: Floats, b: Floats, n: number): void {
-    this.charge.add(residualFlops(n).forward);
+    this.charge.add(residualCost(n, this.e).forward);
     if (this.computes) residualForward(out, a, b, n);
   }
 
   ropeForward(out: Floats, inp: Floats, tables: RopeTables, B: number, T: number, NH: number, D: number): void {
-    this.charge.add(ropeFlops(B, T, NH, D).forward);
+    this.charge.add(ropeCost(B, T, NH, D, this.e).forward);
     if (this.computes) ropeForward(out, inp, tables, B, T, NH, D);
   }
 
   ropeBackward(dinp: Floats, dout: Floats, tables: RopeTables, B: number, T: number, NH: number, D: number): void {
-    this.charge.add(ropeFlops(B, T, NH, D).backwardInput);
+    this.charge.add(ropeCost(B, T, NH, D, this.e).backwardInput);
     if (this.computes) ropeBackward(dinp, dout, tables, B, T, NH, D);
   }
 
   attentionForward(out: Floats, att: Floats, q: Floats, k: Floats, v: Floats, B: number, T: number, H: number, G: number, D: number): void {
-    this.charge.add(attentionFlops(B, T, H, D).forward);
+    this.charge.add(attentionCost(B, T, H, G, D, this.e).forward);
     if (this.computes) attentionForward(out, att, q, k, v, B, T, H, G, D);
   }
 
@@ -170,13 +182,13 @@ export class KernelCalls {
     dq: Floats, dk: Floats, dv: Floats, dout: Floats, att: Floats, q: Floats, k: Floats, v: Floats,
     B: number, T: number, H: number, G: number, D: number,
   ): void {
-    this.charge.add(attentionFlops(B, T, H, D).backwardInput);
+    this.charge.add(attentionCost(B, T, H, G, D, this.e).backwardInput);
     if (this.computes) attentionBackward(dq, dk, dv, dout, att, q, k, v, B, T, H, G, D);
   }
 
   /** Flash attention: the same output as attentionForward; keeps each row's log-sum-exp instead of the probabilities. */
   flashAttentionForward(out: Floats, lse: Floats, q: Floats, k: Floats, v: Floats, B: number, T: number, H: number, G: number, D: number): void {
-    this.charge.add(flashAttentionFlops(B, T, H, D).forward);
+    this.charge.add(flashAttentionCost(B, T, H, G, D, this.e).forward);
     if (this.computes) flashAttentionForward(out, lse, q, k, v, B, T, H, G, D);
   }
 
@@ -185,13 +197,13 @@ export class KernelCalls {
     dq: Floats, dk: Floats, dv: Floats, dout: Floats, out: Floats, lse: Floats, q: Floats, k: Floats, v: Floats,
     B: number, T: number, H: number, G: number, D: number,
   ): void {
-    this.charge.add(flashAttentionFlops(B, T, H, D).backwardInput);
+    this.charge.add(flashAttentionCost(B, T, H, G, D, this.e).backwardInput);
     if (this.computes) flashAttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, B, T, H, G, D);
   }
 
   /** Block-sparse causal attention (Child et al. 2019): only the pattern's blocks are computed and charged. */
   sparseAttentionForward(out: Floats, att: Floats, q: Floats, k: Floats, v: Floats, B: number, T: number, H: number, G: number, D: number, pattern: SparsePattern): void {
-    this.charge.add(sparseAttentionFlops(B, T, H, D, pattern).forward);
+    this.charge.add(sparseAttentionCost(B, T, H, G, D, pattern, this.e).forward);
     if (this.computes) sparseAttentionForward(out, att, q, k, v, B, T, H, G, D, pattern);
   }
 
@@ -199,18 +211,18 @@ export class KernelCalls {
     dq: Floats, dk: Floats, dv: Floats, dout: Floats, att: Floats, q: Floats, k: Floats, v: Floats,
     B: number, T: number, H: number, G: number, D: number, pattern: SparsePattern,
   ): void {
-    this.charge.add(sparseAttentionFlops(B, T, H, D, pattern).backwardInput);
+    this.charge.add(sparseAttentionCost(B, T, H, G, D, pattern, this.e).backwardInput);
     if (this.computes) sparseAttentionBackward(dq, dk, dv, dout, att, q, k, v, B, T, H, G, D, pattern);
   }
 
   /** SwiGLU over [N,F] (gate and up). */
   swigluForward(out: Floats, gate: Floats, up: Floats, N: number, F: number): void {
-    this.charge.add(swigluFlops(N, F).forward);
+    this.charge.add(swigluCost(N, F, this.e).forward);
     if (this.computes) swigluForward(out, gate, up, N * F);
   }
 
   swigluBackward(dgate: Floats, dup: Floats, dout: Floats, gate: Floats, up: Floats, N: number, F: number): void {
-    this.charge.add(swigluFlops(N, F).backwardInput);
+    this.charge.add(swigluCost(N, F, this.e).backwardInput);
     if (this.computes) swigluBackward(dgate, dup, dout, gate, up, N * F);
   }
 
@@ -220,13 +232,13 @@ export class KernelCalls {
    * range depends on the data and the clock must not.
    */
   embeddingForward(out: Floats, tokens: Int32Array, table: Floats, N: number, C: number, V: number, vStart: number, Vl: number): void {
-    this.charge.add(embeddingFlops(N, C).forward);
+    this.charge.add(embeddingCost(N, C, this.e).forward);
     if (this.computes) vocabEmbeddingForward(out, tokens, table, N, C, V, vStart, Vl);
   }
 
   /** The embedding's weight gradient (a scatter-add), charged over all N rows as the forward is. */
   embeddingBackward(dtable: Floats, dout: Floats, tokens: Int32Array, N: number, C: number, vStart: number, Vl: number): void {
-    this.charge.add(embeddingFlops(N, C).backwardWeight);
+    this.charge.add(embeddingCost(N, C, this.e).backwardWeight);
     if (this.computes) vocabEmbeddingBackward(dtable, dout, tokens, N, C, vStart, Vl);
   }
 
@@ -236,7 +248,7 @@ export class KernelCalls {
    * statistics' all-gather, but its FLOPs are in the same per-logit constant.
    */
   crossEntropyStats(mine: Float64Array, logits: Floats, targets: Int32Array, N: number, V: number, vStart: number, Vl: number): void {
-    this.charge.add(crossEntropyFlops(N, Vl).forward);
+    this.charge.add(crossEntropyCost(N, Vl, this.e).forward);
     if (this.computes) vocabCrossEntropyStats(mine, logits, targets, N, V, vStart, Vl);
   }
 
@@ -246,7 +258,7 @@ export class KernelCalls {
   }
 
   crossEntropyBackward(dlogits: Floats, probs: Floats, targets: Int32Array, scale: number, N: number, vStart: number, Vl: number): void {
-    this.charge.add(crossEntropyFlops(N, Vl).backwardInput);
+    this.charge.add(crossEntropyCost(N, Vl, this.e).backwardInput);
     if (this.computes) vocabCrossEntropyBackward(dlogits, probs, targets, scale, N, vStart, Vl);
   }
 }

@@ -48,6 +48,8 @@ export interface StageResult {
 }
 
 export interface ModelOptions {
+  /** Bytes per element the kernels' costs count (the cost dtype's width, src/sim/roofline.ts). Default 4 (fp32). */
+  elementBytes?: number;
   /** Korthikanti et al. 2022; needs tp to divide B·T. Default false. */
   sequenceParallel?: boolean;
   /**
@@ -156,7 +158,7 @@ export class LlamaModel {
       rope: ropeTables(T, headDim(config), config.ropeTheta),
       ws,
       charge,
-      ops: new KernelCalls(charge, computes),
+      ops: new KernelCalls(charge, computes, options.elementBytes),
       recomputeAttention: recompute === "selective",
       flash: attention === "flash",
       pattern: options.attentionPattern?.kind === "strided" || options.attentionPattern?.kind === "fixed" ? options.attentionPattern : null,

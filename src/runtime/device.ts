@@ -13,7 +13,7 @@ import type { TensorSpec } from "../model/layout.js";
 import { buildMesh, type Group, type Mesh } from "../parallel/mesh.js";
 import { classOfRank } from "../parallel/symmetry.js";
 import type { DeviceReport, MemoryReport } from "../run/results.js";
-import type { Scenario } from "../scenario/schema.js";
+import { costDtypeOf, type Scenario } from "../scenario/schema.js";
 import { Clock, type TimelineEvent } from "../sim/clock.js";
 import { stageParts } from "../parallel/pipeline.js";
 import { stagesOfRank } from "../parallel/placement.js";
@@ -97,7 +97,7 @@ export class Device {
     const shapes = worker.data.shapes;
     const ranks = shapes ? rankSpaceOf(shapes, this.mesh, worker.rank) : undefined;
     this.rank = ranks ? ranks.rank : worker.rank;
-    this.clock = new Clock(this.rank, scenario.hardware, { wallOriginMs: worker.shared.wallOriginMs, recordEvents: worker.data.recordTimeline });
+    this.clock = new Clock(this.rank, scenario.hardware, { wallOriginMs: worker.shared.wallOriginMs, recordEvents: worker.data.recordTimeline, dtype: costDtypeOf(scenario) });
     this.comm = new Comm(worker.shared, worker.rank, { clock: this.clock, ranks });
     this.dpGroup = this.mesh.groupOf(this.rank, "dp");
     this.ppGroup = this.mesh.groupOf(this.rank, "pp");
@@ -112,7 +112,7 @@ export class Device {
     const trainer = new Trainer(scenario, rows, {
       init: init ? new Map(init.map((t) => [t.name, t])) : undefined,
       observer: {
-        compute: (label, flops) => this.clock.compute(label, flops),
+        compute: (label, flops, launches) => this.clock.compute(label, flops, launches),
         gradsReady: (names) => this.gradientSync.gradsReady(names),
       },
       parts,

@@ -10,6 +10,7 @@ import { modelConfigOf, validateModelConfig } from "../model/config.js";
 import { checkPipeline } from "../parallel/pipeline.js";
 import { validateTp } from "../model/layout.js";
 import { hardwareSchema, resolveHardware } from "../sim/hardware.js";
+import type { Dtype } from "../sim/roofline.js";
 
 /** An error message that tells a missing field from a wrong one. */
 const rule = (text: string) => (issue: { input?: unknown }) => (issue.input === undefined ? "is required" : text);
@@ -186,8 +187,20 @@ export const scenarioSchema = z
 
 /** A scenario as written by a user (defaults may be missing). */
 export type ScenarioInput = z.input<typeof scenarioSchema>;
-/** A validated scenario with every default filled in. */
-export type Scenario = z.output<typeof scenarioSchema>;
+/**
+ * A validated scenario with every default filled in. `costDtype` is not part of the scenario
+ * format: a caller that simulates published 16-bit runs (`parasim validate`) sets it on the
+ * validated value; see costDtypeOf.
+ */
+export type Scenario = z.output<typeof scenarioSchema> & { costDtype?: Dtype };
+
+/**
+ * The dtype the cost model charges this scenario's kernels in: element sizes of activations and
+ * weights, and the matmul peak (src/sim/roofline.ts). fp32 unless `costDtype` says otherwise.
+ */
+export function costDtypeOf(s: Scenario): Dtype {
+  return s.costDtype ?? "fp32";
+}
 export type ModelSection = Scenario["model"];
 export type TrainingSection = Scenario["training"];
 export type OptimizerSection = TrainingSection["optimizer"];

@@ -25,7 +25,8 @@
  */
 import { performance } from "node:perf_hooks";
 import type { HardwareProfile } from "./hardware.js";
-import { collectiveTime, computeTime, groupLink, linkBetween, transferTime, type CollectiveOp } from "./cost.js";
+import { computeTime, groupCollectiveTime, linkBetween, transferTime, type CollectiveOp } from "./cost.js";
+import { launchesTime, type CostContext, type Dtype, type Launch } from "./roofline.js";
 
 export type StreamName = "compute" | "comm";
 export type EventKind = "compute" | "comm" | "idle";
@@ -68,6 +69,8 @@ export interface ClockTotals {
 
 export interface ClockOptions {
   recordEvents?: boolean;
+  /** The dtype kernels compute in (the roofline's matmul peak); default fp32. */
+  dtype?: Dtype;
   /** Epoch in ms (performance.timeOrigin-based) for wall times; default this thread's timeOrigin. */
   wallOriginMs?: number;
 }
@@ -88,6 +91,8 @@ export class Clock {
   private readonly pending = new Set<CommOp>();
   private readonly record: boolean;
   private readonly wallOriginMs: number;
+  /** What the roofline prices launches with. */
+  readonly cost: CostContext;
 
   constructor(
     readonly rank: number,
@@ -95,6 +100,7 @@ export class Clock {
     options: ClockOptions = {},
   ) {
     this.record = options.recordEvents ?? true;
+    this.cost = { hardware, dtype: options.dtype ?? "fp32" };
     this.wallOriginMs = options.wallOriginMs ?? performance.timeOrigin;
     this.wallMark = this.wallNow();
   }
@@ -105,11 +111,12 @@ export class Clock {
   }
 
   /**
-   * Advances the compute stream by flops / (peak × efficiency). The work was just done: its wall
-   * span runs from the end of the clock's previous action (or `markWall`) to now, unless given.
+   * Advances the compute stream by the roofline time of `launches` (src/sim/roofline.ts), or,
+   * without launches, by flops / (peak × efficiency). The work was just done: its wall span runs
+   * from the end of the clock's previous action (or `markWall`) to now, unless given.
    */
-  compute(label: string, flops: number, wall?: { start: number; end: number }): void {
-    const dt = computeTime(this.hardware, flops);
+  compute(label: string, flops: number, launches?: readonly Launch[], wall?: { start: number; end: number }): void {
+    const dt = launches ? launchesTime(this.cost, launches) : computeTime(this.hardware, flops);
     const start = this.now;
     this.now += dt;
     this.computeSeconds += dt;
@@ -172,7 +179,7 @@ export class Clock {
       if (i !== me && t > others) others = t;
     }
     if (readyTimes.length === 0) start = this.readyTime();
-    const end = start + collectiveTime(op, ranks.length, bytes, groupLink(this.hardware, ranks));
+    const end = start + groupCollectiveTime(this.hardware, op, ranks, bytes);
     this.commFree = end;
     const c: CommOp = { label, start, end, idleUntil: others, waited: false };
     this.push("comm", "comm", label, start, end, wallStart, this.wallNow(), bytes);

@@ -16,7 +16,9 @@ import { tpGradSquares, type TpComm } from "../parallel/tensor.js";
 import { shardTpTensors } from "../parallel/tp-layout.js";
 import type { NamedTensor } from "../checkpoint/safetensors.js";
 import { checkTensorsMatch } from "../checkpoint/hf.js";
-import type { Scenario } from "../scenario/schema.js";
+import { costDtypeOf, type Scenario } from "../scenario/schema.js";
+import { adamwLaunch } from "../kernels/cost.js";
+import { DTYPE_BYTES, type Launch } from "../sim/roofline.js";
 import { ADAMW_FLOPS_PER_PARAM, AdamW, clipFactor, scaleInPlace, sumOfSquares, type DecayRange } from "./optimizer.js";
 import { learningRate } from "./schedule.js";
 import { isMeta } from "../kernels/meta.js";
@@ -38,7 +40,8 @@ export interface StepOutcome {
  * `StagePass`) has finished some tensors'.
  */
 export interface TrainerObserver {
-  compute(label: string, flops: number): void;
+  /** Work done: its FLOPs and the kernel launches that did them (src/sim/roofline.ts prices them). */
+  compute(label: string, flops: number, launches: readonly Launch[]): void;
   gradsReady(names: string[]): void;
 }
 
@@ -159,7 +162,8 @@ export class Trainer {
       const range = (buf: Float32Array) => buf.subarray(offsets[k], offsets[k] + layout.totalSize);
       const [params, grads] = [range(this.params), range(this.grads)];
       const { attention, attentionPattern } = scenario.model;
-      const options = { sequenceParallel: tp?.sequenceParallel, recompute: scenario.training.recompute, attention, attentionPattern };
+      const elementBytes = DTYPE_BYTES[costDtypeOf(scenario)];
+      const options = { sequenceParallel: tp?.sequenceParallel, recompute: scenario.training.recompute, attention, attentionPattern, elementBytes };
       const model = new LlamaModel(this.config, layout, params, grads, this.microRows, seqLen, tp?.comm, options);
       return { part: parts[k], layout, offset: offsets[k], model };
     });
@@ -170,7 +174,7 @@ export class Trainer {
   private observe(observer: TrainerObserver): void {
     for (const { model } of this.chunks) {
       model.hooks = {
-        compute: (label, flops) => observer.compute(`${this.pass.label}:${label}`, flops),
+        compute: (label, flops, launches) => observer.compute(`${this.pass.label}:${label}`, flops, launches),
         gradsReady: (names) => {
           if (this.pass.completesGrads) observer.gradsReady(names);
         },
@@ -241,7 +245,8 @@ export class Trainer {
       scaleInPlace(grads, clipFactor(gradNorm, opt.clipGradNorm));
       this.optimizer.step(this.params.subarray(offset, offset + size), grads, lr);
     }
-    this.options.observer?.compute("optimizer", ADAMW_FLOPS_PER_PARAM * size);
+    const adamw = adamwLaunch(size, ADAMW_FLOPS_PER_PARAM);
+    this.options.observer?.compute("optimizer", adamw.flops, [adamw]);
     return { gradNorm, lr };
   }
 
