@@ -15,6 +15,7 @@ import type { TimelineEvent } from "../sim/clock.js";
 import { modelConfigOf, type StepOutcome } from "../train/trainer.js";
 import type { DeviceReport, RunOutput, RunResult } from "./results.js";
 import { shapesPlan } from "./shapes.js";
+import { utilisationOf } from "./utilisation.js";
 
 export interface SimulateOptions {
   /** Checkpoint folder to start from. */
@@ -29,6 +30,8 @@ export interface SimulateOptions {
   captureGradients?: boolean;
   /** Bytes of each directed channel between two ranks (default: sized to the world, see comm/shared.ts). */
   channelBytes?: number;
+  /** How long the workers may take to start (ms, default 60 s); dozens of workers on a busy host need more. */
+  startupMs?: number;
 }
 
 
@@ -72,6 +75,7 @@ async function execute(scenario: Scenario, options: SimulateOptions, recordTimel
     channelBytes: options.channelBytes,
     data,
     watchdogMs: options.watchdogMs,
+    startupMs: options.startupMs,
   });
   try {
     const { steps } = scenario.training;
@@ -151,6 +155,7 @@ function buildResult(scenario: Scenario, worldSize: number, losses: number[], wa
     wall: { seconds: wallSeconds, tokensPerSecond: (steps * tokensPerStep) / wallSeconds },
     worldSize,
     simulated: { stepSeconds, tokensPerSecond: tokensPerStep / stepSeconds },
+    utilisation: utilisationOf(scenario, worldSize, devices, tokensPerStep / stepSeconds),
     devices,
     communication: { totalBytes: devices.reduce((sum, d) => sum + d.ranks * d.bytesSent, 0), bytesByKind },
   };

@@ -226,6 +226,8 @@ export class Device {
       commSeconds: totals.commSeconds,
       idleSeconds: totals.idleSeconds,
       makespanSeconds: totals.makespan,
+      breakdown: this.clock.phases(),
+      flops: this.clock.flops,
       bytesSent: ledger.total.sent,
       bytesReceived: ledger.total.received,
       bytesByKind,

@@ -27,6 +27,7 @@ import { performance } from "node:perf_hooks";
 import type { HardwareProfile } from "./hardware.js";
 import { computeTime, groupCollectiveTime, linkBetween, transferTime, type CollectiveOp } from "./cost.js";
 import { launchesTime, type CostContext, type Dtype, type Launch } from "./roofline.js";
+import { emptyBreakdown, phaseOf, type StepBreakdown } from "./breakdown.js";
 
 export type StreamName = "compute" | "comm";
 export type EventKind = "compute" | "comm" | "idle";
@@ -83,6 +84,9 @@ export class Clock {
   computeSeconds = 0;
   commSeconds = 0;
   idleSeconds = 0;
+  /** FLOPs the device executed (recomputation included). */
+  flops = 0;
+  private readonly breakdown = emptyBreakdown();
   readonly events: TimelineEvent[] = [];
   /** The training step in progress; stamped on every event so reports can show one step. */
   private step = 0;
@@ -120,6 +124,8 @@ export class Clock {
     const start = this.now;
     this.now += dt;
     this.computeSeconds += dt;
+    this.flops += flops;
+    this.breakdown[phaseOf("compute", label)] += dt;
     const w = wall ?? { start: this.wallMark, end: this.wallNow() };
     this.push("compute", "compute", label, start, this.now, w.start, w.end);
     this.wallMark = w.end;
@@ -211,6 +217,11 @@ export class Clock {
     };
   }
 
+  /** The compute stream's time by phase (src/sim/breakdown.ts); the phases add up to the makespan. */
+  phases(): StepBreakdown {
+    return { ...this.breakdown };
+  }
+
   /** Removes and returns the recorded events (to post them to the main thread in batches). */
   drainEvents(): TimelineEvent[] {
     return this.events.splice(0, this.events.length);
@@ -224,10 +235,12 @@ export class Clock {
     const wallEnd = this.wallNow();
     if (idleEnd > c) {
       this.idleSeconds += idleEnd - c;
+      this.breakdown.bubble += idleEnd - c;
       this.push("compute", "idle", label, c, idleEnd, wallStart, wallEnd);
     }
     if (end > idleEnd) {
       this.commSeconds += end - idleEnd;
+      this.breakdown[phaseOf("comm", label)] += end - idleEnd;
       this.push("compute", "comm", label, idleEnd, end, wallStart, wallEnd);
     }
     this.now = end;
