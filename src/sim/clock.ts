@@ -2,7 +2,8 @@
  * The simulated clock of one device: a compute stream and a communication stream.
  *
  * Model (docs/architecture.md, "The simulated clock"):
- * - `now` is the compute stream. `compute(label, flops)` advances it by flops / (peak × efficiency).
+ * - `now` is the compute stream. `compute(label, flops, launches)` advances it by the launches'
+ *   roofline time (src/sim/roofline.ts) at the clock's dtype.
  * - The comm stream is a FIFO, like a CUDA stream: every send and collective is issued at `now`
  *   and starts at max(now, commFree) ("ready time"); it then occupies the comm stream until it
  *   ends. Receives are not on the receiver's comm stream (the sender's transfer carries them).
@@ -10,8 +11,8 @@
  *   start (the message's `sendTime`) to its arrival = sendTime + α + bytes/β.
  * - A blocking receive waits on the compute stream from `now` until arrival: **idle** while the
  *   sender has not yet sent (until sendTime), **communication** for the rest.
- * - A collective starts at T = max of the members' ready times and ends at T + cost(algorithm,
- *   slowest link). Waiting for it on the compute stream (immediately when blocking, at `wait()`
+ * - A collective starts at T = max of the members' ready times and ends at T + what NCCL's
+ *   algorithm costs for the group (groupCollectiveTime, src/sim/cost.ts). Waiting for it on the compute stream (immediately when blocking, at `wait()`
  *   when issued with overlap) is split the same way: **idle** until the last *other* member was
  *   ready, **communication** after that (this includes time the device's own comm stream was
  *   still busy with its earlier transfers: that is its own communication, exposed).
