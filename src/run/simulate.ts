@@ -114,7 +114,8 @@ export function assembleTensors(scenario: Scenario, pieces: FlatPiece[]): Map<st
     buffers.get(key)!.flat.set(piece.values, piece.offset);
   }
   for (const { flat, tensors } of buffers.values()) {
-    for (const t of tensors) placeShard(full.get(t.name)!, t.shape, t.shard ?? null, flat.subarray(t.offset, t.offset + t.size));
+    // A tied copy (a last stage's LM head) equals its original after the step's gradient sum.
+    for (const t of tensors) if (t.tiedTo === undefined) placeShard(full.get(t.name)!, t.shape, t.shard ?? null, flat.subarray(t.offset, t.offset + t.size));
   }
   return full;
 }
