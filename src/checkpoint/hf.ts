@@ -27,6 +27,15 @@ export const HF_CONFIG_NAMES: Readonly<Record<ModelNumberField, string>> = {
   rmsNormEps: "rms_norm_eps",
 };
 
+/**
+ * Throws InputError(option, …) unless the model has a Hugging Face Llama checkpoint form: the gpt
+ * family (GPT-2's fused, transposed Conv1D tensors) and tied embeddings are not written or read yet.
+ */
+export function checkCheckpointable(config: ModelConfig, option: string): void {
+  if (config.family === "gpt") throw new InputError(option, "checkpoints hold Llama models only; model.family gpt cannot be saved or loaded yet");
+  if (config.tieEmbeddings === true) throw new InputError(option, "checkpoints hold untied Llama models only; model.tieEmbeddings cannot be saved or loaded yet");
+}
+
 /** The LlamaConfig fields parasim writes, named as transformers names them. */
 export function toHfConfig(config: ModelConfig): Record<string, unknown> {
   const hf = HF_CONFIG_NAMES;
@@ -91,6 +100,7 @@ export function fromHfConfig(hf: Record<string, unknown>, where: string): ModelC
  * An existing `dir` is replaced, so it may hold only a checkpoint's files (errors name `option`).
  */
 export function writeCheckpoint(dir: string, config: ModelConfig, tensors: NamedTensor[], option = "checkpoint"): void {
+  checkCheckpointable(config, option);
   checkOutputFolder(option, dir, [CONFIG_FILE, WEIGHTS_FILE]);
   writeFolderAtomic(dir, (folder) => {
     writeFileAtomic(join(folder, CONFIG_FILE), JSON.stringify(toHfConfig(config), null, 2) + "\n");
