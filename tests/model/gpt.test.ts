@@ -98,6 +98,26 @@ describe("gpt family", () => {
   });
 });
 
+describe("gpt with activation recomputation", () => {
+  it.each(["selective", "full"] as const)("%s: the float32 loss and every gradient are bit-identical to keeping everything", (recompute) => {
+    const config = { ...tiny, tieEmbeddings: true };
+    const layout = buildLayout(config);
+    const train = (mode: "none" | "selective" | "full") => {
+      const params = new Float32Array(layout.totalSize);
+      initParams(layout, params, 5, 0.3);
+      const grads = new Float32Array(layout.totalSize);
+      const model = new LlamaModel(config, layout, params, grads, B, T, undefined, { recompute: mode });
+      const { tokens, targets } = batch(3);
+      const loss = model.forward(tokens, targets);
+      model.backward(1 / (B * T));
+      return { loss, grads };
+    };
+    const [kept, redone] = [train("none"), train(recompute)];
+    expect(redone.loss).toBe(kept.loss);
+    expect(Buffer.from(redone.grads.buffer).equals(Buffer.from(kept.grads.buffer))).toBe(true);
+  });
+});
+
 describe("gpt presets (Korthikanti et al. 2022, Table 3)", () => {
   // Exact count, derived from the layout: per layer QKV 3h² + 3h, output projection h² + h,
   // fc_in 4h² + 4h, fc_out 4h² + h, two LayerNorms 4h: 12h² + 13h = 12h²(1 + 13/(12h)); the tied

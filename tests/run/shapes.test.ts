@@ -104,7 +104,8 @@ describe("shapes mode gives real mode's simulated results", () => {
     ["tp 2 × pp 2 zb-h1 with flash attention", { tp: 2, pp: 2, schedule: "zb-h1", attention: "flash" }],
     ["dp 2 × pp 2 with strided sparse attention and selective recomputation", { dp: 2, pp: 2, recompute: "selective", attentionPattern: { kind: "strided", block: 2, stride: 2 } }],
     ["gpt, tied, dp 2 × tp 2 × pp 2 interleaved, sequence parallel, ZeRO-1", { family: "gpt", tieEmbeddings: true, dp: 2, tp: 2, pp: 2, schedule: "interleaved", sequenceParallel: true, zero: 1 }],
-    ["gpt, tied, pp 2 zb-h1 with full-layer recomputation off and selective on", { family: "gpt", tieEmbeddings: true, pp: 2, schedule: "zb-h1", recompute: "selective" }],
+    ["gpt, tied, pp 2 zb-h1 with selective recomputation", { family: "gpt", tieEmbeddings: true, pp: 2, schedule: "zb-h1", recompute: "selective" }],
+    ["gpt, untied, tp 2 × pp 2 with full recomputation and flash attention", { family: "gpt", tp: 2, pp: 2, recompute: "full", attention: "flash" }],
   ];
   it.each(layouts)("%s", async (_name, parallel, microBatches) => {
     const [shapes, real] = await bothModes(tiny(parallel, microBatches));
