@@ -1,18 +1,21 @@
 /** Figures for comparing runs side by side, derived from their results. */
-import type { ModelConfig } from "../model/config.js";
-import { buildLayout, EMBED_NAME } from "../model/layout.js";
+import { tiesEmbeddings, type ModelConfig } from "../model/config.js";
+import { buildLayout, EMBED_NAME, POSITION_NAME } from "../model/layout.js";
 import { modelConfigOf } from "../train/trainer.js";
 import type { RunMetrics, RunResult } from "./results.js";
 
 /**
  * Model FLOPs per token of training (Kaplan et al. 2020; Chowdhery et al. 2022, appendix B):
  * 6·N for the matmuls' forward and backward plus 12·L·h·s for attention's QKᵀ and AV. N counts
- * every parameter but the input embedding, which is a lookup; the untied LM head is a matmul of
- * the same cost as any other, so it counts (with tied embeddings, as in PaLM, it would not).
+ * every parameter but the lookups (the input embedding, and gpt's position table); the LM head
+ * is a matmul of the same cost as any other, so it counts, also when it is tied to the embedding
+ * (then the layout holds it once, as the embedding, and its V·h are added back).
  */
 export function modelFlopsPerToken(config: ModelConfig): number {
-  const n = buildLayout(config).tensors.filter((t) => t.name !== EMBED_NAME).reduce((sum, t) => sum + t.size, 0);
-  return 6 * n + 12 * config.numLayers * config.hiddenSize * config.seqLen;
+  const lookups = new Set([EMBED_NAME, POSITION_NAME]);
+  const n = buildLayout(config).tensors.filter((t) => !lookups.has(t.name)).reduce((sum, t) => sum + t.size, 0);
+  const tiedHead = tiesEmbeddings(config) ? config.vocabSize * config.hiddenSize : 0;
+  return 6 * (n + tiedHead) + 12 * config.numLayers * config.hiddenSize * config.seqLen;
 }
 
 /** MFU, mean bubble share and peak memory of one run; `lossesAgree` is filled in by the comparison. */

@@ -5,6 +5,7 @@ import { initParams } from "../../src/model/init.js";
 import type { ModelConfig } from "../../src/model/config.js";
 import { MODEL_PRESETS } from "../../src/model/presets.js";
 import { modelFlops } from "../../src/model/flops.js";
+import { modelFlopsPerToken } from "../../src/run/metrics.js";
 import { randInts, randn, relError } from "../kernels/gradcheck.js";
 
 const tiny: ModelConfig = {
@@ -148,5 +149,17 @@ describe("gpt presets (Korthikanti et al. 2022, Table 3)", () => {
     const attention = (96 * (tokens * (tokens + 1)) / 2) * (4 * 128 + 5);
     expect(layer.forward).toBeGreaterThan(matmuls + attention);
     expect(layer.forward).toBeLessThan((matmuls + attention) * 1.02);
+  });
+});
+
+describe("model FLOPs per token of a gpt", () => {
+  it("count the LM head once whether tied or not, and leave out the lookups (embedding and position table)", () => {
+    const tied = MODEL_PRESETS["gpt3-175b"];
+    const untied = { ...tied, tieEmbeddings: false };
+    const { vocabSize: V, hiddenSize: h, seqLen: s, numLayers: L } = tied;
+    const params = buildLayout(tied).totalSize; // embedding V·h counted once, positions s·h
+    expect(modelFlopsPerToken(tied)).toBe(6 * (params - s * h) + 12 * L * h * s);
+    expect(modelFlopsPerToken(untied)).toBe(modelFlopsPerToken(tied));
+    expect(buildLayout(untied).totalSize).toBe(params + V * h);
   });
 });
