@@ -17,10 +17,13 @@
  */
 import type { GemmShape, Launch } from "../sim/roofline.js";
 import {
+  biasFlops,
   crossEntropyFlops,
   ELEMENTWISE_FLOPS,
   embeddingFlops,
   flashAttentionFlops,
+  geluFlops,
+  layernormFlops,
   linearFlops,
   residualFlops,
   rmsnormFlops,
@@ -63,6 +66,29 @@ export function rmsnormCost(N: number, C: number, e: number): KernelCost {
     backwardInput: one(f.backwardInput, e * (3 * N * C + C) + STAT_BYTES * N),
     backwardWeight: one(f.backwardWeight, e * (2 * N * C + 2 * C) + STAT_BYTES * N),
   };
+}
+
+/** LayerNorm over [N,C]: as RMSNorm, with a bias and a per-row mean (fp32) beside rstd. */
+export function layernormCost(N: number, C: number, e: number): KernelCost {
+  const f = layernormFlops(N, C);
+  const stats = 2 * STAT_BYTES * N;
+  return {
+    forward: one(f.forward, e * (2 * N * C + 2 * C) + stats),
+    backwardInput: one(f.backwardInput, e * (3 * N * C + C) + stats),
+    backwardWeight: one(f.backwardWeight, e * (2 * N * C + 4 * C) + stats),
+  };
+}
+
+/** A bias over [N,O] (also the position embedding): forward out += bias (read and write out); its gradient a column sum into dbias. */
+export function biasCost(N: number, O: number, e: number): KernelCost {
+  const f = biasFlops(N, O);
+  return { forward: one(f.forward, e * (2 * N * O + O)), backwardInput: [], backwardWeight: one(f.backwardWeight, e * (N * O + 2 * O)) };
+}
+
+/** GELU over [N,F]: forward reads inp, writes out; backward reads dout and inp, writes dinp. */
+export function geluCost(N: number, F: number, e: number): KernelCost {
+  const f = geluFlops(N, F);
+  return { forward: one(f.forward, 2 * e * N * F), backwardInput: one(f.backwardInput, 3 * e * N * F), backwardWeight: [] };
 }
 
 /** out = a + b over n elements; its backward adds the gradient into the stream (read twice, write once). */

@@ -18,9 +18,12 @@ import { sparseAttentionBackward, sparseAttentionForward } from "../kernels/spar
 import type { SparsePattern } from "../kernels/sparse-pattern.js";
 import {
   attentionCost,
+  biasCost,
   crossEntropyCost,
   embeddingCost,
   flashAttentionCost,
+  geluCost,
+  layernormCost,
   linearCost,
   residualCost,
   rmsnormCost,
@@ -28,6 +31,9 @@ import {
   sparseAttentionCost,
   swigluCost,
 } from "../kernels/cost.js";
+import { biasBackward, biasForward, positionEmbeddingBackward, positionEmbeddingForward } from "../kernels/bias.js";
+import { geluBackward, geluForward } from "../kernels/gelu.js";
+import { layernormBackward, layernormForward } from "../kernels/layernorm.js";
 import { linearBackwardInput, linearBackwardWeight, linearForward } from "../kernels/linear.js";
 import { residualForward } from "../kernels/residual.js";
 import { rmsnormBackward, rmsnormForward } from "../kernels/rmsnorm.js";
@@ -156,6 +162,61 @@ export class KernelCalls {
   rmsnormBackwardIntoStream(dStream: Floats, dout: Floats, inp: Floats, weight: Floats, rstd: Floats, N: number, C: number): void {
     this.charge.add(residualCost(N * C, this.e).backwardInput);
     this.rmsnormBackward(dStream, null, dout, inp, weight, rstd, N, C);
+  }
+
+  layernormForward(out: Floats, mean: Floats, rstd: Floats, inp: Floats, weight: Floats, bias: Floats, N: number, C: number, eps: number): void {
+    this.charge.add(layernormCost(N, C, this.e).forward);
+    if (this.computes) layernormForward(out, mean, rstd, inp, weight, bias, N, C, eps);
+  }
+
+  /** The input gradient (dinp, may be null) and the weight and bias gradients (both null or both set); each one computed is charged. */
+  layernormBackward(
+    dinp: Floats | null, dweight: Floats | null, dbias: Floats | null, dout: Floats, inp: Floats, weight: Floats, mean: Floats, rstd: Floats,
+    N: number, C: number,
+  ): void {
+    const cost = layernormCost(N, C, this.e);
+    if (dinp) this.charge.add(cost.backwardInput);
+    if (dweight) this.charge.add(cost.backwardWeight);
+    if (this.computes) layernormBackward(dinp, dweight, dbias, dout, inp, weight, mean, rstd, N, C);
+  }
+
+  /** As rmsnormBackwardIntoStream, for LayerNorm. */
+  layernormBackwardIntoStream(dStream: Floats, dout: Floats, inp: Floats, weight: Floats, mean: Floats, rstd: Floats, N: number, C: number): void {
+    this.charge.add(residualCost(N * C, this.e).backwardInput);
+    this.layernormBackward(dStream, null, null, dout, inp, weight, mean, rstd, N, C);
+  }
+
+  /** out[N,O] += bias. */
+  biasForward(out: Floats, bias: Floats, N: number, O: number): void {
+    this.charge.add(biasCost(N, O, this.e).forward);
+    if (this.computes) biasForward(out, bias, N, O);
+  }
+
+  biasBackward(dbias: Floats, dout: Floats, N: number, O: number): void {
+    this.charge.add(biasCost(N, O, this.e).backwardWeight);
+    if (this.computes) biasBackward(dbias, dout, N, O);
+  }
+
+  /** out[rows,C] += the position table's row of each row's position (rows from firstRow of a [B·T,C] activation). */
+  positionEmbeddingForward(out: Floats, table: Floats, firstRow: number, rows: number, T: number, C: number): void {
+    this.charge.add(biasCost(rows, C, this.e).forward);
+    if (this.computes) positionEmbeddingForward(out, table, firstRow, rows, T, C);
+  }
+
+  positionEmbeddingBackward(dtable: Floats, dout: Floats, firstRow: number, rows: number, T: number, C: number): void {
+    this.charge.add(biasCost(rows, C, this.e).backwardWeight);
+    if (this.computes) positionEmbeddingBackward(dtable, dout, firstRow, rows, T, C);
+  }
+
+  /** GELU (tanh approximation) over [N,F]. */
+  geluForward(out: Floats, inp: Floats, N: number, F: number): void {
+    this.charge.add(geluCost(N, F, this.e).forward);
+    if (this.computes) geluForward(out, inp, N * F);
+  }
+
+  geluBackward(dinp: Floats, dout: Floats, inp: Floats, N: number, F: number): void {
+    this.charge.add(geluCost(N, F, this.e).backwardInput);
+    if (this.computes) geluBackward(dinp, dout, inp, N * F);
   }
 
   residualForward(out: Floats, a: Floats, b: Floats, n: number): void {

@@ -4,8 +4,9 @@
  * Model FLOPs, one convention for every report: Megatron-LM's (Narayanan et al. 2021, appendix;
  * Megatron-LM's num_floating_point_operations for causal self-attention), per token of training
  *   6·N + 6·L·h_q·s,
- * with N the parameters that take part in matmuls (every weight matrix, the LM head included;
- * not the input embedding, a lookup, nor norms) and h_q = heads × head size. It is PaLM's
+ * with N the parameters that take part in matmuls (every weight matrix, the LM head included
+ * also when it is tied to the embedding; not the lookups — the input embedding, gpt's position
+ * table — nor norms and biases) and h_q = heads × head size. It is PaLM's
  * 6N + 12·L·h·s (Chowdhery et al. 2022, appendix B) with attention counted over the causal half
  * of the s × s scores that a causal kernel computes, which is what parasim's kernels compute and
  * charge (T(T+1)/2 pairs per head): so with no recomputation, model FLOPs are the matmul part of
@@ -14,18 +15,21 @@
  * Hardware FLOPs are what the devices executed, recomputation included (HFU, Korthikanti et al. 2022, §6).
  */
 import type { ModelConfig } from "../model/config.js";
-import { buildLayout, EMBED_NAME } from "../model/layout.js";
+import { buildLayout, EMBED_NAME, POSITION_NAME } from "../model/layout.js";
 import { costDtypeOf, type Scenario } from "../scenario/schema.js";
-import { headDim } from "../model/config.js";
+import { headDim, tiesEmbeddings } from "../model/config.js";
 import type { DeviceReport, Utilisation } from "./results.js";
 import { modelConfigOf } from "../train/trainer.js";
 
 /** Model FLOPs per token of training (header). */
 export function modelFlopsPerToken(config: ModelConfig): number {
-  const matmulParams = buildLayout(config)
-    .tensors.filter((t) => t.name !== EMBED_NAME && t.shape.length === 2)
+  const lookups = new Set([EMBED_NAME, POSITION_NAME]);
+  const matrices = buildLayout(config)
+    .tensors.filter((t) => !lookups.has(t.name) && t.shape.length === 2)
     .reduce((sum, t) => sum + t.size, 0);
-  return 6 * matmulParams + 6 * config.numLayers * config.numHeads * headDim(config) * config.seqLen;
+  // A tied LM head is stored once, as the embedding, and does a matmul all the same.
+  const tiedHead = tiesEmbeddings(config) ? config.vocabSize * config.hiddenSize : 0;
+  return 6 * (matrices + tiedHead) + 6 * config.numLayers * config.numHeads * headDim(config) * config.seqLen;
 }
 
 /** The matmul peak utilisation is measured against: 16-bit tensor cores, or TF32 for fp32 costs. */

@@ -17,7 +17,7 @@ import { simulate } from "./simulate.js";
 
 export interface PublishedCase {
   model: string;
-  /** The model section (a preset, or shapes). */
+  /** The model section: the paper's model as a gpt preset (Korthikanti et al. 2022, Table 3). */
   spec: Record<string, unknown>;
   numLayers: number;
   gpus: number;
@@ -34,31 +34,12 @@ export interface PublishedCase {
 
 export type Variant = "full" | "sel+sp";
 
-/** GPT shapes of Table 5 (Korthikanti et al. 2022, Table 3): hidden, layers, heads. */
-const GPT_SHAPES = {
-  "22B": { hidden: 6144, layers: 48, heads: 64 },
-  "175B": { hidden: 12288, layers: 96, heads: 96 },
-  "530B": { hidden: 20480, layers: 105, heads: 128 },
-  "1T": { hidden: 25600, layers: 128, heads: 160 },
-} as const;
-
-/**
- * A model section for one of Table 5's shapes. parasim's model family is Llama-shaped: a SwiGLU
- * MLP of intermediate 8h/3 does the 16·h² FLOPs per token of GPT's 4h GELU MLP (rounded to a
- * multiple of 64 so tp 8 divides it).
- */
-export function stand_in(name: keyof typeof GPT_SHAPES): Record<string, unknown> {
-  const { hidden, layers, heads } = GPT_SHAPES[name];
-  const intermediate = Math.round((8 * hidden) / 3 / 64) * 64;
-  return { hiddenSize: hidden, intermediateSize: intermediate, numLayers: layers, numHeads: heads, numKvHeads: heads, seqLen: 2048, vocabSize: 51200 };
-}
-
 /** Korthikanti et al. 2022, Table 5 (seconds per iteration). */
 export const TABLE5: readonly PublishedCase[] = [
-  { model: "22B", spec: stand_in("22B"), numLayers: 48, gpus: 8, tp: 8, pp: 1, globalBatch: 4, microBatchSize: 4, interleave: 1, full: 1.42, selSp: 1.1 },
-  { model: "175B", spec: stand_in("175B"), numLayers: 96, gpus: 64, tp: 8, pp: 8, globalBatch: 64, microBatchSize: 1, interleave: 3, full: 18.13, selSp: 13.75 },
-  { model: "530B", spec: stand_in("530B"), numLayers: 105, gpus: 280, tp: 8, pp: 35, globalBatch: 280, microBatchSize: 1, interleave: 3, full: 49.05, selSp: 37.83 },
-  { model: "1T", spec: stand_in("1T"), numLayers: 128, gpus: 512, tp: 8, pp: 64, globalBatch: 512, microBatchSize: 1, interleave: 1, full: 94.42, selSp: 71.49 },
+  { model: "22B", spec: { preset: "megatron-22b" }, numLayers: 48, gpus: 8, tp: 8, pp: 1, globalBatch: 4, microBatchSize: 4, interleave: 1, full: 1.42, selSp: 1.1 },
+  { model: "175B", spec: { preset: "gpt3-175b" }, numLayers: 96, gpus: 64, tp: 8, pp: 8, globalBatch: 64, microBatchSize: 1, interleave: 3, full: 18.13, selSp: 13.75 },
+  { model: "530B", spec: { preset: "mt-nlg-530b" }, numLayers: 105, gpus: 280, tp: 8, pp: 35, globalBatch: 280, microBatchSize: 1, interleave: 3, full: 49.05, selSp: 37.83 },
+  { model: "1T", spec: { preset: "megatron-1t" }, numLayers: 128, gpus: 512, tp: 8, pp: 64, globalBatch: 512, microBatchSize: 1, interleave: 1, full: 94.42, selSp: 71.49 },
 ];
 
 /** The scenario of one published run: shapes mode, one step, a100-80gb, fp16 costs. */

@@ -9,6 +9,7 @@ import { metaFloats } from "../kernels/meta.js";
 import { drawBatch, sliceBatch, type Batch } from "../data/batches.js";
 import { GradientSync, planBuckets, zeroShard } from "../parallel/data.js";
 import { syncTpNormGrads, tpCommFrom, type TpComm } from "../parallel/tensor.js";
+import { syncTiedEmbeddingGrads } from "../parallel/tied.js";
 import type { TensorSpec } from "../model/layout.js";
 import { buildMesh, type Group, type Mesh } from "../parallel/mesh.js";
 import { classOfRank } from "../parallel/symmetry.js";
@@ -158,7 +159,14 @@ export class Device {
   /** Plain DP: finish the bucketed all-reduce; every replica then holds the whole summed gradient. */
   private allReduceGradients(): number {
     this.gradientSync.finish();
+    this.syncTiedEmbeddings();
     return this.trainer.shardSumOfSquares();
+  }
+
+  /** Tied embeddings split over the first and last pipeline stage: their gradients summed (src/parallel/tied.ts). */
+  private syncTiedEmbeddings(): void {
+    const { trainer } = this;
+    syncTiedEmbeddingGrads(this.comm, this.mesh, trainer.layout.tensors, trainer.grads, trainer.config.tieEmbeddings === true);
   }
 
   /**
@@ -166,6 +174,7 @@ export class Device {
    * norm needs the shards' squared norms added over the dp group.
    */
   private reduceScatterGradients(): number {
+    this.syncTiedEmbeddings(); // before the shards, which do not line up between stages
     this.comm.reduceScatter(this.trainer.grads, this.dpGroup, "dp-grad");
     return this.addOver(this.dpGroup, this.trainer.shardSumOfSquares());
   }

@@ -6,7 +6,7 @@ import { z } from "zod";
 import { InputError } from "../errors.js";
 import { LIMITS } from "../limits.js";
 import { BYTE_VOCAB_SIZE } from "../data/tokenizer.js";
-import { modelConfigOf, validateModelConfig } from "../model/config.js";
+import { MODEL_FAMILIES, modelConfigOf, validateModelConfig } from "../model/config.js";
 import { checkPipeline } from "../parallel/pipeline.js";
 import { validateTp } from "../model/layout.js";
 import { hardwareSchema, resolveHardware } from "../sim/hardware.js";
@@ -47,6 +47,10 @@ export const modelSchema = z.strictObject({
   ropeTheta: positiveNumber().default(10000),
   rmsNormEps: positiveNumber().default(1e-5),
   initStd: positiveNumber().default(0.02),
+  /** llama (RMSNorm, RoPE, SwiGLU, no biases) or gpt (LayerNorm, learned positions, GELU, biases); absent: llama. */
+  family: z.enum(MODEL_FAMILIES, { error: rule("must be llama or gpt") }).optional(),
+  /** The LM head shares the input embedding matrix; absent: untied. */
+  tieEmbeddings: z.boolean({ error: rule("must be true or false") }).optional(),
   /** naive keeps the s × s attention probabilities for backward; flash (Dao et al. 2022) keeps each row's log-sum-exp and recomputes them. */
   attention: z.enum(["naive", "flash"], { error: rule("must be naive or flash") }).default("naive"),
   /** Block-sparse attention (Child et al. 2019): causal, or { kind: strided | fixed, block, stride } over blocks of `block` positions. */
