@@ -18,6 +18,7 @@ import { htmlReport } from "./report/html.js";
 import { progressBar } from "./report/progress.js";
 import { formatRunReport } from "./report/run-report.js";
 import { chromeTrace } from "./report/trace.js";
+import { formatValidation, runValidation, TABLE5 } from "./run/validate.js";
 
 /** A commander option parser for counts: a one-line InputError naming the option otherwise. */
 function positiveInt(option: string) {
@@ -69,6 +70,7 @@ export function buildProgram(): Command {
   addEvalCommand(program);
   addCompareCommand(program);
   addScheduleCommand(program);
+  addValidateCommand(program);
   return program;
 }
 
@@ -95,6 +97,19 @@ function addRunCommand(program: Command): void {
       });
       bar.finish();
       console.log(formatRunReport(result, { brief: opts.quiet === true, perRank: opts.perRank === true }));
+      if (opts.json) writeJson(opts.json, result);
+    });
+}
+
+function addValidateCommand(program: Command): void {
+  program
+    .command("validate")
+    .description("simulate published runs (Korthikanti et al. 2022, Table 5) in shapes mode and print predicted vs measured iteration times")
+    .option("--json <file>", "write the comparison as JSON")
+    .action(async (opts: { json?: string }) => {
+      checkOutputFiles(opts, ["json"]);
+      const result = await runValidation(TABLE5, (row) => console.error(`${row.model} ${row.variant}: ${row.predicted.toFixed(2)} s`));
+      console.log(formatValidation(result));
       if (opts.json) writeJson(opts.json, result);
     });
 }

@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { InputError } from "../errors.js";
-import type { ModelConfig } from "../model/config.js";
+import type { ModelConfig, ModelNumberField } from "../model/config.js";
 import { writeFileAtomic, writeFolderAtomic } from "../util/atomic.js";
 import { checkOutputFolder } from "../util/outputs.js";
 import { readSafetensors, writeSafetensors, type NamedTensor } from "./safetensors.js";
@@ -15,7 +15,7 @@ export const CONFIG_FILE = "config.json";
 export const WEIGHTS_FILE = "model.safetensors";
 
 /** The Hugging Face LlamaConfig name of every ModelConfig field. */
-export const HF_CONFIG_NAMES: Readonly<Record<keyof ModelConfig, string>> = {
+export const HF_CONFIG_NAMES: Readonly<Record<ModelNumberField, string>> = {
   vocabSize: "vocab_size",
   hiddenSize: "hidden_size",
   intermediateSize: "intermediate_size",
@@ -26,6 +26,15 @@ export const HF_CONFIG_NAMES: Readonly<Record<keyof ModelConfig, string>> = {
   ropeTheta: "rope_theta",
   rmsNormEps: "rms_norm_eps",
 };
+
+/**
+ * Throws InputError(option, …) unless the model has a Hugging Face Llama checkpoint form: the gpt
+ * family (GPT-2's fused, transposed Conv1D tensors) and tied embeddings are not written or read yet.
+ */
+export function checkCheckpointable(config: ModelConfig, option: string): void {
+  if (config.family === "gpt") throw new InputError(option, "checkpoints hold Llama models only; model.family gpt cannot be saved or loaded yet");
+  if (config.tieEmbeddings === true) throw new InputError(option, "checkpoints hold untied Llama models only; model.tieEmbeddings cannot be saved or loaded yet");
+}
 
 /** The LlamaConfig fields parasim writes, named as transformers names them. */
 export function toHfConfig(config: ModelConfig): Record<string, unknown> {
@@ -56,15 +65,15 @@ export function toHfConfig(config: ModelConfig): Record<string, unknown> {
  * rms_norm_eps positive numbers; errors name the Hugging Face field (`${where}.num_attention_heads`).
  */
 export function fromHfConfig(hf: Record<string, unknown>, where: string): ModelConfig {
-  const read = (key: keyof ModelConfig, fallback?: number): unknown => hf[HF_CONFIG_NAMES[key]] ?? fallback;
-  const size = (key: keyof ModelConfig, fallback?: number): number => {
+  const read = (key: ModelNumberField, fallback?: number): unknown => hf[HF_CONFIG_NAMES[key]] ?? fallback;
+  const size = (key: ModelNumberField, fallback?: number): number => {
     const v = read(key, fallback);
     if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 1) {
       throw new InputError(`${where}.${HF_CONFIG_NAMES[key]}`, `must be a positive integer, got ${JSON.stringify(v)}`);
     }
     return v;
   };
-  const positive = (key: keyof ModelConfig, fallback: number): number => {
+  const positive = (key: ModelNumberField, fallback: number): number => {
     const v = read(key, fallback);
     if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) {
       throw new InputError(`${where}.${HF_CONFIG_NAMES[key]}`, `must be a positive number, got ${JSON.stringify(v)}`);
@@ -91,6 +100,7 @@ export function fromHfConfig(hf: Record<string, unknown>, where: string): ModelC
  * An existing `dir` is replaced, so it may hold only a checkpoint's files (errors name `option`).
  */
 export function writeCheckpoint(dir: string, config: ModelConfig, tensors: NamedTensor[], option = "checkpoint"): void {
+  checkCheckpointable(config, option);
   checkOutputFolder(option, dir, [CONFIG_FILE, WEIGHTS_FILE]);
   writeFolderAtomic(dir, (folder) => {
     writeFileAtomic(join(folder, CONFIG_FILE), JSON.stringify(toHfConfig(config), null, 2) + "\n");
@@ -153,7 +163,7 @@ export function checkTensorsMatch(
 
 /** Checks that a checkpoint's config describes the scenario's model, naming the first field that differs. */
 export function checkConfigMatches(checkpoint: ModelConfig, scenario: ModelConfig): void {
-  for (const key of Object.keys(HF_CONFIG_NAMES) as (keyof ModelConfig)[]) {
+  for (const key of Object.keys(HF_CONFIG_NAMES) as ModelNumberField[]) {
     if (checkpoint[key] !== scenario[key]) {
       throw new InputError("checkpoint", `${CONFIG_FILE} has ${HF_CONFIG_NAMES[key]} = ${checkpoint[key]} but the scenario's model.${key} is ${scenario[key]}`);
     }

@@ -24,6 +24,18 @@ export const ELEMENTWISE_FLOPS = {
   rmsnormBackwardInput: 6,
   /** RMSNorm weight gradient: x·r, times dy, add. */
   rmsnormBackwardWeight: 3,
+  /** LayerNorm forward: sum for the mean, subtract and square and add for the variance, normalise (subtract, times rstd), times w, plus b. */
+  layernormForward: 7,
+  /** LayerNorm input gradient: w·dy, its row sum, xhat (2), dot with xhat (2), two subtractions, times r. */
+  layernormBackwardInput: 9,
+  /** LayerNorm weight and bias gradients: xhat (2), times dy, add; dy added into the bias. */
+  layernormBackwardWeight: 5,
+  /** GELU (tanh approximation) forward: x³ (2), fused multiply-add (2), tanh (charged 1), 1 + t, times ½x (2). */
+  geluForward: 8,
+  /** GELU backward: the forward's tanh again (5), its derivative (6), times dout and accumulate (2). */
+  geluBackward: 13,
+  /** A bias added per element forward; summed per element into its gradient. */
+  bias: 1,
   /** RoPE per element (per pair: 4 mul + 2 add = 6, i.e. 3 per element); same for backward. */
   rope: 3,
   /** Attention softmax per causal pair: scale, subtract max, exp, sum, normalise. */
@@ -136,6 +148,23 @@ export function flashAttentionFlops(B: number, T: number, H: number, D: number):
     backwardInput: naive.backwardInput + pairs * (2 * D + E.softmaxForward),
     backwardWeight: 0,
   };
+}
+
+export function layernormFlops(N: number, C: number): KernelFlops {
+  return {
+    forward: E.layernormForward * N * C,
+    backwardInput: E.layernormBackwardInput * N * C,
+    backwardWeight: E.layernormBackwardWeight * N * C,
+  };
+}
+
+export function geluFlops(N: number, F: number): KernelFlops {
+  return { forward: E.geluForward * N * F, backwardInput: E.geluBackward * N * F, backwardWeight: 0 };
+}
+
+/** A bias over [N,O] (also the position embedding, a bias indexed by position): its gradient is a weight gradient. */
+export function biasFlops(N: number, O: number): KernelFlops {
+  return { forward: E.bias * N * O, backwardInput: 0, backwardWeight: E.bias * N * O };
 }
 
 export function swigluFlops(N: number, F: number): KernelFlops {

@@ -9,5 +9,8 @@ export * from "./flash-attention.js";
 export * from "./sparse-pattern.js";
 export * from "./sparse-attention.js";
 export * from "./swiglu.js";
+export * from "./layernorm.js";
+export * from "./gelu.js";
+export * from "./bias.js";
 export * from "./residual.js";
 export * from "./flops.js";

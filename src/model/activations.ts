@@ -17,7 +17,7 @@
  */
 import { metaFloats } from "../kernels/meta.js";
 import type { Floats } from "../kernels/types.js";
-import type { ModelConfig } from "./config.js";
+import { familyOf, type ModelConfig, type ModelFamily } from "./config.js";
 import { modelDims, type ModelDims } from "./dims.js";
 import type { StagePart } from "./layout.js";
 
@@ -36,12 +36,22 @@ export type AttentionKernel = "naive" | "flash";
  * One layer's saved tensors from `alloc`. Naive attention keeps the probabilities (`att`, or the
  * shared buffer given, under selective recomputation); flash keeps the rows' log-sum-exp (`lse`).
  */
-export function layerActivations(alloc: Allocator, dims: ModelDims, B: number, T: number, att?: Floats, attention: AttentionKernel = "naive"): LayerActivations {
+export function layerActivations(
+  alloc: Allocator,
+  dims: ModelDims,
+  B: number,
+  T: number,
+  att?: Floats,
+  attention: AttentionKernel = "naive",
+  family: ModelFamily = "llama",
+): LayerActivations {
   const { f, stat } = alloc;
   const { N, rows, C, D, Hl, Gl, Fl } = dims;
   const flash = attention === "flash";
+  const gpt = family === "gpt";
   return {
     ln1: f(N * C),
+    mean1: stat(gpt ? rows : 0),
     rstd1: stat(rows),
     q: f(N * Hl * D),
     k: f(N * Gl * D),
@@ -51,19 +61,27 @@ export function layerActivations(alloc: Allocator, dims: ModelDims, B: number, T
     attOut: f(N * Hl * D),
     res1: f(rows * C),
     ln2: f(N * C),
+    mean2: stat(gpt ? rows : 0),
     rstd2: stat(rows),
-    gate: f(N * Fl),
+    gate: f(gpt ? 0 : N * Fl),
     up: f(N * Fl),
     act: f(N * Fl),
   };
 }
 
 /** The buffers recomputation refills, made from the model's workspace (see RecomputedBuffers). */
-export function recomputedBuffers(alloc: Allocator, dims: ModelDims, B: number, T: number, options: { recompute?: Recompute; attention?: AttentionKernel }): RecomputedBuffers & { attention: AttentionKernel } {
+export function recomputedBuffers(
+  alloc: Allocator,
+  dims: ModelDims,
+  B: number,
+  T: number,
+  options: { recompute?: Recompute; attention?: AttentionKernel },
+  family: ModelFamily = "llama",
+): RecomputedBuffers & { attention: AttentionKernel } {
   const attention = options.attention ?? "naive";
   // Flash attention keeps no probabilities, so there is nothing for selective recomputation to redo.
   const recompute = attention === "flash" && options.recompute === "selective" ? "none" : (options.recompute ?? "none");
-  if (recompute === "full") return { recompute, attention, layer: layerActivations(alloc, dims, B, T, undefined, attention) };
+  if (recompute === "full") return { recompute, attention, layer: layerActivations(alloc, dims, B, T, undefined, attention, family) };
   if (recompute === "selective") return { recompute, attention, att: alloc.f(B * dims.Hl * T * T) };
   return { recompute, attention };
 }
@@ -71,6 +89,7 @@ export function recomputedBuffers(alloc: Allocator, dims: ModelDims, B: number, 
 /** Saved tensors of one transformer layer. */
 export interface LayerActivations {
   ln1: Floats; // [N,C] input_layernorm output (gathered)
+  mean1: Floats; // [rows] LayerNorm's row means (gpt; empty for llama)
   rstd1: Floats; // [rows]
   q: Floats; // [N,Hl·D] after rope (rotated in place)
   k: Floats; // [N,Gl·D] after rope
@@ -80,14 +99,16 @@ export interface LayerActivations {
   attOut: Floats; // [N,Hl·D] attention output, input of o_proj
   res1: Floats; // [rows,C] residual stream after attention
   ln2: Floats; // [N,C] post_attention_layernorm output (gathered)
+  mean2: Floats; // [rows] (gpt; empty for llama)
   rstd2: Floats; // [rows]
-  gate: Floats; // [N,Fl]
-  up: Floats; // [N,Fl]
-  act: Floats; // [N,Fl] silu(gate)·up, input of down_proj
+  gate: Floats; // [N,Fl] (llama; empty for gpt)
+  up: Floats; // [N,Fl] llama: up_proj output; gpt: fc_in output plus bias (GELU's input)
+  act: Floats; // [N,Fl] silu(gate)·up or gelu(up): input of down_proj / fc_out
 }
 
 export interface HeadActivations {
   lnf: Floats; // [N,C] final norm output (gathered)
+  meanf: Floats; // [rows] (gpt; empty for llama)
   rstdf: Floats; // [rows]
   logits: Floats; // [N,Vl]
   probs: Floats; // [N,Vl]
@@ -167,6 +188,7 @@ export class Activations {
     recomputed: RecomputedBuffers = { recompute: "none" },
   ) {
     const { N, rows, C, Vl } = modelDims(config, B, T, tp, sp);
+    const family = familyOf(config);
     const alloc = countingAllocator(maker);
     const { f, stat } = alloc;
     this.tokens = new Int32Array(part.hasEmbedding ? N : 0);
@@ -175,10 +197,11 @@ export class Activations {
     this.layers = Array.from({ length: part.numLayers }, () => {
       if (recomputed.recompute === "full") return recomputed.layer;
       const att = recomputed.recompute === "selective" ? recomputed.att : undefined;
-      return layerActivations(alloc, modelDims(config, B, T, tp, sp), B, T, att, recomputed.attention);
+      return layerActivations(alloc, modelDims(config, B, T, tp, sp), B, T, att, recomputed.attention, family);
     });
     // The cross-entropy runs in float32 on the 16-bit logits (Megatron-LM upcasts them): its probabilities and losses are float32.
-    this.head = part.hasHead ? { lnf: f(N * C), rstdf: stat(rows), logits: f(N * Vl), probs: stat(N * Vl), losses: stat(N) } : null;
+    const meanf = (): Floats => stat(family === "gpt" ? rows : 0);
+    this.head = part.hasHead ? { lnf: f(N * C), meanf: meanf(), rstdf: stat(rows), logits: f(N * Vl), probs: stat(N * Vl), losses: stat(N) } : null;
     this.bytes = alloc.bytes() + this.tokens.byteLength + this.targets.byteLength;
   }
 
@@ -191,8 +214,8 @@ export class Activations {
 /** Upstream gradients one layer's weight-gradient step (W) reads, besides its saved activations. */
 export interface LayerWeightGradInputs {
   dDown: Floats; // [N,C] gradient of the down_proj output (= the layer output's gradient, gathered)
-  dgate: Floats; // [N,Fl] gradient of the gate_proj output
-  dup: Floats; // [N,Fl] gradient of the up_proj output
+  dgate: Floats; // [N,Fl] gradient of the gate_proj output (llama; empty for gpt)
+  dup: Floats; // [N,Fl] gradient of the up_proj output (gpt: of the fc_in output)
   dln2: Floats; // [rows,C] gradient of the post_attention_layernorm output (reduced)
   dRes1: Floats; // [N,C] gradient of the o_proj output (= res1's gradient, gathered)
   dqr: Floats; // [N,Hl·D] gradient of the q_proj output (before rope)
@@ -218,9 +241,10 @@ export class WeightGradInputs {
   constructor(config: ModelConfig, part: StagePart, B: number, T: number, maker: BufferMaker, tp = 1, sp = false) {
     const { N, rows, C, D, Hl, Gl, Fl, Vl } = modelDims(config, B, T, tp, sp);
     const { f, bytes } = countingAllocator(maker);
+    const gated = familyOf(config) === "llama";
     this.layers = Array.from({ length: part.numLayers }, () => ({
       dDown: f(N * C),
-      dgate: f(N * Fl),
+      dgate: f(gated ? N * Fl : 0),
       dup: f(N * Fl),
       dln2: f(rows * C),
       dRes1: f(N * C),

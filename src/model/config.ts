@@ -1,10 +1,20 @@
 /**
- * The shape of a Llama-style model. The scenario module produces objects of exactly this shape.
+ * The shape of a decoder-only transformer. The scenario module produces objects of exactly this shape.
+ *
+ * Two families share everything but a few named places (src/model/family.ts):
+ *   llama  RMSNorm, rotary position embedding (RoPE), grouped-query attention, SwiGLU MLP, no biases;
+ *   gpt    LayerNorm with bias, learned absolute position embeddings, multi-head attention
+ *          (numKvHeads = numHeads), GELU MLP (tanh approximation), biases on every linear layer
+ *          (GPT-2, Radford et al. 2019; Megatron-LM's GPT, Shoeybi et al. 2019).
+ * Either family may tie the LM head to the input embedding (`tieEmbeddings`).
  *
  * Legend: V vocabSize, C hiddenSize, F intermediateSize, L numLayers, H numHeads, G numKvHeads,
  * D = C/H head size.
  */
 import { InputError } from "../errors.js";
+
+export type ModelFamily = "llama" | "gpt";
+export const MODEL_FAMILIES: readonly ModelFamily[] = ["llama", "gpt"];
 
 export interface ModelConfig {
   vocabSize: number;
@@ -15,8 +25,29 @@ export interface ModelConfig {
   numKvHeads: number;
   /** Maximum sequence length (RoPE tables cover positions 0..seqLen−1). */
   seqLen: number;
+  /** RoPE base (llama only). */
   ropeTheta: number;
+  /** The norms' ε: RMSNorm's for llama, LayerNorm's for gpt. */
   rmsNormEps: number;
+  /** Absent: llama. */
+  family?: ModelFamily;
+  /** The LM head is the input embedding matrix (one tensor, one gradient). Absent: untied. */
+  tieEmbeddings?: boolean;
+}
+
+/** The numeric fields of a ModelConfig (sizes and constants). */
+export type ModelNumberField = { [K in keyof ModelConfig]-?: NonNullable<ModelConfig[K]> extends number ? K : never }[keyof ModelConfig];
+
+export function familyOf(config: ModelConfig): ModelFamily {
+  return config.family ?? "llama";
+}
+
+export function isGpt(config: ModelConfig): boolean {
+  return familyOf(config) === "gpt";
+}
+
+export function tiesEmbeddings(config: ModelConfig): boolean {
+  return config.tieEmbeddings === true;
 }
 
 /** D = hiddenSize / numHeads (as Hugging Face Llama's default head_dim). */
@@ -26,7 +57,7 @@ export function headDim(config: ModelConfig): number {
 
 /** Throws InputError (field `model.<name>`) unless the config describes a buildable model. */
 export function validateModelConfig(config: ModelConfig): void {
-  const positiveInts: (keyof ModelConfig)[] = [
+  const positiveInts: ModelNumberField[] = [
     "vocabSize",
     "hiddenSize",
     "intermediateSize",
@@ -41,7 +72,10 @@ export function validateModelConfig(config: ModelConfig): void {
   }
   const { hiddenSize: C, numHeads: H, numKvHeads: G } = config;
   if (C % H !== 0) throw new InputError("model.hiddenSize", `must be divisible by model.numHeads (${C} % ${H} ≠ 0)`);
-  if (headDim(config) % 2 !== 0) {
+  if (isGpt(config) && G !== H) {
+    throw new InputError("model.numKvHeads", `must equal model.numHeads = ${H} for model.family gpt (multi-head attention), got ${G}`);
+  }
+  if (!isGpt(config) && headDim(config) % 2 !== 0) {
     throw new InputError("model.hiddenSize", `hiddenSize / numHeads is the head dimension and must be even for rotary embedding (got ${headDim(config)})`);
   }
   if (H % G !== 0) throw new InputError("model.numHeads", `must be divisible by model.numKvHeads (${H} % ${G} ≠ 0)`);

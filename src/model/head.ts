@@ -1,8 +1,10 @@
 /**
- * The head of a Llama model on one tensor-parallel rank (tp = 1: the single device): final
- * RMSNorm on this rank's rows → enter (copyToTp, or gatherFromSp under sequence parallelism) →
+ * The head of the model on one tensor-parallel rank (tp = 1: the single device): final
+ * norm (RMSNorm, or LayerNorm for gpt) on this rank's rows → enter (copyToTp, or gatherFromSp under sequence parallelism) →
  * lm_head (this rank's vocabulary shard) → vocabulary-parallel cross-entropy
  * (src/parallel/tp-vocab.ts: one all-gather of per-row statistics, the logits are never gathered).
+ *
+ * With tied embeddings `lmHead` is the embedding matrix (or its copy on a last pipeline stage).
  *
  * Legend: N = B·T rows, rows = N/tp under SP else N, C hidden, V vocab, Vl = V/tp.
  *
@@ -12,11 +14,12 @@
 import type { Floats } from "../kernels/types.js";
 import { rowChunk, TP_HEAD, TP_LOSS } from "../parallel/tensor.js";
 import type { HeadActivations, WeightGradInputs } from "./activations.js";
+import { normBackwardInput, normBackwardWeight, normForward, type NormWeights } from "./family.js";
 import type { LayerContext } from "./layer.js";
 
-/** model.norm.weight [C] and this rank's lm_head.weight rows [Vl,C]. */
+/** model.norm.weight [C] (and model.norm.bias for gpt) and this rank's lm_head.weight rows [Vl,C]. */
 export interface HeadWeights {
-  norm: Floats;
+  norm: NormWeights;
   lmHead: Floats;
 }
 
@@ -37,7 +40,7 @@ export function headForward(
 ): number {
   const { tp, config, ops } = ctx;
   const { N, rows, C, Vl } = ctx.dims;
-  ops.rmsnormForward(rowChunk(h.lnf, tp, ctx.sp), h.rstdf, x, w.norm, rows, C, config.rmsNormEps);
+  normForward(ctx, rowChunk(h.lnf, tp, ctx.sp), { mean: h.meanf, rstd: h.rstdf }, x, w.norm, rows);
   ctx.enter.forward(tp, h.lnf, TP_HEAD);
   ops.linearForward(h.logits, h.lnf, w.lmHead, N, C, Vl);
   const mine = stats.subarray(tp.index * 3 * N, (tp.index + 1) * 3 * N);
@@ -69,12 +72,12 @@ export function headBackwardInput(
   ops.linearBackwardInput(ws.full, gi.dlogits, w.lmHead, N, C, Vl);
   gi.dlnf.set(ctx.enter.backward(tp, ws.full, TP_HEAD));
   dX.fill(0);
-  ops.rmsnormBackward(dX, null, gi.dlnf, x, w.norm, h.rstdf, rows, C);
+  normBackwardInput(ctx, dX, gi.dlnf, x, w.norm, { mean: h.meanf, rstd: h.rstdf }, rows);
 }
 
 /** g += ∂L/∂w for the final norm (partial under SP) and the lm_head shard. No communication. */
 export function headBackwardWeight(ctx: LayerContext, w: HeadWeights, g: HeadWeights, h: HeadActivations, x: Floats, gi: HeadGradInputs): void {
   const { N, rows, C, Vl } = ctx.dims;
   ctx.ops.linearBackwardWeight(g.lmHead, gi.dlogits, h.lnf, N, C, Vl);
-  ctx.ops.rmsnormBackward(null, g.norm, gi.dlnf, x, w.norm, h.rstdf, rows, C);
+  normBackwardWeight(ctx, g.norm, gi.dlnf, x, w.norm, { mean: h.meanf, rstd: h.rstdf }, rows);
 }

@@ -15,9 +15,14 @@ export function isNormWeight(name: string): boolean {
   return name.endsWith("norm.weight");
 }
 
+/** Biases (of linear layers and LayerNorms, `*.bias`) start at 0, as in GPT-2. */
+export function isBias(name: string): boolean {
+  return name.endsWith(".bias");
+}
+
 /**
- * Values of the full tensor `name` with `shape`, row-major: ones for norm weights, otherwise
- * normal(0, std). Returned in double; callers store into their own dtype.
+ * Values of the full tensor `name` with `shape`, row-major: ones for norm weights, zeros for
+ * biases, otherwise normal(0, std). Returned in double; callers store into their own dtype.
  */
 export function initTensor(name: string, shape: readonly number[], seed: number, std: number = DEFAULT_INIT_STD): Float64Array {
   const size = shape.reduce((a, b) => a * b, 1);
@@ -26,6 +31,7 @@ export function initTensor(name: string, shape: readonly number[], seed: number,
     out.fill(1);
     return out;
   }
+  if (isBias(name)) return out;
   const rng = new Random(seed, name);
   for (let i = 0; i < size; i++) out[i] = std * rng.normal();
   return out;
@@ -34,11 +40,11 @@ export function initTensor(name: string, shape: readonly number[], seed: number,
 /**
  * Fills every tensor of `layout` inside `params` (a buffer of layout.totalSize elements). A
  * tensor-parallel shard is the slice of the full tensor, so tp runs start from exactly the
- * single-device weights.
+ * single-device weights; a tied copy (a last stage's LM head) starts from its original's values.
  */
 export function initParams(layout: { tensors: TensorSpec[] }, params: Floats, seed: number, std: number = DEFAULT_INIT_STD): void {
   for (const t of layout.tensors) {
-    const full = initTensor(t.name, t.shape, seed, std);
+    const full = initTensor(t.tiedTo ?? t.name, t.shape, seed, std);
     params.set(t.shard ? extractShard(full, t.shape, t.shard) : full, t.offset);
   }
 }

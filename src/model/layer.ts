@@ -1,5 +1,5 @@
 /**
- * One Llama decoder layer (Hugging Face LlamaDecoderLayer) on one tensor-parallel rank
+ * One decoder layer (Hugging Face LlamaDecoderLayer, or a GPT-2 block) on one tensor-parallel rank
  * (Megatron-LM, Shoeybi et al. 2019, with optional sequence parallelism, Korthikanti et al.
  * 2022): forward, input-gradient pass and weight-gradient pass, as free functions over the
  * layer's weights and saved activations. With a size-1 group (tp = 1) it is the single-device
@@ -12,6 +12,9 @@
  *   o_proj (row-parallel, partial sums) → exit → + x = res1[rows] → RMSNorm → enter →
  *   gate/up (column-parallel) → SwiGLU → down_proj (row-parallel) → exit → + res1 = y[rows]
  *
+ * A gpt layer is the same layer with LayerNorms, biases, no RoPE and a GELU MLP (fc_in → GELU →
+ * fc_out); those differences are the named functions of src/model/family.ts.
+ *
  * enter/exit are copyToTp/reduceFromTp, or gatherFromSp/reduceScatterToSp under SP
  * (src/parallel/tensor.ts). Query head j of rank r is global head r·Hl + j and reads kv head
  * ⌊(r·Hl + j)/(H/G)⌋ = r·Gl + ⌊j/(Hl/Gl)⌋, a local kv head, so attention needs no communication.
@@ -21,6 +24,8 @@
  * (`L<i>:W` for weight gradients), so simulated time puts compute and collectives in execution order.
  */
 import type { RopeTables } from "../kernels/rope.js";
+import type { ModelFamily } from "./config.js";
+import { addBias, biasGrad, mlpBackwardInput, mlpBackwardWeight, mlpForward, normBackwardIntoStream, normBackwardWeight, normForward, type NormWeights } from "./family.js";
 import type { SparsePattern } from "../kernels/sparse-pattern.js";
 import type { Floats } from "../kernels/types.js";
 import { rowChunk, TP_ACT, type Conjugate, type TpComm } from "../parallel/tensor.js";
@@ -30,11 +35,21 @@ import type { ModelDims } from "./dims.js";
 import type { Charger, KernelCalls } from "./kernel-calls.js";
 import type { LayerTensor } from "./layout.js";
 
+/** A layer's tensors by name suffix; only its family's tensors are present (a llama layer has no biases). */
 export type LayerWeights = Record<LayerTensor, Floats>;
+
+function norm1(w: LayerWeights): NormWeights {
+  return { weight: w["input_layernorm.weight"], bias: w["input_layernorm.bias"] };
+}
+
+function norm2(w: LayerWeights): NormWeights {
+  return { weight: w["post_attention_layernorm.weight"], bias: w["post_attention_layernorm.bias"] };
+}
 
 /** Shapes, pairs, RoPE tables, scratch and the charger shared by every layer of a model. */
 export interface LayerContext {
   config: ModelConfig;
+  family: ModelFamily;
   B: number;
   T: number;
   dims: ModelDims;
@@ -43,7 +58,8 @@ export interface LayerContext {
   tp: TpComm;
   enter: Conjugate;
   exit: Conjugate;
-  rope: RopeTables;
+  /** RoPE tables (llama); null for gpt, whose positions are learned and added to the embedding. */
+  rope: RopeTables | null;
   /** Scratch: full [N,C] (partial sums), dact [N,Fl], dattOut and dq [N,Hl·D], dk [N,Gl·D]. */
   ws: Record<"full" | "dact" | "dattOut" | "dq" | "dk", Floats>;
   charge: Charger;
@@ -67,30 +83,33 @@ function attentionProbabilities(ctx: LayerContext, out: Floats, a: LayerActivati
 
 /** y[rows] = layer(x[rows]); saves what the backward needs in a. */
 export function layerForward(ctx: LayerContext, w: LayerWeights, a: LayerActivations, x: Floats, y: Floats, label: string): void {
-  const { B, T, config, tp, sp, enter, exit, charge, ws, ops } = ctx;
-  const { N, rows, C, D, Hl, Gl, Fl } = ctx.dims;
-  const eps = config.rmsNormEps;
+  const { B, T, tp, sp, enter, exit, charge, ws, ops } = ctx;
+  const { N, rows, C, D, Hl, Gl } = ctx.dims;
   charge.begin(`${label}:attn`);
-  ops.rmsnormForward(rowChunk(a.ln1, tp, sp), a.rstd1, x, w["input_layernorm.weight"], rows, C, eps);
+  normForward(ctx, rowChunk(a.ln1, tp, sp), { mean: a.mean1, rstd: a.rstd1 }, x, norm1(w), rows);
   enter.forward(tp, a.ln1, TP_ACT);
   ops.linearForward(a.q, a.ln1, w["self_attn.q_proj.weight"], N, C, Hl * D);
+  addBias(ctx, a.q, w["self_attn.q_proj.bias"], N, Hl * D);
   ops.linearForward(a.k, a.ln1, w["self_attn.k_proj.weight"], N, C, Gl * D);
+  addBias(ctx, a.k, w["self_attn.k_proj.bias"], N, Gl * D);
   ops.linearForward(a.v, a.ln1, w["self_attn.v_proj.weight"], N, C, Gl * D);
-  ops.ropeForward(a.q, a.q, ctx.rope, B, T, Hl, D);
-  ops.ropeForward(a.k, a.k, ctx.rope, B, T, Gl, D);
+  addBias(ctx, a.v, w["self_attn.v_proj.bias"], N, Gl * D);
+  if (ctx.rope) {
+    ops.ropeForward(a.q, a.q, ctx.rope, B, T, Hl, D);
+    ops.ropeForward(a.k, a.k, ctx.rope, B, T, Gl, D);
+  }
   if (ctx.flash) ops.flashAttentionForward(a.attOut, a.lse, a.q, a.k, a.v, B, T, Hl, Gl, D);
   else attentionProbabilities(ctx, a.attOut, a);
   ops.linearForward(ws.full, a.attOut, w["self_attn.o_proj.weight"], N, Hl * D, C);
   const attn = exit.forward(tp, ws.full, TP_ACT);
   charge.begin(`${label}:mlp`);
+  addBias(ctx, attn, w["self_attn.o_proj.bias"], rows, C);
   ops.residualForward(a.res1, x, attn, rows * C);
-  ops.rmsnormForward(rowChunk(a.ln2, tp, sp), a.rstd2, a.res1, w["post_attention_layernorm.weight"], rows, C, eps);
+  normForward(ctx, rowChunk(a.ln2, tp, sp), { mean: a.mean2, rstd: a.rstd2 }, a.res1, norm2(w), rows);
   enter.forward(tp, a.ln2, TP_ACT);
-  ops.linearForward(a.gate, a.ln2, w["mlp.gate_proj.weight"], N, C, Fl);
-  ops.linearForward(a.up, a.ln2, w["mlp.up_proj.weight"], N, C, Fl);
-  ops.swigluForward(a.act, a.gate, a.up, N, Fl);
-  ops.linearForward(ws.full, a.act, w["mlp.down_proj.weight"], N, Fl, C);
+  mlpForward(ctx, w, a);
   const mlp = exit.forward(tp, ws.full, TP_ACT);
+  addBias(ctx, mlp, w["mlp.fc_out.bias"], rows, C);
   ops.residualForward(y, a.res1, mlp, rows * C);
   charge.flush();
 }
@@ -109,23 +128,16 @@ export function layerBackwardInput(
   gi: LayerWeightGradInputs,
   label: string,
 ): void {
-  const { tp, sp, enter, exit, charge, ws, ops } = ctx;
-  const { N, rows, C, Fl } = ctx.dims;
+  const { tp, sp, enter, exit, charge, ws } = ctx;
+  const { rows } = ctx.dims;
   charge.begin(`${label}:mlp`);
   // MLP branch: the gradient of the down_proj output is dY on every row (gathered under SP).
   rowChunk(gi.dDown, tp, sp).set(dY);
   exit.backward(tp, gi.dDown, TP_ACT);
-  ws.dact.fill(0);
-  ops.linearBackwardInput(ws.dact, gi.dDown, w["mlp.down_proj.weight"], N, Fl, C);
-  gi.dgate.fill(0);
-  gi.dup.fill(0);
-  ops.swigluBackward(gi.dgate, gi.dup, ws.dact, a.gate, a.up, N, Fl);
-  ws.full.fill(0);
-  ops.linearBackwardInput(ws.full, gi.dgate, w["mlp.gate_proj.weight"], N, C, Fl);
-  ops.linearBackwardInput(ws.full, gi.dup, w["mlp.up_proj.weight"], N, C, Fl);
+  mlpBackwardInput(ctx, w, a, gi);
   gi.dln2.set(enter.backward(tp, ws.full, TP_ACT));
   const dRes1 = dY; // residual path: dRes1 = dY + the norm's input gradient
-  ops.rmsnormBackwardIntoStream(dRes1, gi.dln2, a.res1, w["post_attention_layernorm.weight"], a.rstd2, rows, C);
+  normBackwardIntoStream(ctx, dRes1, gi.dln2, a.res1, norm2(w), { mean: a.mean2, rstd: a.rstd2 }, rows);
   if (ctx.recomputeAttention) {
     // The probabilities were not kept; the attention output they recompute goes to dattOut's
     // scratch, which the o_proj backward overwrites next (the saved attOut is already there).
@@ -135,7 +147,7 @@ export function layerBackwardInput(
   charge.begin(`${label}:attn`);
   attentionBackwardInput(ctx, w, a, dRes1, gi);
   dX.set(dRes1);
-  ops.rmsnormBackwardIntoStream(dX, gi.dln1, x, w["input_layernorm.weight"], a.rstd1, rows, C);
+  normBackwardIntoStream(ctx, dX, gi.dln1, x, norm1(w), { mean: a.mean1, rstd: a.rstd1 }, rows);
 }
 
 /** The attention branch of layerBackwardInput: from the gradient of res1 to gi.dln1. */
@@ -146,16 +158,20 @@ function attentionBackwardInput(ctx: LayerContext, w: LayerWeights, a: LayerActi
   exit.backward(tp, gi.dRes1, TP_ACT);
   ws.dattOut.fill(0);
   ops.linearBackwardInput(ws.dattOut, gi.dRes1, w["self_attn.o_proj.weight"], N, Hl * D, C);
-  ws.dq.fill(0);
-  ws.dk.fill(0);
+  // Without RoPE the gradients of q and k are those of the projections' outputs.
+  const [dq, dk] = ctx.rope ? [ws.dq, ws.dk] : [gi.dqr, gi.dkr];
+  dq.fill(0);
+  dk.fill(0);
   gi.dv.fill(0);
-  if (ctx.flash) ops.flashAttentionBackward(ws.dq, ws.dk, gi.dv, ws.dattOut, a.attOut, a.lse, a.q, a.k, a.v, B, T, Hl, Gl, D);
-  else if (ctx.pattern) ops.sparseAttentionBackward(ws.dq, ws.dk, gi.dv, ws.dattOut, a.att, a.q, a.k, a.v, B, T, Hl, Gl, D, ctx.pattern);
-  else ops.attentionBackward(ws.dq, ws.dk, gi.dv, ws.dattOut, a.att, a.q, a.k, a.v, B, T, Hl, Gl, D);
-  gi.dqr.fill(0);
-  gi.dkr.fill(0);
-  ops.ropeBackward(gi.dqr, ws.dq, ctx.rope, B, T, Hl, D);
-  ops.ropeBackward(gi.dkr, ws.dk, ctx.rope, B, T, Gl, D);
+  if (ctx.flash) ops.flashAttentionBackward(dq, dk, gi.dv, ws.dattOut, a.attOut, a.lse, a.q, a.k, a.v, B, T, Hl, Gl, D);
+  else if (ctx.pattern) ops.sparseAttentionBackward(dq, dk, gi.dv, ws.dattOut, a.att, a.q, a.k, a.v, B, T, Hl, Gl, D, ctx.pattern);
+  else ops.attentionBackward(dq, dk, gi.dv, ws.dattOut, a.att, a.q, a.k, a.v, B, T, Hl, Gl, D);
+  if (ctx.rope) {
+    gi.dqr.fill(0);
+    gi.dkr.fill(0);
+    ops.ropeBackward(gi.dqr, ws.dq, ctx.rope, B, T, Hl, D);
+    ops.ropeBackward(gi.dkr, ws.dk, ctx.rope, B, T, Gl, D);
+  }
   ws.full.fill(0);
   ops.linearBackwardInput(ws.full, gi.dqr, w["self_attn.q_proj.weight"], N, C, Hl * D);
   ops.linearBackwardInput(ws.full, gi.dkr, w["self_attn.k_proj.weight"], N, C, Gl * D);
@@ -172,15 +188,18 @@ export function layerBackwardWeight(
   x: Floats,
   gi: LayerWeightGradInputs,
 ): void {
-  const { ops } = ctx;
-  const { N, rows, C, D, Hl, Gl, Fl } = ctx.dims;
-  ops.linearBackwardWeight(g["mlp.down_proj.weight"], gi.dDown, a.act, N, Fl, C);
-  ops.linearBackwardWeight(g["mlp.gate_proj.weight"], gi.dgate, a.ln2, N, C, Fl);
-  ops.linearBackwardWeight(g["mlp.up_proj.weight"], gi.dup, a.ln2, N, C, Fl);
-  ops.rmsnormBackward(null, g["post_attention_layernorm.weight"], gi.dln2, a.res1, w["post_attention_layernorm.weight"], a.rstd2, rows, C);
+  const { ops, tp, sp } = ctx;
+  const { N, rows, C, D, Hl, Gl } = ctx.dims;
+  mlpBackwardWeight(ctx, g, a, gi);
+  normBackwardWeight(ctx, norm2(g), gi.dln2, a.res1, norm2(w), { mean: a.mean2, rstd: a.rstd2 }, rows);
   ops.linearBackwardWeight(g["self_attn.o_proj.weight"], gi.dRes1, a.attOut, N, Hl * D, C);
+  // o_proj's bias was added after the exit, on this rank's rows.
+  biasGrad(ctx, g["self_attn.o_proj.bias"], rowChunk(gi.dRes1, tp, sp), rows, C);
   ops.linearBackwardWeight(g["self_attn.q_proj.weight"], gi.dqr, a.ln1, N, C, Hl * D);
+  biasGrad(ctx, g["self_attn.q_proj.bias"], gi.dqr, N, Hl * D);
   ops.linearBackwardWeight(g["self_attn.k_proj.weight"], gi.dkr, a.ln1, N, C, Gl * D);
+  biasGrad(ctx, g["self_attn.k_proj.bias"], gi.dkr, N, Gl * D);
   ops.linearBackwardWeight(g["self_attn.v_proj.weight"], gi.dv, a.ln1, N, C, Gl * D);
-  ops.rmsnormBackward(null, g["input_layernorm.weight"], gi.dln1, x, w["input_layernorm.weight"], a.rstd1, rows, C);
+  biasGrad(ctx, g["self_attn.v_proj.bias"], gi.dv, N, Gl * D);
+  normBackwardWeight(ctx, norm1(g), gi.dln1, x, norm1(w), { mean: a.mean1, rstd: a.rstd1 }, rows);
 }

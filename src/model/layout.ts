@@ -1,7 +1,16 @@
 /**
  * Parameter layout: one flat buffer per rank holds every parameter of its part of the model (and
- * a second buffer with the same layout holds the gradients). Tensors carry Hugging Face Llama
- * names and shapes, so a layout maps one-to-one onto a `transformers` state dict.
+ * a second buffer with the same layout holds the gradients). Llama tensors carry Hugging Face
+ * Llama names and shapes, so a layout maps one-to-one onto a `transformers` state dict. GPT
+ * tensors use the same names where the two families share a tensor (q/k/v/o projections, the
+ * two norms, the embedding, the final norm, lm_head), with `.bias` beside the weights, the MLP as
+ * `mlp.fc_in` / `mlp.fc_out` and the position table as `model.embed_positions.weight`; the
+ * checkpoint writer maps them onto GPT-2's names (src/checkpoint/gpt2.ts).
+ *
+ * Tied embeddings: the LM head is the embedding matrix. A part that holds both uses the one
+ * tensor; a last pipeline stage without the embedding holds a copy, `lm_head.weight` with
+ * `tiedTo` the embedding's name, initialised from the embedding's values, whose gradient is summed
+ * with the embedding's every step (src/parallel/tied.ts), as Megatron-LM does.
  *
  * Legend: V vocab, C hidden, F intermediate, H heads, G kv heads, D head size.
  *
@@ -14,7 +23,7 @@
 import { invariant } from "../errors.js";
 import type { Floats } from "../kernels/types.js";
 import { shardSliceOf, validateTp, type ShardedStyle } from "../parallel/tp-plan.js";
-import { headDim, validateModelConfig, type ModelConfig } from "./config.js";
+import { headDim, isGpt, tiesEmbeddings, validateModelConfig, type ModelConfig } from "./config.js";
 
 /** Re-exported: the scenario checks tp against the model through the layout module. */
 export { validateTp };
@@ -40,6 +49,8 @@ export interface TensorSpec {
   localShape?: number[];
   /** Tensor-parallel layouts only: the slice of the full tensor this rank holds; null = replicated. */
   shard?: ShardSlice | null;
+  /** A copy of another tensor (tied embeddings on a last stage): the name of the original. */
+  tiedTo?: string;
 }
 
 /** This rank's place in its tensor-parallel group. */
@@ -70,7 +81,7 @@ export interface Layout {
   tp?: TpShard;
 }
 
-/** The per-layer tensors, in order, as name suffixes after `model.layers.{i}.`. */
+/** The per-layer tensors of a llama layer, in order, as name suffixes after `model.layers.{i}.`. */
 export const LAYER_TENSORS = [
   "input_layernorm.weight",
   "self_attn.q_proj.weight",
@@ -82,10 +93,41 @@ export const LAYER_TENSORS = [
   "mlp.up_proj.weight",
   "mlp.down_proj.weight",
 ] as const;
-export type LayerTensor = (typeof LAYER_TENSORS)[number];
+
+/** The per-layer tensors of a gpt layer, in order. */
+export const GPT_LAYER_TENSORS = [
+  "input_layernorm.weight",
+  "input_layernorm.bias",
+  "self_attn.q_proj.weight",
+  "self_attn.q_proj.bias",
+  "self_attn.k_proj.weight",
+  "self_attn.k_proj.bias",
+  "self_attn.v_proj.weight",
+  "self_attn.v_proj.bias",
+  "self_attn.o_proj.weight",
+  "self_attn.o_proj.bias",
+  "post_attention_layernorm.weight",
+  "post_attention_layernorm.bias",
+  "mlp.fc_in.weight",
+  "mlp.fc_in.bias",
+  "mlp.fc_out.weight",
+  "mlp.fc_out.bias",
+] as const;
+export type LlamaLayerTensor = (typeof LAYER_TENSORS)[number];
+export type GptLayerTensor = (typeof GPT_LAYER_TENSORS)[number];
+export type LayerTensor = LlamaLayerTensor | GptLayerTensor;
+
+/** The per-layer tensors of the config's family. */
+export function layerTensorsOf(config: ModelConfig): readonly LayerTensor[] {
+  return isGpt(config) ? GPT_LAYER_TENSORS : LAYER_TENSORS;
+}
 
 export const EMBED_NAME = "model.embed_tokens.weight";
+/** Learned absolute position embeddings [seqLen, C] (gpt). */
+export const POSITION_NAME = "model.embed_positions.weight";
 export const FINAL_NORM_NAME = "model.norm.weight";
+/** The final LayerNorm's bias (gpt). */
+export const FINAL_NORM_BIAS_NAME = "model.norm.bias";
 export const LM_HEAD_NAME = "lm_head.weight";
 
 export function layerTensorName(layer: number, tensor: LayerTensor): string {
@@ -101,8 +143,19 @@ export function layerTensorShape(config: ModelConfig, tensor: LayerTensor): numb
   const GD = config.numKvHeads * D;
   switch (tensor) {
     case "input_layernorm.weight":
+    case "input_layernorm.bias":
     case "post_attention_layernorm.weight":
+    case "post_attention_layernorm.bias":
+    case "self_attn.o_proj.bias":
+    case "mlp.fc_out.bias":
       return [C];
+    case "self_attn.q_proj.bias":
+      return [HD];
+    case "self_attn.k_proj.bias":
+    case "self_attn.v_proj.bias":
+      return [GD];
+    case "mlp.fc_in.bias":
+      return [F];
     case "self_attn.q_proj.weight":
       return [HD, C];
     case "self_attn.k_proj.weight":
@@ -112,8 +165,10 @@ export function layerTensorShape(config: ModelConfig, tensor: LayerTensor): numb
       return [C, HD];
     case "mlp.gate_proj.weight":
     case "mlp.up_proj.weight":
+    case "mlp.fc_in.weight":
       return [F, C];
     case "mlp.down_proj.weight":
+    case "mlp.fc_out.weight":
       return [C, F];
   }
 }
@@ -122,10 +177,16 @@ export function fullModelPart(config: ModelConfig): StagePart {
   return { firstLayer: 0, numLayers: config.numLayers, hasEmbedding: true, hasHead: true };
 }
 
-/** Shape of the slice `s` of a tensor with full shape `shape`. */
+/** Shape of the slice `s` of a tensor with full shape `shape` (1-D tensors: a range of it). */
 export function localShapeOf(shape: readonly number[], s: ShardSlice | null): number[] {
   if (!s) return [...shape];
+  if (shape.length === 1) return [s.length];
   return s.dim === 0 ? [s.length, shape[1]] : [shape[0], s.length];
+}
+
+/** Elements per index of dim 0 (1 for a 1-D tensor). */
+function rowLength(shape: readonly number[]): number {
+  return shape.length > 1 ? shape[1] : 1;
 }
 
 /** Copies the slice `s` of the row-major full tensor into `out` (default: a new array like `full`). */
@@ -136,7 +197,7 @@ export function extractShard<A extends Floats>(full: A, shape: readonly number[]
   if (!s) {
     dst.set(full);
   } else if (s.dim === 0) {
-    const cols = shape[1];
+    const cols = rowLength(shape);
     dst.set(full.subarray(s.offset * cols, (s.offset + s.length) * cols));
   } else {
     const cols = shape[1];
@@ -150,7 +211,7 @@ export function placeShard(full: Floats, shape: readonly number[], s: ShardSlice
   if (!s) {
     full.set(shard);
   } else if (s.dim === 0) {
-    full.set(shard, s.offset * shape[1]);
+    full.set(shard, s.offset * rowLength(shape));
   } else {
     const cols = shape[1];
     for (let r = 0; r < shape[0]; r++) full.set(shard.subarray(r * s.length, (r + 1) * s.length), r * cols + s.offset);
@@ -172,28 +233,33 @@ export function buildLayout(config: ModelConfig, part: StagePart = fullModelPart
   );
   const tensors: TensorSpec[] = [];
   let offset = 0;
-  const add = (name: string, shape: number[]): void => {
+  const add = (name: string, shape: number[], tiedTo?: string): void => {
+    const tied = tiedTo === undefined ? {} : { tiedTo };
     if (!tp) {
       const size = shape.reduce((a, b) => a * b, 1);
-      tensors.push({ name, shape, offset, size });
+      tensors.push({ name, shape, offset, size, ...tied });
       offset += size;
       return;
     }
     const shard = shardSliceOf(name, shape, tp);
     const localShape = localShapeOf(shape, shard);
     const size = localShape.reduce((a, b) => a * b, 1);
-    tensors.push({ name, shape, offset, size, localShape, shard });
+    tensors.push({ name, shape, offset, size, localShape, shard, ...tied });
     offset += size;
   };
   const V = config.vocabSize;
   const C = config.hiddenSize;
+  const gpt = isGpt(config);
   if (part.hasEmbedding) add(EMBED_NAME, [V, C]);
+  if (part.hasEmbedding && gpt) add(POSITION_NAME, [config.seqLen, C]);
   for (let l = part.firstLayer; l < part.firstLayer + part.numLayers; l++) {
-    for (const t of LAYER_TENSORS) add(layerTensorName(l, t), layerTensorShape(config, t));
+    for (const t of layerTensorsOf(config)) add(layerTensorName(l, t), layerTensorShape(config, t));
   }
   if (part.hasHead) {
     add(FINAL_NORM_NAME, [C]);
-    add(LM_HEAD_NAME, [V, C]);
+    if (gpt) add(FINAL_NORM_BIAS_NAME, [C]);
+    if (!tiesEmbeddings(config)) add(LM_HEAD_NAME, [V, C]);
+    else if (!part.hasEmbedding) add(LM_HEAD_NAME, [V, C], EMBED_NAME);
   }
   const layout: Layout = { config, part: { ...part }, tensors, byName: new Map(tensors.map((t) => [t.name, t])), totalSize: offset };
   if (tp) layout.tp = { size: tp.size, index: tp.index };

@@ -1,7 +1,8 @@
 /**
- * Forward and backward of a Llama model, or of one pipeline stage of it, on one tensor-parallel
- * rank (the default, a size-1 group, is the single device), built from the kernels:
- * vocabulary-parallel embedding → layers (src/model/layer.ts) → head (src/model/head.ts).
+ * Forward and backward of a model (llama or gpt family), or of one pipeline stage of it, on one
+ * tensor-parallel rank (the default, a size-1 group, is the single device), built from the
+ * kernels: embedding (src/model/embedding.ts) → layers (src/model/layer.ts) → head
+ * (src/model/head.ts).
  *
  * Legend: B batch, T time, N = B·T rows, rows = N/tp under sequence parallelism else N, C hidden.
  *
@@ -26,18 +27,19 @@
 import { InputError, invariant } from "../errors.js";
 import { ropeTables } from "../kernels/rope.js";
 import type { Floats } from "../kernels/types.js";
-import { rowChunk, serialTpComm, TP_EMBED, tpPairs, type TpComm } from "../parallel/tensor.js";
+import { serialTpComm, tpPairs, type TpComm } from "../parallel/tensor.js";
 import { Activations, arrayMaker, countingAllocator, metaMaker, recomputedBuffers, WeightGradInputs } from "./activations.js";
 import type { AttentionKernel, BufferMaker, Recompute, RecomputedBuffers } from "./activations.js";
 import { isMeta, metaFloats } from "../kernels/meta.js";
 import type { SparsePattern } from "../kernels/sparse-pattern.js";
-import { headDim, type ModelConfig } from "./config.js";
+import { familyOf, headDim, tiesEmbeddings, type ModelConfig } from "./config.js";
+import { embeddingBackwardInput, embeddingBackwardWeight, embeddingForward, type EmbeddingWeights } from "./embedding.js";
 import { modelDims, type ModelDims } from "./dims.js";
 import { headBackwardInput, headBackwardWeight, headForward, type HeadWeights } from "./head.js";
 import { Charger, chargingTpComm, KernelCalls, type ModelHooks, type StoreDtypes } from "./kernel-calls.js";
 import { DTYPE_BYTES } from "../kernels/round.js";
 import { layerBackwardInput, layerBackwardWeight, layerForward, type LayerContext, type LayerWeights } from "./layer.js";
-import { EMBED_NAME, FINAL_NORM_NAME, LAYER_TENSORS, LM_HEAD_NAME, layerTensorName, views, type Layout } from "./layout.js";
+import { EMBED_NAME, FINAL_NORM_BIAS_NAME, FINAL_NORM_NAME, layerTensorName, layerTensorsOf, LM_HEAD_NAME, POSITION_NAME, views, type Layout } from "./layout.js";
 
 export type { ModelHooks };
 
@@ -95,6 +97,8 @@ export class LlamaModel {
   private readonly layerGrads: LayerWeights[];
   private readonly headParams: HeadWeights;
   private readonly headGrads: HeadWeights;
+  private readonly embedParams: EmbeddingWeights;
+  private readonly embedGrads: EmbeddingWeights;
   /** The two [rows,C] hidden-state gradients a backward ping-pongs between (layer output, layer input). */
   private readonly dHiddenA: Floats;
   private readonly dHiddenB: Floats;
@@ -139,11 +143,12 @@ export class LlamaModel {
     this.gradViews = views(layout, grads);
     this.layerParams = this.layerViews(this.paramViews);
     this.layerGrads = this.layerViews(this.gradViews);
-    this.headParams = { norm: this.paramViews[FINAL_NORM_NAME], lmHead: this.paramViews[LM_HEAD_NAME] };
-    this.headGrads = { norm: this.gradViews[FINAL_NORM_NAME], lmHead: this.gradViews[LM_HEAD_NAME] };
+    [this.headParams, this.embedParams] = [headViews(this.paramViews, config), { table: this.paramViews[EMBED_NAME], positions: this.paramViews[POSITION_NAME] }];
+    [this.headGrads, this.embedGrads] = [headViews(this.gradViews, config), { table: this.gradViews[EMBED_NAME], positions: this.gradViews[POSITION_NAME] }];
     const { N, rows, C, D, Hl, Gl, Fl } = this.dims;
     const workspace = countingAllocator(this.buffers);
-    this.recomputed = recomputedBuffers(workspace, this.dims, B, T, options);
+    const family = familyOf(config);
+    this.recomputed = recomputedBuffers(workspace, this.dims, B, T, options, family);
     const { recompute, attention } = this.recomputed;
     this.recomputedOutput = workspace.f(recompute === "full" ? rows * C : 0);
     this.acts = this.newActivations();
@@ -155,10 +160,10 @@ export class LlamaModel {
     this.workspaceByteCount = this.immediateGradInputs.bytes + workspace.bytes() + this.lossStats.byteLength;
     const charge = new Charger(() => this.hooks);
     this.ctx = {
-      config, B, T, dims: this.dims, sp,
+      config, family, B, T, dims: this.dims, sp,
       tp: chargingTpComm(tp, charge),
       ...tpPairs(sp),
-      rope: ropeTables(T, headDim(config), config.ropeTheta),
+      rope: family === "llama" ? ropeTables(T, headDim(config), config.ropeTheta) : null,
       ws,
       charge,
       ops: new KernelCalls(charge, computes, options.store),
@@ -202,7 +207,9 @@ export class LlamaModel {
     const part = this.layout.part;
     if (part.hasEmbedding) {
       invariant(input instanceof Int32Array && input.length === N, `a first stage's input must be ${N} Int32 token ids`);
-      this.embedForward(acts, input);
+      ctx.charge.begin("embed");
+      embeddingForward(ctx, this.embedParams, acts, input);
+      ctx.charge.flush();
     } else {
       const hidden = acts.hidden[0];
       invariant(!(input instanceof Int32Array) && input.length === hidden.length, `a later stage's input must be a hidden state of ${hidden.length} floats`);
@@ -255,7 +262,7 @@ export class LlamaModel {
       [dX, dY] = [dY, dX];
     }
     if (part.hasEmbedding) {
-      this.embedBackwardInput(dY, gi);
+      embeddingBackwardInput(ctx, dY, gi);
       if (now) this.embedWeights(acts, gi);
     }
     if (deferWeights) gi.pending = true;
@@ -273,24 +280,6 @@ export class LlamaModel {
     set.pending = false;
   }
 
-  /** The vocabulary-parallel lookup, then its partial rows summed over tp (scattered under SP). */
-  private embedForward(acts: Activations, tokens: Int32Array): void {
-    const { N, ctx } = this;
-    const { C, Vl } = this.dims;
-    acts.tokens.set(tokens);
-    ctx.charge.begin("embed");
-    ctx.ops.embeddingForward(ctx.ws.full, tokens, this.paramViews[EMBED_NAME], N, C, this.config.vocabSize, this.tp.index * Vl, Vl);
-    acts.hidden[0].set(ctx.exit.forward(ctx.tp, ctx.ws.full, TP_EMBED));
-    ctx.charge.flush();
-  }
-
-  /** The embedding output's gradient on every row (gathered under SP); its input gradient is none. */
-  private embedBackwardInput(dHidden: Floats, gi: WeightGradInputs): void {
-    const { ctx } = this;
-    rowChunk(gi.dEmbed, ctx.tp, ctx.sp).set(dHidden);
-    ctx.exit.backward(ctx.tp, gi.dEmbed, TP_EMBED);
-  }
-
   // The weight-gradient halves, shared by the fused backward and the deferred W: each computes
   // its gradients from `gi`, charges them as `…:W` and announces the finished tensors.
 
@@ -298,7 +287,8 @@ export class LlamaModel {
     this.ctx.charge.begin("head:W");
     headBackwardWeight(this.ctx, this.headParams, this.headGrads, acts.head!, acts.output, gi);
     this.ctx.charge.flush();
-    this.hooks.gradsReady([FINAL_NORM_NAME, LM_HEAD_NAME]);
+    // A tied head's gradient is the embedding's, announced with it once the embedding's is added.
+    this.hooks.gradsReady(this.present([FINAL_NORM_NAME, FINAL_NORM_BIAS_NAME, LM_HEAD_NAME]));
   }
 
   private layerWeights(acts: Activations, l: number, gi: WeightGradInputs): void {
@@ -309,11 +299,15 @@ export class LlamaModel {
   }
 
   private embedWeights(acts: Activations, gi: WeightGradInputs): void {
-    const { N, C, Vl } = this.dims;
     this.ctx.charge.begin("embed:W");
-    this.ctx.ops.embeddingBackward(this.gradViews[EMBED_NAME], gi.dEmbed, acts.tokens, N, C, this.tp.index * Vl, Vl);
+    embeddingBackwardWeight(this.ctx, this.embedGrads, acts, gi);
     this.ctx.charge.flush();
-    this.hooks.gradsReady([EMBED_NAME]);
+    this.hooks.gradsReady(this.present([EMBED_NAME, POSITION_NAME]));
+  }
+
+  /** The names of `names` this model's layout holds. */
+  private present(names: string[]): string[] {
+    return names.filter((name) => this.layout.byName.has(name));
   }
 
   private deferredGradInputs(acts: Activations): WeightGradInputs {
@@ -327,13 +321,13 @@ export class LlamaModel {
     const part = this.layout.part;
     return Array.from({ length: part.numLayers }, (_, i) => {
       const out = {} as LayerWeights;
-      for (const t of LAYER_TENSORS) out[t] = all[layerTensorName(part.firstLayer + i, t)];
+      for (const t of layerTensorsOf(this.config)) out[t] = all[layerTensorName(part.firstLayer + i, t)];
       return out;
     });
   }
 
   private layerNames(l: number): string[] {
-    return LAYER_TENSORS.map((t) => layerTensorName(this.layout.part.firstLayer + l, t));
+    return layerTensorsOf(this.config).map((t) => layerTensorName(this.layout.part.firstLayer + l, t));
   }
 
   private newWeightGradInputs(): WeightGradInputs {
@@ -344,4 +338,10 @@ export class LlamaModel {
     const p = this.layout.part;
     invariant(p.hasEmbedding && p.hasHead && p.numLayers === this.config.numLayers, "forward/backward need the whole model; use stageForward/stageBackward");
   }
+}
+
+/** The head's tensors in `all`: with tied embeddings the LM head is the embedding (or its copy on a last stage). */
+function headViews(all: Record<string, Floats>, config: ModelConfig): HeadWeights {
+  const lmHead = tiesEmbeddings(config) && all[EMBED_NAME] !== undefined ? all[EMBED_NAME] : all[LM_HEAD_NAME];
+  return { norm: { weight: all[FINAL_NORM_NAME], bias: all[FINAL_NORM_BIAS_NAME] }, lmHead };
 }

@@ -34,7 +34,10 @@
  *             exp(logit − local max), N target logits or 0); then every rank has the global
  *             max, the sum of exps and the target logit of every row. Backward: nothing.
  *   tp-norm   SP only, once per step (syncTpNormGrads): 1 all-reduce of the replicated
- *             (RMSNorm) gradients of the stage, (2·layers + [has head]) · h elements.
+ *             gradients of the stage (tpReplicatedElements): llama's RMSNorm weights,
+ *             (2·layers + [has head]) · h elements; gpt's LayerNorm weights and biases and
+ *             row-parallel biases, (6·layers + 2·[has head]) · h, plus the position table
+ *             seqLen · h on the first stage.
  * `tpTraffic()` lists exactly these collectives; tests compare the ledger to it.
  */
 import { normalizeGroup, type Comm, type GroupLike } from "../comm/comm.js";
@@ -170,7 +173,7 @@ export function syncTpNormGrads(layout: Layout, grads: Floats, tp: TpComm, seque
 
 /**
  * This rank's share of the squared global gradient norm: its shards in full, the replicated
- * tensors (`isTpReplicated`) only on tp index 0. Summed (all-reduced) over the tp group it gives
+ * tensors (`isTpReplicated`) only on tp index 0, a tied copy never (its original counts). Summed (all-reduced) over the tp group it gives
  * the squared norm of the single-device gradient, for global-norm clipping.
  *
  * `layout`: the rank's tensors (in layout order, tiling the flat buffer) and its tp index (none:
@@ -179,15 +182,16 @@ export function syncTpNormGrads(layout: Layout, grads: Floats, tp: TpComm, seque
  * pass; elsewhere each sharded tensor's part of the range is summed on its own, in layout order.
  */
 export function tpGradSquares(
-  layout: { readonly tensors: readonly Pick<TensorSpec, "name" | "offset" | "size">[]; readonly tp?: { readonly index: number } },
+  layout: { readonly tensors: readonly Pick<TensorSpec, "name" | "offset" | "size" | "tiedTo">[]; readonly tp?: { readonly index: number } },
   grads: Float32Array,
   range: { offset: number; size: number } = { offset: 0, size: grads.length },
 ): number {
   const { offset, size } = range;
-  if ((layout.tp?.index ?? 0) === 0) return sumOfSquares(grads, offset, size);
+  const first = (layout.tp?.index ?? 0) === 0;
+  if (first && !layout.tensors.some((t) => t.tiedTo !== undefined)) return sumOfSquares(grads, offset, size);
   let sum = 0;
   for (const t of layout.tensors) {
-    if (isTpReplicated(t.name)) continue;
+    if (t.tiedTo !== undefined || (!first && isTpReplicated(t.name))) continue;
     const a = Math.max(t.offset, offset);
     const b = Math.min(t.offset + t.size, offset + size);
     if (b > a) sum += sumOfSquares(grads, a, b - a);
@@ -205,6 +209,12 @@ export interface TpCollective {
   phase: "forward" | "backward" | "step";
 }
 
+/** Elements of a stage's tp-replicated tensors (see tp-norm in the header); `model` absent: llama. */
+export function tpReplicatedElements(part: StagePart, hidden: number, model?: { family?: string; seqLen: number }): number {
+  if (model?.family !== "gpt") return (2 * part.numLayers + (part.hasHead ? 1 : 0)) * hidden;
+  return (6 * part.numLayers + (part.hasHead ? 2 : 0) + (part.hasEmbedding ? model.seqLen : 0)) * hidden;
+}
+
 /**
  * Every tp collective of one micro-batch's forward and backward on a stage (phase forward /
  * backward), plus the once-per-step norm sync (phase step), in issue order within each phase.
@@ -218,6 +228,7 @@ export function tpTraffic(
   tp: number,
   sequenceParallel: boolean,
   E: number,
+  model?: { family?: string; seqLen: number },
 ): TpCollective[] {
   if (tp === 1) return [];
   const Nh = B * T * hidden;
@@ -247,7 +258,7 @@ export function tpTraffic(
     }
   }
   if (part.hasEmbedding && sp) c(TP_EMBED, "all-gather", Nh, "backward");
-  const norms = (2 * part.numLayers + (part.hasHead ? 1 : 0)) * hidden;
+  const norms = tpReplicatedElements(part, hidden, model);
   if (sp && norms > 0) c(TP_NORM, "all-reduce", norms, "step");
   return out;
 }

@@ -2,6 +2,7 @@
 import type { DeviceReport, RunResult } from "../run/results.js";
 import { buildMesh } from "../parallel/mesh.js";
 import { formatBytes, formatCount, formatSeconds, formatTable } from "./table.js";
+import { breakdownLines } from "./breakdown-report.js";
 
 /** Steps shown in the loss table before it is thinned to every k-th step (the JSON has them all). */
 const MAX_LOSS_ROWS = 60;
@@ -109,5 +110,6 @@ export function formatRunReport(r: RunResult, options: RunReportOptions = {}): s
   const kinds = Object.entries(r.communication.bytesByKind);
   if (kinds.length > 0) lines.push("", "bytes sent by kind: " + kinds.map(([k, b]) => `${k} ${formatBytes(b)}`).join(", "));
   lines.push(...memoryLines(r));
+  lines.push("", ...breakdownLines(r));
   return lines.join("\n");
 }

@@ -1,25 +1,12 @@
 /** Figures for comparing runs side by side, derived from their results. */
-import type { ModelConfig } from "../model/config.js";
-import { buildLayout, EMBED_NAME } from "../model/layout.js";
-import { modelConfigOf } from "../train/trainer.js";
 import type { RunMetrics, RunResult } from "./results.js";
 
-/**
- * Model FLOPs per token of training (Kaplan et al. 2020; Chowdhery et al. 2022, appendix B):
- * 6·N for the matmuls' forward and backward plus 12·L·h·s for attention's QKᵀ and AV. N counts
- * every parameter but the input embedding, which is a lookup; the untied LM head is a matmul of
- * the same cost as any other, so it counts (with tied embeddings, as in PaLM, it would not).
- */
-export function modelFlopsPerToken(config: ModelConfig): number {
-  const n = buildLayout(config).tensors.filter((t) => t.name !== EMBED_NAME).reduce((sum, t) => sum + t.size, 0);
-  return 6 * n + 12 * config.numLayers * config.hiddenSize * config.seqLen;
-}
+export { modelFlopsPerToken } from "./utilisation.js";
 
 /** MFU, mean bubble share and peak memory of one run; `lossesAgree` is filled in by the comparison. */
 export function runMetrics(r: RunResult): Omit<RunMetrics, "lossesAgree"> {
   const devices = r.devices;
-  const peak = r.scenario.hardware.peakFlops;
-  const mfu = (modelFlopsPerToken(modelConfigOf(r.scenario)) * r.simulated.tokensPerSecond) / (r.worldSize * peak);
+  const mfu = r.utilisation.mfu;
   // A row that stands for several ranks weighs as many.
   const ranks = devices.reduce((sum, d) => sum + d.ranks, 0);
   const bubble = devices.reduce((sum, d) => sum + (d.ranks * d.idleSeconds) / d.makespanSeconds, 0) / ranks;

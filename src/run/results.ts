@@ -3,6 +3,7 @@
  * A contract for users' scripts: extend it, never rename what is here (README, "Results JSON").
  */
 import type { Scenario } from "../scenario/schema.js";
+import type { StepBreakdown } from "../sim/breakdown.js";
 import type { TimelineEvent } from "../sim/clock.js";
 
 /** Bytes of the buffers a device allocated, by category (counted from the arrays themselves). */
@@ -40,6 +41,13 @@ export interface DeviceReport {
   idleSeconds: number;
   /** The device's simulated time: compute + comm + idle. */
   makespanSeconds: number;
+  /**
+   * The same seconds by phase: forward, backward, recompute and optimizer compute; exposed
+   * tensor-, pipeline- and data-parallel communication; bubble (idle). They add up to makespanSeconds.
+   */
+  breakdown: StepBreakdown;
+  /** FLOPs the device executed over all steps, recomputation included (hardware FLOPs). */
+  flops: number;
   /** Bytes summed over all steps. */
   bytesSent: number;
   bytesReceived: number;
@@ -69,9 +77,25 @@ export interface RunResult {
   worldSize: number;
   /** The simulated cluster: mean step time (slowest device) and tokens per simulated second. */
   simulated: { stepSeconds: number; tokensPerSecond: number };
+  /** How well the simulated cluster uses its devices (src/run/utilisation.ts). */
+  utilisation: Utilisation;
   devices: DeviceReport[];
   /** `totalBytes` counts bytes sent, by every device over every step. */
   communication: { totalBytes: number; bytesByKind: Record<string, number> };
+}
+
+/**
+ * Utilisation of the simulated cluster. Model FLOPs follow Megatron-LM's convention for causal
+ * self-attention (see modelFlopsPerToken); hardware FLOPs are what the devices executed,
+ * recomputation included (Korthikanti et al. 2022, §6).
+ */
+export interface Utilisation {
+  /** Model FLOPs per simulated second / (devices × the profile's 16-bit or fp32 matmul peak, by the cost dtype). */
+  mfu: number;
+  /** Hardware FLOPs per simulated second / (devices × the same peak). */
+  hfu: number;
+  /** Hardware TFLOP/s per device (executed FLOPs / makespan, averaged over devices). */
+  tflopsPerDevice: number;
 }
 
 /** A run's results plus the per-device simulated timeline, for traces and reports. */

@@ -3,7 +3,7 @@
  * to results. The main thread only orchestrates: it draws nothing and computes nothing that a
  * device computes; it calls every rank once per step and gathers reports at the end.
  */
-import { checkConfigMatches, checkTensorsMatch, readCheckpoint, writeCheckpoint } from "../checkpoint/hf.js";
+import { checkCheckpointable, checkConfigMatches, checkTensorsMatch, readCheckpoint, writeCheckpoint } from "../checkpoint/hf.js";
 import type { NamedTensor } from "../checkpoint/safetensors.js";
 import { loadCorpus } from "../data/batches.js";
 import { buildLayout, placeShard, type TensorSpec } from "../model/layout.js";
@@ -16,6 +16,7 @@ import { modelConfigOf, type StepOutcome } from "../train/trainer.js";
 import { lossScaleSettings } from "../train/loss-scale.js";
 import type { DeviceReport, RunOutput, RunResult, StepTrace } from "./results.js";
 import { shapesPlan } from "./shapes.js";
+import { utilisationOf } from "./utilisation.js";
 
 export interface SimulateOptions {
   /** Checkpoint folder to start from. */
@@ -30,12 +31,15 @@ export interface SimulateOptions {
   captureGradients?: boolean;
   /** Bytes of each directed channel between two ranks (default: sized to the world, see comm/shared.ts). */
   channelBytes?: number;
+  /** How long the workers may take to start (ms, default 60 s); dozens of workers on a busy host need more. */
+  startupMs?: number;
 }
 
 
 /** Reads and checks a checkpoint against the scenario's model before any worker starts. */
 function loadInit(scenario: Scenario, dir: string): NamedTensor[] {
   const config = modelConfigOf(scenario);
+  checkCheckpointable(config, "--init");
   const checkpoint = readCheckpoint(dir);
   checkConfigMatches(checkpoint.config, config);
   checkTensorsMatch(checkpoint.tensors, buildLayout(config).tensors);
@@ -53,6 +57,7 @@ export function simulateWithTimeline(scenario: Scenario, options: SimulateOption
 
 /** Devices record timeline events only when asked: `simulate()` would carry them across threads for nothing. */
 async function execute(scenario: Scenario, options: SimulateOptions, recordTimeline: boolean): Promise<RunOutput> {
+  if (options.save !== undefined) checkCheckpointable(modelConfigOf(scenario), "--save"); // before a run whose end could not be saved
   const mesh = buildMesh(scenario.parallel);
   const shapes = scenario.mode === "shapes" ? shapesPlan(scenario, mesh, options) : undefined;
   const data: DeviceData = {
@@ -73,6 +78,7 @@ async function execute(scenario: Scenario, options: SimulateOptions, recordTimel
     channelBytes: options.channelBytes,
     data,
     watchdogMs: options.watchdogMs,
+    startupMs: options.startupMs,
   });
   try {
     const { steps } = scenario.training;
@@ -119,7 +125,8 @@ export function assembleTensors(scenario: Scenario, pieces: FlatPiece[]): Map<st
     buffers.get(key)!.flat.set(piece.values, piece.offset);
   }
   for (const { flat, tensors } of buffers.values()) {
-    for (const t of tensors) placeShard(full.get(t.name)!, t.shape, t.shard ?? null, flat.subarray(t.offset, t.offset + t.size));
+    // A tied copy (a last stage's LM head) equals its original after the step's gradient sum.
+    for (const t of tensors) if (t.tiedTo === undefined) placeShard(full.get(t.name)!, t.shape, t.shard ?? null, flat.subarray(t.offset, t.offset + t.size));
   }
   return full;
 }
@@ -157,6 +164,7 @@ function buildResult(scenario: Scenario, worldSize: number, trace: StepTrace, wa
     wall: { seconds: wallSeconds, tokensPerSecond: (steps * tokensPerStep) / wallSeconds },
     worldSize,
     simulated: { stepSeconds, tokensPerSecond: tokensPerStep / stepSeconds },
+    utilisation: utilisationOf(scenario, worldSize, devices, tokensPerStep / stepSeconds),
     devices,
     communication: { totalBytes: devices.reduce((sum, d) => sum + d.ranks * d.bytesSent, 0), bytesByKind },
   };

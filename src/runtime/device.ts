@@ -9,11 +9,12 @@ import { metaFloats } from "../kernels/meta.js";
 import { drawBatch, sliceBatch, type Batch } from "../data/batches.js";
 import { GradientSync, planBuckets, zeroShard } from "../parallel/data.js";
 import { syncTpNormGrads, tpCommFrom, type TpComm } from "../parallel/tensor.js";
+import { syncTiedEmbeddingGrads } from "../parallel/tied.js";
 import type { TensorSpec } from "../model/layout.js";
 import { buildMesh, type Group, type Mesh } from "../parallel/mesh.js";
 import { classOfRank } from "../parallel/symmetry.js";
 import type { DeviceReport, MemoryReport } from "../run/results.js";
-import type { Scenario } from "../scenario/schema.js";
+import { costDtypeOf, type Scenario } from "../scenario/schema.js";
 import { Clock, type TimelineEvent } from "../sim/clock.js";
 import { stageParts } from "../parallel/pipeline.js";
 import { stagesOfRank } from "../parallel/placement.js";
@@ -98,7 +99,7 @@ export class Device {
     const shapes = worker.data.shapes;
     const ranks = shapes ? rankSpaceOf(shapes, this.mesh, worker.rank) : undefined;
     this.rank = ranks ? ranks.rank : worker.rank;
-    this.clock = new Clock(this.rank, scenario.hardware, { wallOriginMs: worker.shared.wallOriginMs, recordEvents: worker.data.recordTimeline });
+    this.clock = new Clock(this.rank, scenario.hardware, { wallOriginMs: worker.shared.wallOriginMs, recordEvents: worker.data.recordTimeline, dtype: costDtypeOf(scenario) });
     const format = numericFormat(scenario.training);
     this.comm = new Comm(worker.shared, worker.rank, { clock: this.clock, ranks, wire: (kind) => wireDtype(format, kind) });
     this.dpGroup = this.mesh.groupOf(this.rank, "dp");
@@ -114,7 +115,7 @@ export class Device {
     const trainer = new Trainer(scenario, rows, {
       init: init ? new Map(init.map((t) => [t.name, t])) : undefined,
       observer: {
-        compute: (label, flops) => this.clock.compute(label, flops),
+        compute: (label, flops, launches) => this.clock.compute(label, flops, launches),
         gradsReady: (names) => this.gradientSync.gradsReady(names),
       },
       parts,
@@ -161,7 +162,14 @@ export class Device {
   /** Plain DP: finish the bucketed all-reduce; every replica then holds the whole summed gradient. */
   private allReduceGradients(): number {
     this.gradientSync.finish();
+    this.syncTiedEmbeddings();
     return this.trainer.shardSumOfSquares();
+  }
+
+  /** Tied embeddings split over the first and last pipeline stage: their gradients summed (src/parallel/tied.ts). */
+  private syncTiedEmbeddings(): void {
+    const { trainer } = this;
+    syncTiedEmbeddingGrads(this.comm, this.mesh, trainer.layout.tensors, trainer.grads, trainer.config.tieEmbeddings === true);
   }
 
   /**
@@ -169,6 +177,7 @@ export class Device {
    * norm needs the shards' squared norms added over the dp group.
    */
   private reduceScatterGradients(): number {
+    this.syncTiedEmbeddings(); // before the shards, which do not line up between stages
     this.comm.reduceScatter(this.trainer.grads, this.dpGroup, "dp-grad");
     return this.addOver(this.dpGroup, this.trainer.shardSumOfSquares());
   }
@@ -228,6 +237,8 @@ export class Device {
       commSeconds: totals.commSeconds,
       idleSeconds: totals.idleSeconds,
       makespanSeconds: totals.makespan,
+      breakdown: this.clock.phases(),
+      flops: this.clock.flops,
       bytesSent: ledger.total.sent,
       bytesReceived: ledger.total.received,
       bytesByKind,

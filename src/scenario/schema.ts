@@ -6,10 +6,11 @@ import { z } from "zod";
 import { InputError } from "../errors.js";
 import { LIMITS } from "../limits.js";
 import { BYTE_VOCAB_SIZE } from "../data/tokenizer.js";
-import { modelConfigOf, validateModelConfig } from "../model/config.js";
+import { MODEL_FAMILIES, modelConfigOf, validateModelConfig } from "../model/config.js";
 import { checkPipeline } from "../parallel/pipeline.js";
 import { validateTp } from "../model/layout.js";
 import { hardwareSchema, resolveHardware } from "../sim/hardware.js";
+import type { Dtype } from "../kernels/round.js";
 
 /** An error message that tells a missing field from a wrong one. */
 const rule = (text: string) => (issue: { input?: unknown }) => (issue.input === undefined ? "is required" : text);
@@ -46,6 +47,10 @@ export const modelSchema = z.strictObject({
   ropeTheta: positiveNumber().default(10000),
   rmsNormEps: positiveNumber().default(1e-5),
   initStd: positiveNumber().default(0.02),
+  /** llama (RMSNorm, RoPE, SwiGLU, no biases) or gpt (LayerNorm, learned positions, GELU, biases); absent: llama. */
+  family: z.enum(MODEL_FAMILIES, { error: rule("must be llama or gpt") }).optional(),
+  /** The LM head shares the input embedding matrix; absent: untied. */
+  tieEmbeddings: z.boolean({ error: rule("must be true or false") }).optional(),
   /** naive keeps the s × s attention probabilities for backward; flash (Dao et al. 2022) keeps each row's log-sum-exp and recomputes them. */
   attention: z.enum(["naive", "flash"], { error: rule("must be naive or flash") }).default("naive"),
   /** Block-sparse attention (Child et al. 2019): causal, or { kind: strided | fixed, block, stride } over blocks of `block` positions. */
@@ -210,6 +215,14 @@ export const scenarioSchema = z
 export type ScenarioInput = z.input<typeof scenarioSchema>;
 /** A validated scenario with every default filled in. */
 export type Scenario = z.output<typeof scenarioSchema>;
+
+/**
+ * The dtype the cost model charges this scenario's kernels in: element sizes of activations and
+ * weights, and the matmul peak (src/sim/roofline.ts): the training precision.
+ */
+export function costDtypeOf(s: Scenario): Dtype {
+  return s.training.precision;
+}
 export type ModelSection = Scenario["model"];
 export type TrainingSection = Scenario["training"];
 export type OptimizerSection = TrainingSection["optimizer"];

@@ -2,7 +2,8 @@
  * The simulated clock of one device: a compute stream and a communication stream.
  *
  * Model (docs/architecture.md, "The simulated clock"):
- * - `now` is the compute stream. `compute(label, flops)` advances it by flops / (peak × efficiency).
+ * - `now` is the compute stream. `compute(label, flops, launches)` advances it by the launches'
+ *   roofline time (src/sim/roofline.ts) at the clock's dtype.
  * - The comm stream is a FIFO, like a CUDA stream: every send and collective is issued at `now`
  *   and starts at max(now, commFree) ("ready time"); it then occupies the comm stream until it
  *   ends. Receives are not on the receiver's comm stream (the sender's transfer carries them).
@@ -10,8 +11,8 @@
  *   start (the message's `sendTime`) to its arrival = sendTime + α + bytes/β.
  * - A blocking receive waits on the compute stream from `now` until arrival: **idle** while the
  *   sender has not yet sent (until sendTime), **communication** for the rest.
- * - A collective starts at T = max of the members' ready times and ends at T + cost(algorithm,
- *   slowest link). Waiting for it on the compute stream (immediately when blocking, at `wait()`
+ * - A collective starts at T = max of the members' ready times and ends at T + what NCCL's
+ *   algorithm costs for the group (groupCollectiveTime, src/sim/cost.ts). Waiting for it on the compute stream (immediately when blocking, at `wait()`
  *   when issued with overlap) is split the same way: **idle** until the last *other* member was
  *   ready, **communication** after that (this includes time the device's own comm stream was
  *   still busy with its earlier transfers: that is its own communication, exposed).
@@ -25,7 +26,9 @@
  */
 import { performance } from "node:perf_hooks";
 import type { HardwareProfile } from "./hardware.js";
-import { collectiveTime, computeTime, groupLink, linkBetween, transferTime, type CollectiveOp } from "./cost.js";
+import { computeTime, groupCollectiveTime, linkBetween, transferTime, type CollectiveOp } from "./cost.js";
+import { launchesTime, type CostContext, type Dtype, type Launch } from "./roofline.js";
+import { emptyBreakdown, phaseOf, type StepBreakdown } from "./breakdown.js";
 
 export type StreamName = "compute" | "comm";
 export type EventKind = "compute" | "comm" | "idle";
@@ -68,6 +71,8 @@ export interface ClockTotals {
 
 export interface ClockOptions {
   recordEvents?: boolean;
+  /** The dtype kernels compute in (the roofline's matmul peak); default fp32. */
+  dtype?: Dtype;
   /** Epoch in ms (performance.timeOrigin-based) for wall times; default this thread's timeOrigin. */
   wallOriginMs?: number;
 }
@@ -80,6 +85,9 @@ export class Clock {
   computeSeconds = 0;
   commSeconds = 0;
   idleSeconds = 0;
+  /** FLOPs the device executed (recomputation included). */
+  flops = 0;
+  private readonly breakdown = emptyBreakdown();
   readonly events: TimelineEvent[] = [];
   /** The training step in progress; stamped on every event so reports can show one step. */
   private step = 0;
@@ -88,6 +96,8 @@ export class Clock {
   private readonly pending = new Set<CommOp>();
   private readonly record: boolean;
   private readonly wallOriginMs: number;
+  /** What the roofline prices launches with. */
+  readonly cost: CostContext;
 
   constructor(
     readonly rank: number,
@@ -95,6 +105,7 @@ export class Clock {
     options: ClockOptions = {},
   ) {
     this.record = options.recordEvents ?? true;
+    this.cost = { hardware, dtype: options.dtype ?? "fp32" };
     this.wallOriginMs = options.wallOriginMs ?? performance.timeOrigin;
     this.wallMark = this.wallNow();
   }
@@ -105,14 +116,17 @@ export class Clock {
   }
 
   /**
-   * Advances the compute stream by flops / (peak × efficiency). The work was just done: its wall
-   * span runs from the end of the clock's previous action (or `markWall`) to now, unless given.
+   * Advances the compute stream by the roofline time of `launches` (src/sim/roofline.ts), or,
+   * without launches, by flops / (peak × efficiency). The work was just done: its wall span runs
+   * from the end of the clock's previous action (or `markWall`) to now, unless given.
    */
-  compute(label: string, flops: number, wall?: { start: number; end: number }): void {
-    const dt = computeTime(this.hardware, flops);
+  compute(label: string, flops: number, launches?: readonly Launch[], wall?: { start: number; end: number }): void {
+    const dt = launches ? launchesTime(this.cost, launches) : computeTime(this.hardware, flops);
     const start = this.now;
     this.now += dt;
     this.computeSeconds += dt;
+    this.flops += flops;
+    this.breakdown[phaseOf("compute", label)] += dt;
     const w = wall ?? { start: this.wallMark, end: this.wallNow() };
     this.push("compute", "compute", label, start, this.now, w.start, w.end);
     this.wallMark = w.end;
@@ -172,7 +186,7 @@ export class Clock {
       if (i !== me && t > others) others = t;
     }
     if (readyTimes.length === 0) start = this.readyTime();
-    const end = start + collectiveTime(op, ranks.length, bytes, groupLink(this.hardware, ranks));
+    const end = start + groupCollectiveTime(this.hardware, op, ranks, bytes);
     this.commFree = end;
     const c: CommOp = { label, start, end, idleUntil: others, waited: false };
     this.push("comm", "comm", label, start, end, wallStart, this.wallNow(), bytes);
@@ -204,6 +218,11 @@ export class Clock {
     };
   }
 
+  /** The compute stream's time by phase (src/sim/breakdown.ts); the phases add up to the makespan. */
+  phases(): StepBreakdown {
+    return { ...this.breakdown };
+  }
+
   /** Removes and returns the recorded events (to post them to the main thread in batches). */
   drainEvents(): TimelineEvent[] {
     return this.events.splice(0, this.events.length);
@@ -217,10 +236,12 @@ export class Clock {
     const wallEnd = this.wallNow();
     if (idleEnd > c) {
       this.idleSeconds += idleEnd - c;
+      this.breakdown.bubble += idleEnd - c;
       this.push("compute", "idle", label, c, idleEnd, wallStart, wallEnd);
     }
     if (end > idleEnd) {
       this.commSeconds += end - idleEnd;
+      this.breakdown[phaseOf("comm", label)] += end - idleEnd;
       this.push("compute", "comm", label, idleEnd, end, wallStart, wallEnd);
     }
     this.now = end;

@@ -1,38 +1,66 @@
 /**
- * Hardware profiles: what one device computes and how fast its links move bytes.
+ * Hardware profiles: what one device computes, how fast it streams memory, and how fast NCCL
+ * moves bytes between devices. Every figure names its source (also listed in docs/architecture.md):
  *
- * Figures come from vendor datasheets and published measurements (listed with their sources in
- * docs/architecture.md):
- * - A100 SXM4 80 GB: 312 TFLOP/s bf16 dense tensor core (NVIDIA A100 datasheet);
- *   NVLink 3: 600 GB/s total = 300 GB/s per direction per GPU;
- *   InfiniBand HDR 200 Gb/s = 25 GB/s per GPU (one NIC per GPU, DGX A100 layout).
- * - H100 SXM5 80 GB: 989 TFLOP/s bf16 dense (NVIDIA H100 datasheet);
- *   NVLink 4: 900 GB/s total = 450 GB/s per direction; InfiniBand NDR 400 Gb/s = 50 GB/s per GPU.
- * - efficiency 0.5: Megatron-LM (Narayanan et al. 2021) reaches 163 TFLOP/s per A100, 52 % of
- *   peak, at 3072 GPUs; large runs typically achieve 40–55 %.
- * - latencies (our choice, the α of the α–β model): NVLink 3 µs, InfiniBand 8 µs. nccl-tests
- *   report small-message all-reduce times of a few µs per hop inside a node and ~5–10 µs per
- *   hop across InfiniBand (software + NIC + switch); the exact value matters only for small
- *   messages, which is where α dominates anyway.
+ * A100 SXM4 80 GB (DGX A100):
+ * - 312 TFLOP/s dense fp16/bf16 tensor core, 156 TF32, 19.5 fp32 non-tensor; 108 SMs; 80 GB,
+ *   2,039 GB/s HBM2e (NVIDIA A100 datasheet; NVIDIA Ampere architecture whitepaper).
+ * - efficiency 0.859: the best-shaped large bf16 matmul reaches 267.9 of 312 TFLOP/s
+ *   ("Maximum Achievable Matmul FLOPS" table, S. Bekman, Machine Learning Engineering).
+ * - memory 0.88 of the datasheet: 1.80 of 2.04 TB/s measured by a streaming kernel and Nsight
+ *   Compute (NVIDIA developer forum, "Trouble to reach peak bandwidth of A100").
+ * - NVLink: NCCL all-reduce bus bandwidth ~200 GB/s on 8 × A100-SXM4-80GB (nccl-tests issue
+ *   #149; 208 GB/s in issue #178), not the 300 GB/s line rate.
+ * - network: 8 HDR 200 Gb/s NICs per node, one per GPU (DGX A100 user guide); NCCL reaches
+ *   ~24 GB/s per HDR NIC (NCCL maintainer, NVIDIA/nccl issue #412).
+ * H100 SXM5 80 GB (DGX H100):
+ * - 989 TFLOP/s dense fp16/bf16, 494.7 TF32 dense, 67 fp32 non-tensor; 132 SMs; 80 GB,
+ *   3.35 TB/s HBM3 (NVIDIA H100 datasheet).
+ * - efficiency 0.801: 792.1 of 989 TFLOP/s (same "Maximum Achievable Matmul FLOPS" table).
+ * - memory: the A100's measured 0.88 of the datasheet (no H100 measurement at hand; an assumption).
+ * - NVLink 4: 450 GB/s line rate; NCCL's ring reaches ~370 GB/s after protocol overhead (NCCL
+ *   maintainer, nccl-tests issue #212). NVLink SHARP all-reduce (~480 GB/s bus bandwidth) is not modelled.
+ * - network: 8 NDR 400 Gb/s NICs per node (DGX H100 user guide); 46–48 GB/s per NIC with
+ *   nccl-tests (NVIDIA, nccl-tests issue #290): 47.
+ * H200 SXM 141 GB: the H100's die, clocks and links; 141 GB HBM3e at 4.8 TB/s (NVIDIA H200 datasheet).
+ * All: latency per ring step, NCCL's own tuning model (src/graph/tuning.cc, Ring/Simple hardware
+ * latency): 3.4 µs over NVLink, 9.6 µs over the network. Kernel launch overhead 2 µs: our choice,
+ * in the range of back-to-back launches of short kernels ("Getting Started with CUDA Graphs",
+ * NVIDIA technical blog); it matters only for small kernels.
  */
 import { z } from "zod";
 import { InputError } from "../errors.js";
 
 export interface LinkProfile {
-  /** Bytes per second per direction per device. */
+  /**
+   * Bytes per second per direction. Intra-node: NCCL's achievable bus bandwidth per device.
+   * Inter-node: NCCL's achievable bandwidth of one NIC (a device's share is `nicBandwidthPerDevice`).
+   */
   bandwidth: number;
-  /** Seconds per message (α). */
+  /** Seconds per message or per ring step (α). */
   latency: number;
 }
 
 export interface HardwareProfile {
   name: string;
-  /** FLOP/s, dense bf16/fp16 tensor-core peak. */
+  /** FLOP/s, dense fp16/bf16 tensor-core peak. */
   peakFlops: number;
-  /** Achieved fraction of peak, 0 < efficiency ≤ 1. */
+  /** FLOP/s of fp32 matmuls: dense TF32 tensor-core peak (fp32 inputs, as PyTorch with TF32 allowed and Megatron-LM run them). */
+  peakFlopsFp32: number;
+  /** FLOP/s of the non-tensor fp32 units, where elementwise kernels compute. */
+  vectorFlops: number;
+  /** Fraction of the matmul peak the best-shaped large GEMM reaches, 0 < efficiency ≤ 1. */
   efficiency: number;
+  /** Streaming multiprocessors, over which GEMM tiles are quantised into waves; 0: no quantisation. */
+  sms: number;
+  /** Achieved HBM bandwidth in bytes per second (Infinity: memory traffic is free). */
+  memoryBandwidth: number;
+  /** Seconds every kernel launch adds. */
+  launchOverhead: number;
   /** Devices per node; ranks r and q share a node iff ⌊r/devicesPerNode⌋ = ⌊q/devicesPerNode⌋. */
   devicesPerNode: number;
+  /** Network interfaces per node, shared evenly by its devices. */
+  nicsPerNode: number;
   intraNode: LinkProfile;
   interNode: LinkProfile;
   /** Device memory in bytes. */
@@ -40,40 +68,64 @@ export interface HardwareProfile {
 }
 
 const GB = 1e9;
+const TFLOPS = 1e12;
+/** Achieved over datasheet HBM bandwidth (A100 measurement, header). */
+const HBM_ACHIEVED = 0.88;
+/** NCCL Ring/Simple per-step latency over NVLink and over the network (header). */
+const NVLINK_LATENCY = 3.4e-6;
+const NET_LATENCY = 9.6e-6;
 
 /** H100 SXM5 (figures and sources in the header above). */
 const h100: HardwareProfile = {
   name: "h100-80gb",
-  peakFlops: 989e12,
-  efficiency: 0.5,
+  peakFlops: 989 * TFLOPS,
+  peakFlopsFp32: 494.7 * TFLOPS,
+  vectorFlops: 67 * TFLOPS,
+  efficiency: 0.801,
+  sms: 132,
+  memoryBandwidth: 3350 * GB * HBM_ACHIEVED,
+  launchOverhead: 2e-6,
   devicesPerNode: 8,
-  intraNode: { bandwidth: 450 * GB, latency: 3e-6 },
-  interNode: { bandwidth: 50 * GB, latency: 8e-6 },
+  nicsPerNode: 8,
+  intraNode: { bandwidth: 370 * GB, latency: NVLINK_LATENCY },
+  interNode: { bandwidth: 47 * GB, latency: NET_LATENCY },
   memoryBytes: 80 * GB,
 };
 
 export const builtinProfiles = {
   "a100-80gb": {
     name: "a100-80gb",
-    peakFlops: 312e12,
-    efficiency: 0.5,
+    peakFlops: 312 * TFLOPS,
+    peakFlopsFp32: 156 * TFLOPS,
+    vectorFlops: 19.5 * TFLOPS,
+    efficiency: 0.859,
+    sms: 108,
+    memoryBandwidth: 2039 * GB * HBM_ACHIEVED,
+    launchOverhead: 2e-6,
     devicesPerNode: 8,
-    intraNode: { bandwidth: 300 * GB, latency: 3e-6 },
-    interNode: { bandwidth: 25 * GB, latency: 8e-6 },
+    nicsPerNode: 8,
+    intraNode: { bandwidth: 200 * GB, latency: NVLINK_LATENCY },
+    interNode: { bandwidth: 24 * GB, latency: NET_LATENCY },
     memoryBytes: 80 * GB,
   },
   "h100-80gb": h100,
-  /** H200 SXM: compute and links as H100 (the same GH100 die and NVLink 4; NVIDIA H200 datasheet), 141 GB HBM3e. */
-  "h200-141gb": { ...h100, name: "h200-141gb", memoryBytes: 141 * GB },
+  "h200-141gb": { ...h100, name: "h200-141gb", memoryBandwidth: 4800 * GB * HBM_ACHIEVED, memoryBytes: 141 * GB },
   /**
-   * Unit costs for tests and teaching: one FLOP takes one second, links are free
-   * (latency 0, bandwidth Infinity), so only compute and waiting show on the clock.
+   * Unit costs for tests and teaching: one FLOP takes one second whatever the kernel, memory
+   * traffic and launches are free, links are free (latency 0, bandwidth Infinity), so only
+   * compute and waiting show on the clock.
    */
   unit: {
     name: "unit",
     peakFlops: 1,
+    peakFlopsFp32: 1,
+    vectorFlops: 1,
     efficiency: 1,
+    sms: 0,
+    memoryBandwidth: Infinity,
+    launchOverhead: 0,
     devicesPerNode: 8,
+    nicsPerNode: 8,
     intraNode: { bandwidth: Infinity, latency: 0 },
     interNode: { bandwidth: Infinity, latency: 0 },
     memoryBytes: Infinity,
@@ -84,16 +136,26 @@ export type ProfileName = keyof typeof builtinProfiles;
 export const profileNames = Object.keys(builtinProfiles) as ProfileName[];
 
 /**
+ * A device's share of its node's network bandwidth when all its devices talk at once (as the
+ * tp ranks of a stage do): NIC bandwidth × NICs / devices, at most one NIC's (NCCL pairs each GPU
+ * with its nearest NIC).
+ */
+export function nicBandwidthPerDevice(hw: HardwareProfile): number {
+  return (hw.interNode.bandwidth * Math.min(hw.nicsPerNode, hw.devicesPerNode)) / hw.devicesPerNode;
+}
+
+/**
  * Bounds that keep every simulated time finite: a message costs latency + bytes / bandwidth and a
- * kernel flops / (peakFlops × efficiency), summed over a run. A rate under 1 per second or a
- * latency over a million seconds is no hardware, and lets those sums overflow to Infinity.
+ * kernel flops / rate, summed over a run. A rate under 1 per second or a latency over a million
+ * seconds is no hardware, and lets those sums overflow to Infinity.
  */
 const MIN_RATE = 1;
 const MAX_LATENCY_SECONDS = 1e6;
 
 /** Bandwidth may be Infinity (YAML `.inf`): a free link. */
+const rate = (unit: string) => z.union([z.number().min(MIN_RATE, `must be at least ${MIN_RATE} ${unit} (or .inf for free)`), z.literal(Infinity)]);
 const linkSchema = z.strictObject({
-  bandwidth: z.union([z.number().min(MIN_RATE, `must be at least ${MIN_RATE} byte/s (or .inf for a free link)`), z.literal(Infinity)]).optional(),
+  bandwidth: rate("byte/s").optional(),
   latency: z.number().nonnegative().max(MAX_LATENCY_SECONDS, `must be at most ${MAX_LATENCY_SECONDS} s`).optional(),
 });
 
@@ -105,8 +167,14 @@ export const hardwareSchema = z.strictObject({
   profile: z.enum(profileNames as [ProfileName, ...ProfileName[]]).default("a100-80gb"),
   name: z.string().min(1).optional(),
   peakFlops: z.number().min(MIN_RATE, `must be at least ${MIN_RATE} FLOP/s`).optional(),
+  peakFlopsFp32: z.number().min(MIN_RATE, `must be at least ${MIN_RATE} FLOP/s`).optional(),
+  vectorFlops: z.number().min(MIN_RATE, `must be at least ${MIN_RATE} FLOP/s`).optional(),
   efficiency: z.number().positive().max(1).optional(),
+  sms: z.number().int().nonnegative().optional(),
+  memoryBandwidth: rate("byte/s").optional(),
+  launchOverhead: z.number().nonnegative().max(MAX_LATENCY_SECONDS, `must be at most ${MAX_LATENCY_SECONDS} s`).optional(),
   devicesPerNode: z.number().int().positive().optional(),
+  nicsPerNode: z.number().int().positive().optional(),
   intraNode: linkSchema.optional(),
   interNode: linkSchema.optional(),
   memoryBytes: z.number().positive().optional(),
@@ -114,28 +182,39 @@ export const hardwareSchema = z.strictObject({
 
 export type HardwareSection = z.input<typeof hardwareSchema>;
 
-/** Profile + overrides → a full profile. Validates `section` with `hardwareSchema`. */
+/**
+ * Profile + overrides → a full profile. Validates `section` with `hardwareSchema`. Overriding
+ * `peakFlops` alone scales the profile's fp32 and vector rates in proportion (a device that is
+ * x times slower is x times slower at everything it computes), unless they are given too.
+ */
 export function resolveHardware(section: HardwareSection = {}): HardwareProfile {
   const s = parseHardwareSection(section);
   // Every field is copied below (links spread into new objects), so the built-in stays untouched.
   const base: HardwareProfile = builtinProfiles[s.profile];
   const peakFlops = s.peakFlops ?? base.peakFlops;
   const efficiency = s.efficiency ?? base.efficiency;
-  if (peakFlops * efficiency < MIN_RATE) {
-    const field = s.efficiency !== undefined ? "hardware.efficiency" : "hardware.peakFlops";
-    throw new InputError(field, `peakFlops × efficiency = ${peakFlops * efficiency} FLOP/s; it must be at least ${MIN_RATE} FLOP/s, or simulated times overflow`);
+  const scale = peakFlops / base.peakFlops;
+  const rates = { peakFlops, peakFlopsFp32: s.peakFlopsFp32 ?? base.peakFlopsFp32 * scale, vectorFlops: s.vectorFlops ?? base.vectorFlops * scale };
+  for (const [field, value] of Object.entries(rates)) {
+    const matmul = field !== "vectorFlops";
+    if ((matmul ? value * efficiency : value) >= MIN_RATE) continue;
+    const named = s.efficiency !== undefined && matmul ? "hardware.efficiency" : `hardware.${field in s ? field : "peakFlops"}`;
+    throw new InputError(named, `${field}${matmul ? " × efficiency" : ""} = ${matmul ? value * efficiency : value} FLOP/s; it must be at least ${MIN_RATE} FLOP/s, or simulated times overflow`);
   }
   return {
     name: s.name ?? (hasOverrides(s) ? `${base.name}+overrides` : base.name),
-    peakFlops,
+    ...rates,
     efficiency,
+    sms: s.sms ?? base.sms,
+    memoryBandwidth: s.memoryBandwidth ?? base.memoryBandwidth,
+    launchOverhead: s.launchOverhead ?? base.launchOverhead,
     devicesPerNode: s.devicesPerNode ?? base.devicesPerNode,
+    nicsPerNode: s.nicsPerNode ?? base.nicsPerNode,
     intraNode: { ...base.intraNode, ...stripUndefined(s.intraNode) },
     interNode: { ...base.interNode, ...stripUndefined(s.interNode) },
     memoryBytes: s.memoryBytes ?? base.memoryBytes,
   };
 }
-
 function hasOverrides(s: z.output<typeof hardwareSchema>): boolean {
   return Object.keys(s).some((k) => k !== "profile" && k !== "name");
 }

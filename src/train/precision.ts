@@ -37,7 +37,7 @@ export function numericFormat(training: { precision: Precision; gradReduceFp32: 
 }
 
 /** Collective kinds whose payload is a weight gradient; every other model payload is in the compute dtype. */
-const GRADIENT_KINDS = new Set(["dp-grad", "tp-norm"]);
+const GRADIENT_KINDS = new Set(["dp-grad", "tp-norm", "tied-embed"]);
 /** Kinds that carry statistics, kept at the buffer's own width in every precision. */
 const STATISTIC_KINDS = new Set(["grad-norm", "tp-loss"]);
 

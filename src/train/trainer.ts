@@ -17,6 +17,8 @@ import { shardTpTensors } from "../parallel/tp-layout.js";
 import type { NamedTensor } from "../checkpoint/safetensors.js";
 import { checkTensorsMatch } from "../checkpoint/hf.js";
 import type { Scenario } from "../scenario/schema.js";
+import { adamwLaunch } from "../kernels/cost.js";
+import type { Launch } from "../sim/roofline.js";
 import { ADAMW_FLOPS_PER_PARAM, AdamW, clipFactor, scaleInPlace, sumOfSquares, type DecayRange } from "./optimizer.js";
 import { learningRate } from "./schedule.js";
 import { isMeta } from "../kernels/meta.js";
@@ -48,7 +50,8 @@ export type UpdateOutcome = Omit<StepOutcome, "step" | "loss">;
  * `StagePass`) has finished some tensors'.
  */
 export interface TrainerObserver {
-  compute(label: string, flops: number): void;
+  /** Work done: its FLOPs and the kernel launches that did them (src/sim/roofline.ts prices them). */
+  compute(label: string, flops: number, launches: readonly Launch[]): void;
   gradsReady(names: string[]): void;
 }
 
@@ -209,7 +212,7 @@ export class Trainer {
   private observe(observer: TrainerObserver): void {
     for (const { model } of this.chunks) {
       model.hooks = {
-        compute: (label, flops) => observer.compute(`${this.pass.label}:${label}`, flops),
+        compute: (label, flops, launches) => observer.compute(`${this.pass.label}:${label}`, flops, launches),
         gradsReady: (names) => {
           if (this.pass.completesGrads) observer.gradsReady(names);
         },
@@ -293,7 +296,8 @@ export class Trainer {
         storeAs(this.format.compute, weights);
       }
     }
-    this.options.observer?.compute("optimizer", ADAMW_FLOPS_PER_PARAM * size);
+    const adamw = adamwLaunch(size, ADAMW_FLOPS_PER_PARAM);
+    this.options.observer?.compute("optimizer", adamw.flops, [adamw]);
     return outcome;
   }
 

@@ -3,8 +3,8 @@
 import { describe, expect, it } from "vitest";
 import { InputError, InternalError } from "../../src/errors.js";
 import type { ModelConfig } from "../../src/model/config.js";
-import { buildLayout, LAYER_TENSORS } from "../../src/model/layout.js";
-import { isTpReplicated, LAYER_TP_PLAN, shardSliceOf, tpRuleOf, validateTp } from "../../src/parallel/tp-plan.js";
+import { buildLayout, GPT_LAYER_TENSORS, LAYER_TENSORS } from "../../src/model/layout.js";
+import { GPT_LAYER_TP_PLAN, isTpReplicated, LAYER_TP_PLAN, shardSliceOf, tpRuleOf, validateTp } from "../../src/parallel/tp-plan.js";
 
 const config: ModelConfig = {
   vocabSize: 32, hiddenSize: 32, intermediateSize: 48, numLayers: 2, numHeads: 8, numKvHeads: 4,
@@ -48,5 +48,41 @@ describe("tensor-parallel plan", () => {
     expect(() => validateTp(config, { size: 2, index: 2 })).toThrow(InternalError);
     expect(() => validateTp(config, { size: 3, index: 0 })).toThrow(InputError);
     expect(() => validateTp(config, { size: 3, index: 0 })).toThrow(/^parallel\.tp: must divide model\.numKvHeads = 4, got 3$/);
+  });
+});
+
+describe("tensor-parallel plan of a gpt layout (Megatron-LM)", () => {
+  const gpt: ModelConfig = { ...config, numKvHeads: 8, intermediateSize: 128, family: "gpt" };
+
+  it("lists the gpt layer in layout order; the shared tensors keep llama's rules", () => {
+    expect(Object.keys(GPT_LAYER_TP_PLAN)).toEqual([...GPT_LAYER_TENSORS]);
+    for (const t of LAYER_TENSORS) if (t in GPT_LAYER_TP_PLAN) expect(GPT_LAYER_TP_PLAN[t as keyof typeof GPT_LAYER_TP_PLAN]).toEqual(LAYER_TP_PLAN[t]);
+  });
+
+  it("shards column-parallel biases with their outputs; replicates norms, row-parallel biases (added after the reduction) and the position table", () => {
+    const layout = buildLayout(gpt, undefined, { size: 4, index: 1 });
+    const replicated = layout.tensors.filter((t) => t.shard === null).map((t) => t.name.replace(/^model\.layers\.0\./, ""));
+    expect(replicated.filter((n) => !n.startsWith("model.layers.1."))).toEqual([
+      "model.embed_positions.weight",
+      "input_layernorm.weight",
+      "input_layernorm.bias",
+      "self_attn.o_proj.bias",
+      "post_attention_layernorm.weight",
+      "post_attention_layernorm.bias",
+      "mlp.fc_out.bias",
+      "model.norm.weight",
+      "model.norm.bias",
+    ]);
+    const spec = (name: string) => layout.byName.get(`model.layers.0.${name}`)!;
+    // Rank 1 of 4 holds query heads 2–3 (of 8, head size 4): elements [8, 16) of the q bias, rows [8, 16) of its weight.
+    expect(spec("self_attn.q_proj.bias").shard).toEqual({ dim: 0, offset: 8, length: 8, style: "column" });
+    expect(spec("self_attn.q_proj.bias").localShape).toEqual([8]);
+    expect(spec("self_attn.q_proj.weight").shard).toEqual({ dim: 0, offset: 8, length: 8, style: "column" });
+    expect(spec("mlp.fc_in.bias").shard).toEqual({ dim: 0, offset: 32, length: 32, style: "column" });
+    expect(spec("mlp.fc_out.weight").shard).toEqual({ dim: 1, offset: 32, length: 32, style: "row" });
+  });
+
+  it("refuses grouped-query attention for gpt, naming the field", () => {
+    expect(() => buildLayout({ ...gpt, numKvHeads: 4 })).toThrow(/^model\.numKvHeads: must equal model\.numHeads = 8 for model\.family gpt/);
   });
 });

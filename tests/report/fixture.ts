@@ -6,6 +6,7 @@
 import { validateScenario } from "../../src/index.js";
 import type { CompareOutput, CompareRun, DeviceReport } from "../../src/run/results.js";
 import type { TimelineEvent } from "../../src/sim/clock.js";
+import { emptyBreakdown, phaseOf, type StepBreakdown } from "../../src/sim/breakdown.js";
 
 export interface FakeLayout {
   dp: number;
@@ -70,12 +71,21 @@ function device(rank: number, layout: FakeLayout, events: TimelineEvent[]): Devi
     commSeconds: sum((e) => e.stream === "compute" && e.kind === "comm"),
     idleSeconds: sum((e) => e.kind === "idle"),
     makespanSeconds: sum((e) => e.stream === "compute"),
+    breakdown: phaseSums(mine),
+    flops: 1e6 * (rank + 1),
     bytesSent: sent,
     bytesReceived: sent,
     bytesByKind: { "dp-grad": sent - 512 * STEPS, "pp-act": 512 * STEPS },
     memory: { ...memory, total: Object.values(memory).reduce((a, b) => a + b, 0), capacity: 80e9, fits: true },
     peakStashed: layout.pp - pp,
   };
+}
+
+/** The compute stream's seconds by phase, as the clock adds them up. */
+function phaseSums(events: TimelineEvent[]): StepBreakdown {
+  const out = emptyBreakdown();
+  for (const e of events) if (e.stream === "compute") out[phaseOf(e.kind, e.label)] += e.end - e.start;
+  return out;
 }
 
 export function fakeRun(layout: FakeLayout): { run: CompareRun; timeline: TimelineEvent[] } {
@@ -99,6 +109,7 @@ export function fakeRun(layout: FakeLayout): { run: CompareRun; timeline: Timeli
     wall: { seconds: 1.25, tokensPerSecond: 51.2 },
     worldSize: world,
     simulated: { stepSeconds: makespan / STEPS, tokensPerSecond: (64 * STEPS) / makespan },
+    utilisation: { mfu: 0.0123, hfu: 0.0164, tflopsPerDevice: 2.56 },
     devices,
     communication: { totalBytes, bytesByKind: { "dp-grad": totalBytes - 512 * STEPS * world, "pp-act": 512 * STEPS * world } },
     layout: {

@@ -77,9 +77,9 @@ describe("shapes mode gives real mode's simulated results", () => {
   });
 
   const tiny = (parallel: object, microBatches = 4, hardware: object = {}, globalBatch = 8) => {
-    const { recompute = "none", attention = "naive", attentionPattern = "causal", precision = "fp32", gradReduceFp32 = false, ...layout } = parallel as Record<string, unknown>;
+    const { recompute = "none", attention = "naive", attentionPattern = "causal", precision = "fp32", gradReduceFp32 = false, family, tieEmbeddings, ...layout } = parallel as Record<string, unknown>;
     return {
-      model: { hiddenSize: 16, intermediateSize: 48, numLayers: 8, numHeads: 4, numKvHeads: 4, seqLen: 8, attention, attentionPattern },
+      model: { hiddenSize: 16, intermediateSize: 48, numLayers: 8, numHeads: 4, numKvHeads: 4, seqLen: 8, attention, attentionPattern, family, tieEmbeddings },
       training: { steps: 2, globalBatch, microBatches, optimizer: { lr: 1e-2 }, recompute, precision, gradReduceFp32 },
       parallel: layout,
       hardware,
@@ -103,6 +103,9 @@ describe("shapes mode gives real mode's simulated results", () => {
     ["dp 2 × tp 2 × pp 2 in bf16, sequence parallel, ZeRO-1", { dp: 2, tp: 2, pp: 2, sequenceParallel: true, zero: 1, precision: "bf16" }],
     ["dp 2 × pp 2 in fp16 with fp32 gradient reduction", { dp: 2, pp: 2, precision: "fp16", gradReduceFp32: true }],
     ["dp 2 × pp 2 with strided sparse attention and selective recomputation", { dp: 2, pp: 2, recompute: "selective", attentionPattern: { kind: "strided", block: 2, stride: 2 } }],
+    ["gpt, tied, dp 2 × tp 2 × pp 2 interleaved, sequence parallel, ZeRO-1", { family: "gpt", tieEmbeddings: true, dp: 2, tp: 2, pp: 2, schedule: "interleaved", sequenceParallel: true, zero: 1 }],
+    ["gpt, tied, pp 2 zb-h1 with selective recomputation", { family: "gpt", tieEmbeddings: true, pp: 2, schedule: "zb-h1", recompute: "selective" }],
+    ["gpt, untied, tp 2 × pp 2 with full recomputation and flash attention", { family: "gpt", tp: 2, pp: 2, recompute: "full", attention: "flash" }],
   ];
   it.each(layouts)("%s", async (_name, parallel, microBatches) => {
     const [shapes, real] = await bothModes(tiny(parallel, microBatches));

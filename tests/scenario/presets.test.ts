@@ -18,7 +18,8 @@ const failure = (raw: unknown): string => inputErrorOf(() => validateScenario(ra
 
 /**
  * Parameter counts as the Hugging Face hub shows them for each model's safetensors weights
- * (Llama 2 70B is "70B" by name, 69.0 B by count; Llama 3.1 405B is 405.9 B).
+ * (Llama 2 70B is "70B" by name, 69.0 B by count; Llama 3.1 405B is 405.9 B); the GPT models by
+ * the size Korthikanti et al. 2022, Table 3 names them with.
  */
 const PUBLISHED: Record<PresetName, number> = {
   "llama-2-7b": 6.74e9,
@@ -27,11 +28,18 @@ const PUBLISHED: Record<PresetName, number> = {
   "llama-3-8b": 8.03e9,
   "llama-3-70b": 70.6e9,
   "llama-3.1-405b": 405.9e9,
+  "gpt3-175b": 175e9,
+  "megatron-22b": 22e9,
+  "mt-nlg-530b": 530e9,
+  "megatron-1t": 1e12,
 };
 
 describe("model presets", () => {
-  it("names the six published models", () => {
-    expect(PRESET_NAMES).toEqual(["llama-2-7b", "llama-2-13b", "llama-2-70b", "llama-3-8b", "llama-3-70b", "llama-3.1-405b"]);
+  it("names the six published Llama models and the four GPTs of Korthikanti et al. 2022", () => {
+    expect(PRESET_NAMES).toEqual([
+      "llama-2-7b", "llama-2-13b", "llama-2-70b", "llama-3-8b", "llama-3-70b", "llama-3.1-405b",
+      "gpt3-175b", "megatron-22b", "mt-nlg-530b", "megatron-1t",
+    ]);
   });
 
   it.each(PRESET_NAMES)("%s validates to its published shape and parameter count (within 1 %%)", (name) => {
@@ -60,7 +68,7 @@ describe("model presets", () => {
   });
 
   it.each([
-    ["an unknown preset", { preset: "llama-4-1t" }, "model.preset: unknown preset 'llama-4-1t' (known: llama-2-7b, llama-2-13b, llama-2-70b, llama-3-8b, llama-3-70b, llama-3.1-405b)"],
+    ["an unknown preset", { preset: "llama-4-1t" }, "model.preset: unknown preset 'llama-4-1t' (known: llama-2-7b, llama-2-13b, llama-2-70b, llama-3-8b, llama-3-70b, llama-3.1-405b, gpt3-175b, megatron-22b, mt-nlg-530b, megatron-1t)"],
     ["a preset that is not a name", { preset: 7 }, "model.preset: must be the name of a preset (known: llama-2-7b"],
     ["a preset and a config file together", { preset: "llama-2-7b", hfConfig: "config.json" }, "model.hfConfig: cannot be combined with model.preset"],
   ])("rejects %s with a one-line message", (_what, model, expected) => {

@@ -3,19 +3,20 @@ import { builtinProfiles, hardwareSchema, parseHardwareSection, resolveHardware 
 import { collectiveTime, groupLink, linkBetween } from "../../src/sim/cost.js";
 
 describe("hardware profiles", () => {
-  it("defaults to a100-80gb with datasheet figures", () => {
+  it("defaults to a100-80gb with datasheet peaks and NCCL's achievable bandwidths", () => {
     const hw = resolveHardware();
     expect(hw).toEqual(builtinProfiles["a100-80gb"]);
     expect(hw.peakFlops).toBe(312e12);
-    expect(hw.intraNode.bandwidth).toBe(300e9);
-    expect(hw.interNode.bandwidth).toBe(25e9);
-    expect(resolveHardware({ profile: "h100-80gb" }).interNode.bandwidth).toBe(50e9);
+    // nccl-tests bus bandwidth, not the 300 GB/s NVLink or 25 GB/s HDR line rates (sources in src/sim/hardware.ts).
+    expect(hw.intraNode.bandwidth).toBe(200e9);
+    expect(hw.interNode.bandwidth).toBe(24e9);
+    expect(resolveHardware({ profile: "h100-80gb" }).interNode.bandwidth).toBe(47e9);
   });
 
   it("applies overrides field by field", () => {
     const hw = resolveHardware({ profile: "h100-80gb", efficiency: 0.4, interNode: { latency: 1e-5 } });
     expect(hw.efficiency).toBe(0.4);
-    expect(hw.interNode).toEqual({ bandwidth: 50e9, latency: 1e-5 });
+    expect(hw.interNode).toEqual({ bandwidth: 47e9, latency: 1e-5 });
     expect(hw.intraNode).toEqual(builtinProfiles["h100-80gb"].intraNode);
     expect(hw.name).toBe("h100-80gb+overrides");
   });
