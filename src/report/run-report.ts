@@ -21,11 +21,13 @@ function summaryLine(r: RunResult): string {
   );
 }
 
-function lossTable(losses: number[]): string[] {
+/** `first`: the step of `losses[0]` (a resumed run's first step). */
+function lossTable(losses: number[], first: number): string[] {
   const every = Math.ceil(losses.length / MAX_LOSS_ROWS);
   const rows = losses
-    .map((loss, step) => [step, loss] as [number, number])
-    .filter(([step]) => step % every === 0 || step === losses.length - 1);
+    .map((loss, i) => [i, loss] as [number, number])
+    .filter(([i]) => i % every === 0 || i === losses.length - 1)
+    .map(([i, loss]) => [first + i, loss] as [number, number]);
   const lines = [formatTable(["step", "loss"], rows.map(([step, loss]) => [step, Number(loss.toFixed(4))]))];
   if (every > 1) lines.push(`(every ${every}th step shown; --json has all ${losses.length})`);
   return lines;
@@ -86,7 +88,9 @@ export function formatRunReport(r: RunResult, options: RunReportOptions = {}): s
   const name = printable(s.name);
   if (options.brief) return `${name}: ${summary}`;
   const lines: string[] = [`${name}: ${r.worldSize} device(s), dp ${p.dp} × tp ${p.tp} × pp ${p.pp}, hardware ${printable(s.hardware.name)}`, ""];
-  if (r.losses.length > 0) lines.push(...lossTable(r.losses), "");
+  const first = r.firstStep ?? 0;
+  if (first > 0) lines.push(`resumed at step ${first} of ${s.training.steps}`, "");
+  if (r.losses.length > 0) lines.push(...lossTable(r.losses, first), "");
   lines.push(summary, "");
   lines.push("simulated time and traffic per device, summed over all steps (bubble = idle share of the device's time; stashed = peak micro-batches held):");
   lines.push(formatTable(["rank", "dp", "pp", "tp", "compute", "comm", "idle", "bubble", "stashed", "sent", "received", "memory"], deviceRows(r, options.perRank === true)));

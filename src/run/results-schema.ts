@@ -34,6 +34,7 @@ export const deviceReportSchema = z.object({
 
 export const runResultSchema = z.object({
   scenario: z.object({ name: z.string(), model: z.object({}).loose(), training: z.object({}).loose(), parallel: z.object({}).loose(), hardware: z.object({}).loose() }).loose(),
+  firstStep: z.number().int().nonnegative().optional(),
   losses: z.array(z.number()),
   finalLoss: z.number().nullable(),
   bitsPerByte: z.number().nullable(),

@@ -51,6 +51,8 @@ export interface DeviceReport {
 export interface RunResult {
   /** The validated scenario, defaults filled in. */
   scenario: Scenario;
+  /** The step this run began at: 0, or the step a resumed run continued from (`losses[i]` is step firstStep + i). */
+  firstStep?: number;
   /** Mean next-token loss of each step's global batch, before that step's update; empty in shapes mode. */
   losses: number[];
   /** The last loss; null in shapes mode (nothing is computed). */
@@ -60,7 +62,7 @@ export interface RunResult {
   /** Host time of the training loop (not the simulated cluster's). */
   wall: { seconds: number; tokensPerSecond: number };
   worldSize: number;
-  /** The simulated cluster: mean step time (slowest device) and tokens per simulated second. */
+  /** The simulated cluster: mean step time (slowest device) and tokens per simulated second, over the steps this run ran. */
   simulated: { stepSeconds: number; tokensPerSecond: number };
   devices: DeviceReport[];
   /** `totalBytes` counts bytes sent, by every device over every step. */

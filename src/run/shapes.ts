@@ -14,10 +14,11 @@ import type { DeviceData } from "../runtime/device.js";
 export function shapesPlan(
   scenario: Scenario,
   mesh: Mesh,
-  options: { init?: string; save?: string; captureGradients?: boolean },
+  options: { init?: string; save?: string; resume?: string; captureGradients?: boolean },
 ): NonNullable<DeviceData["shapes"]> {
   if (options.init !== undefined) throw new InputError("--init", "a shapes-only run has no weights to start from (use mode: real)");
   if (options.save !== undefined) throw new InputError("--save", "a shapes-only run has no weights to save (use mode: real)");
+  if (options.resume !== undefined) throw new InputError("--resume", "a shapes-only run has no weights or optimizer state to resume (use mode: real)");
   if (options.captureGradients) throw new InputError("captureGradients", "a shapes-only run computes no gradients");
   // The world size was bounded at validation (src/scenario/limits.ts); the workers depend on the layout's symmetry.
   const world = mesh.worldSize;

@@ -3,24 +3,29 @@
  * to results. The main thread only orchestrates: it draws nothing and computes nothing that a
  * device computes; it calls every rank once per step and gathers reports at the end.
  */
-import { checkConfigMatches, checkTensorsMatch, readCheckpoint, writeCheckpoint } from "../checkpoint/hf.js";
-import type { NamedTensor } from "../checkpoint/safetensors.js";
 import { loadCorpus } from "../data/batches.js";
-import { buildLayout, placeShard, type TensorSpec } from "../model/layout.js";
-import { buildMesh, type Mesh } from "../parallel/mesh.js";
+import { InputError } from "../errors.js";
+import { buildLayout } from "../model/layout.js";
+import { buildMesh } from "../parallel/mesh.js";
 import { Cluster, workerFile } from "../runtime/cluster.js";
 import type { DeviceApi, DeviceData, FlatPiece } from "../runtime/device.js";
 import type { Scenario } from "../scenario/schema.js";
 import type { TimelineEvent } from "../sim/clock.js";
 import { modelConfigOf, type StepOutcome } from "../train/trainer.js";
+import { assembleTensors } from "./assemble.js";
+import { loadInit, loadResume, saveCheckpoint } from "./checkpointing.js";
 import type { DeviceReport, RunOutput, RunResult } from "./results.js";
 import { shapesPlan } from "./shapes.js";
 
+export { assembleTensors } from "./assemble.js";
+
 export interface SimulateOptions {
-  /** Checkpoint folder to start from. */
+  /** Checkpoint folder to start from (weights only). */
   init?: string;
-  /** Folder to write the final checkpoint to. */
+  /** Folder to write the checkpoint to: weights and training state, at the end and every `training.checkpointEvery` steps. */
   save?: string;
+  /** Checkpoint folder with a training state to continue from (src/checkpoint/training-state.ts). */
+  resume?: string;
   /** Called after every step with the step's outcome (loss null in shapes mode). */
   onStep?: (outcome: StepOutcome) => void;
   /** A rank that waits this long for a peer that makes no progress fails the run (ms). */
@@ -29,16 +34,6 @@ export interface SimulateOptions {
   captureGradients?: boolean;
   /** Bytes of each directed channel between two ranks (default: sized to the world, see comm/shared.ts). */
   channelBytes?: number;
-}
-
-
-/** Reads and checks a checkpoint against the scenario's model before any worker starts. */
-function loadInit(scenario: Scenario, dir: string): NamedTensor[] {
-  const config = modelConfigOf(scenario);
-  const checkpoint = readCheckpoint(dir);
-  checkConfigMatches(checkpoint.config, config);
-  checkTensorsMatch(checkpoint.tensors, buildLayout(config).tensors);
-  return [...checkpoint.tensors.values()];
 }
 
 export async function simulate(scenario: Scenario, options: SimulateOptions = {}): Promise<RunResult> {
@@ -50,15 +45,30 @@ export function simulateWithTimeline(scenario: Scenario, options: SimulateOption
   return execute(scenario, options, true);
 }
 
+/** Where a run starts: weights (from --init or --resume), the resumed optimizer state, the first step and the losses before it. */
+function startingPoint(scenario: Scenario, options: SimulateOptions): Pick<DeviceData, "init" | "resume"> & { firstStep: number; pastLosses: number[] } {
+  if (options.resume !== undefined && options.init !== undefined) throw new InputError("--resume", "give --resume or --init, not both: --resume loads the weights too");
+  // A shapes-only run has no weights to save: there checkpointEvery writes nothing.
+  if (scenario.training.checkpointEvery !== undefined && options.save === undefined && scenario.mode === "real") {
+    throw new InputError("training.checkpointEvery", "needs a folder to write to: run with --save DIR");
+  }
+  if (options.resume === undefined) return { init: options.init !== undefined ? loadInit(scenario, options.init) : undefined, firstStep: 0, pastLosses: [] };
+  const { init, state } = loadResume(scenario, options.resume);
+  const resume = { optimizerStep: state.optimizerStep, m: [...state.m.values()], v: [...state.v.values()] };
+  return { init, resume, firstStep: state.step, pastLosses: state.losses };
+}
+
 /** Devices record timeline events only when asked: `simulate()` would carry them across threads for nothing. */
 async function execute(scenario: Scenario, options: SimulateOptions, recordTimeline: boolean): Promise<RunOutput> {
   const mesh = buildMesh(scenario.parallel);
   const shapes = scenario.mode === "shapes" ? shapesPlan(scenario, mesh, options) : undefined;
+  const { init, resume, firstStep, pastLosses } = startingPoint(scenario, options);
   const data: DeviceData = {
     scenario,
     corpus: shapes ? new Int32Array(0) : loadCorpus(scenario),
-    init: options.init !== undefined ? loadInit(scenario, options.init) : undefined,
-    captureGradientsAt: options.captureGradients ? 0 : undefined,
+    init,
+    resume,
+    captureGradientsAt: options.captureGradients ? firstStep : undefined,
     recordTimeline,
     shapes,
   };
@@ -74,11 +84,12 @@ async function execute(scenario: Scenario, options: SimulateOptions, recordTimel
     watchdogMs: options.watchdogMs,
   });
   try {
-    const { steps } = scenario.training;
+    const { steps, checkpointEvery } = scenario.training;
     const losses: number[] = [];
     const timeline: TimelineEvent[] = [];
+    const save = (done: number) => saveCheckpoint(cluster, scenario, mesh, options.save!, { step: done, losses: [...pastLosses, ...losses] });
     const started = performance.now();
-    for (let step = 0; step < steps; step++) {
+    for (let step = firstStep; step < steps; step++) {
       const outcomes = await cluster.all(`step ${step}`, (device) => device.step(step));
       // Every rank holding the loss reports its replica's rows' mean; the global batch's mean is their average.
       const reported = outcomes.map((o) => o.loss).filter((l): l is number => l !== null);
@@ -89,34 +100,17 @@ async function execute(scenario: Scenario, options: SimulateOptions, recordTimel
       if (!shapes) losses.push(loss);
       options.onStep?.({ step, loss: shapes ? null : loss, gradNorm: outcomes[0].gradNorm, lr: outcomes[0].lr });
       for (const o of outcomes) for (const e of o.events) timeline.push(e);
+      // A periodic save replaces the folder atomically: a crash later leaves this one whole.
+      if (checkpointEvery !== undefined && options.save !== undefined && (step + 1) % checkpointEvery === 0 && step + 1 < steps) await save(step + 1);
     }
     const wallSeconds = (performance.now() - started) / 1000;
     const devices = await cluster.all("report", (device) => device.report());
-    if (options.save !== undefined) await saveCheckpoint(cluster, scenario, mesh, options.save);
+    if (options.save !== undefined) await save(steps);
     const gradients = options.captureGradients ? await gatherGradients(cluster, scenario) : undefined;
-    return { result: buildResult(scenario, mesh.worldSize, losses, wallSeconds, devices), timeline, gradients };
+    return { result: buildResult(scenario, mesh.worldSize, { firstStep, losses }, wallSeconds, devices), timeline, gradients };
   } finally {
     await cluster.close();
   }
-}
-
-/**
- * Full tensors from pieces of ranks' flat buffers. Ranks with the same (pp, tp) share a layout,
- * so their pieces (ZeRO shards of one buffer, or one whole buffer) are first laid into that
- * buffer; then every tensor, or tensor-parallel shard of one, is placed into its full tensor.
- */
-export function assembleTensors(scenario: Scenario, pieces: FlatPiece[]): Map<string, Float32Array> {
-  const full = new Map(buildLayout(modelConfigOf(scenario)).tensors.map((t) => [t.name, new Float32Array(t.size)]));
-  const buffers = new Map<string, { flat: Float32Array; tensors: TensorSpec[] }>();
-  for (const piece of pieces) {
-    const key = `${piece.coords.pp}:${piece.coords.tp}`;
-    if (!buffers.has(key)) buffers.set(key, { flat: new Float32Array(piece.totalSize), tensors: piece.tensors });
-    buffers.get(key)!.flat.set(piece.values, piece.offset);
-  }
-  for (const { flat, tensors } of buffers.values()) {
-    for (const t of tensors) placeShard(full.get(t.name)!, t.shape, t.shard ?? null, flat.subarray(t.offset, t.offset + t.size));
-  }
-  return full;
 }
 
 async function gatherGradients(cluster: Cluster<DeviceApi>, scenario: Scenario): Promise<Map<string, Float32Array>> {
@@ -124,17 +118,10 @@ async function gatherGradients(cluster: Cluster<DeviceApi>, scenario: Scenario):
   return assembleTensors(scenario, pieces.filter((p): p is FlatPiece => p !== null));
 }
 
-/** Writes a Hugging Face checkpoint from the parameters of one data-parallel replica (dp index 0). */
-async function saveCheckpoint(cluster: Cluster<DeviceApi>, scenario: Scenario, mesh: Mesh, dir: string): Promise<void> {
-  const ranks = Array.from({ length: mesh.worldSize }, (_, r) => r).filter((r) => mesh.coords(r).dp === 0);
-  const pieces = await cluster.all("gather weights", (device) => device.parameters(), { ranks });
-  const layout = buildLayout(modelConfigOf(scenario));
-  const full = assembleTensors(scenario, pieces);
-  writeCheckpoint(dir, modelConfigOf(scenario), layout.tensors.map((t) => ({ name: t.name, shape: t.shape, data: full.get(t.name)! })), "--save");
-}
-
-function buildResult(scenario: Scenario, worldSize: number, losses: number[], wallSeconds: number, devices: DeviceReport[]): RunResult {
-  const { steps, globalBatch } = scenario.training;
+function buildResult(scenario: Scenario, worldSize: number, run: { firstStep: number; losses: number[] }, wallSeconds: number, devices: DeviceReport[]): RunResult {
+  const { globalBatch } = scenario.training;
+  const { firstStep, losses } = run;
+  const steps = scenario.training.steps - firstStep;
   const tokensPerStep = globalBatch * scenario.model.seqLen;
   const finalLoss = losses.length > 0 ? losses[losses.length - 1] : null;
   // Every device's compute + comm + idle is its makespan; the step ends when the slowest device does.
@@ -145,6 +132,7 @@ function buildResult(scenario: Scenario, worldSize: number, losses: number[], wa
   for (const d of devices) for (const [kind, bytes] of Object.entries(d.bytesByKind)) bytesByKind[kind] = (bytesByKind[kind] ?? 0) + d.ranks * bytes;
   return {
     scenario,
+    firstStep,
     losses,
     finalLoss,
     bitsPerByte: finalLoss === null ? null : finalLoss / Math.LN2,

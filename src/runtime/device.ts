@@ -29,6 +29,8 @@ export interface DeviceData {
   corpus: Int32Array;
   /** Initial weights from a checkpoint (already checked against the scenario), else seeded. */
   init?: NamedTensor[];
+  /** A resumed run: AdamW's update count and moments (full tensors by weight name, any layout's). */
+  resume?: { optimizerStep: number; m: NamedTensor[]; v: NamedTensor[] };
   /** Keep a copy of the reduced, unclipped gradients of this step (for equivalence tests). */
   captureGradientsAt?: number;
   /** Record timeline events (for traces and reports); totals are kept either way. */
@@ -110,7 +112,7 @@ export class Device {
     const allParts = stageParts(modelConfigOf(scenario), shape);
     const parts = stagesOfRank(coords.pp, shape).map((s) => allParts[s]);
     const trainer = new Trainer(scenario, rows, {
-      init: init ? new Map(init.map((t) => [t.name, t])) : undefined,
+      init: init ? byName(init) : undefined,
       observer: {
         compute: (label, flops) => this.clock.compute(label, flops),
         gradsReady: (names) => this.gradientSync.gradsReady(names),
@@ -123,6 +125,8 @@ export class Device {
       allocate: shapes ? (n) => metaFloats(n) as Float32Array : (n) => this.comm.sharedArray(n),
     });
     this.trainer = trainer;
+    const resume = worker.data.resume;
+    if (resume) trainer.resumeOptimizer(resume.optimizerStep, byName(resume.m), byName(resume.v));
     const m = scenario.training.microBatches;
     const actions = generateSchedule(parallel.schedule, { p: parallel.pp, m, v: parallel.virtualStages })[coords.pp];
     this.executor = new PipelineExecutor(trainer, this.comm, { p: parallel.pp, v: parallel.virtualStages, m, ppGroup: this.ppGroup.ranks }, actions);
@@ -247,7 +251,15 @@ export class Device {
   capturedGradients(): FlatPiece | null {
     return this.captured;
   }
+
+  /** This rank's AdamW moments (its optimizer shard of its flat buffer) and update count, for a checkpoint. */
+  optimizerState(): { step: number; m: FlatPiece; v: FlatPiece } {
+    const { optimizer, shard } = this.trainer;
+    return { step: optimizer.stepCount, m: this.piece(shard.offset, optimizer.m), v: this.piece(shard.offset, optimizer.v) };
+  }
 }
+
+const byName = (tensors: NamedTensor[]): Map<string, NamedTensor> => new Map(tensors.map((t) => [t.name, t]));
 
 
 /** The calls the main thread makes on a device (plain data in and out, so they cross threads). */
@@ -258,6 +270,7 @@ export function deviceApi(device: Device) {
     report: () => device.report(),
     parameters: () => device.parameters(),
     capturedGradients: () => device.capturedGradients(),
+    optimizerState: () => device.optimizerState(),
   };
 }
 export type DeviceApi = ReturnType<typeof deviceApi>;

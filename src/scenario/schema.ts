@@ -90,6 +90,8 @@ export const trainingSchema = z.strictObject({
   data: dataSchema.default({ source: "synthetic" }),
   /** Activation recomputation (Korthikanti et al. 2022): none, selective (attention core) or full (whole layers). */
   recompute: z.enum(["none", "selective", "full"], { error: rule("must be one of none, selective, full") }).default("none"),
+  /** Save the checkpoint and training state every N steps into the --save folder (replaced atomically each time). */
+  checkpointEvery: positiveInt().optional(),
 });
 
 export const parallelSchema = z.strictObject({

@@ -33,6 +33,11 @@ export class AdamW {
     return this.t;
   }
 
+  /** Continues from a saved state: `t` updates done (for the bias correction); m and v are set by the caller. */
+  resumeAt(t: number): void {
+    this.t = t;
+  }
+
   /** Bytes of optimizer state actually allocated (m and v). */
   stateBytes(): number {
     return this.m.byteLength + this.v.byteLength;

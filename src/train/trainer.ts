@@ -255,6 +255,21 @@ export class Trainer {
     return tpGradSquares({ tensors: this.layout.tensors, tp: this.options.tp?.comm }, this.grads, this.shard);
   }
 
+  /**
+   * Continues AdamW from a saved state: `m` and `v` are full tensors by weight name (any layout's,
+   * gathered); this rank takes its stages, tensor shards and optimizer shard of them, as it does of
+   * the weights, and `t` updates done.
+   */
+  resumeOptimizer(t: number, m: ReadonlyMap<string, NamedTensor>, v: ReadonlyMap<string, NamedTensor>): void {
+    const flat = new Float32Array(this.layout.totalSize);
+    const { offset, size } = this.shard;
+    for (const [state, full] of [[this.optimizer.m, m], [this.optimizer.v, v]] as const) {
+      for (const c of this.chunks) shardTpTensors(c.layout, full, flat.subarray(c.offset, c.offset + c.layout.totalSize));
+      state.set(flat.subarray(offset, offset + size));
+    }
+    this.optimizer.resumeAt(t);
+  }
+
   /** A whole single-replica step. */
   step(step: number, batch: Batch): StepOutcome & { loss: number } {
     const loss = this.accumulate(batch, batch.rows * batch.seqLen);
