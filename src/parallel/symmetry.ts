@@ -66,9 +66,10 @@ export function classOfRank(mesh: Mesh, byStage: boolean): (rank: number) => num
   return byStage ? (rank) => mesh.coords(rank).pp : (rank) => rank;
 }
 
-export function rankClasses(mesh: Mesh, hw: HardwareProfile): RankClasses {
+/** `faulty`: injected faults break the symmetry, so every rank is its own class. */
+export function rankClasses(mesh: Mesh, hw: HardwareProfile, faulty = false): RankClasses {
   const { dp, tp, pp } = mesh.shape;
-  if (dp * tp > 1 && stagesAreSymmetric(mesh, hw)) {
+  if (!faulty && dp * tp > 1 && stagesAreSymmetric(mesh, hw)) {
     return {
       byStage: true,
       representatives: Array.from({ length: pp }, (_, stage) => mesh.rankOf({ dp: 0, tp: 0, pp: stage })),

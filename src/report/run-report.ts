@@ -2,6 +2,7 @@
 import type { DeviceReport, RunResult } from "../run/results.js";
 import { buildMesh } from "../parallel/mesh.js";
 import { formatBytes, formatCount, formatSeconds, formatTable } from "./table.js";
+import { describeFaults, signedSeconds, stepAdded } from "./faults.js";
 
 /** Steps shown in the loss table before it is thinned to every k-th step (the JSON has them all). */
 const MAX_LOSS_ROWS = 60;
@@ -81,6 +82,20 @@ export function printable(text: string): string {
   return text.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
 }
 
+/** The faults and what they cost: the step time against the fault-free run, and the time each device row lost, by kind. */
+function faultLines(r: RunResult): string[] {
+  const f = r.faults;
+  if (!f) return [];
+  const added = signedSeconds;
+  const rows = f.devices.map((d) => [d.ranks > 1 ? `${d.rank} (class of ${d.ranks})` : d.rank, added(d.computeSecondsAdded), added(d.commSecondsAdded), added(d.idleSecondsAdded)]);
+  return [
+    "",
+    `faults: ${describeFaults(f)}`,
+    `simulated step ${formatSeconds(r.simulated.stepSeconds)} against ${formatSeconds(f.baseline.stepSeconds)} without the faults (${stepAdded(f)}); time the faults added per device, summed over the steps run:`,
+    formatTable(["rank", "compute", "comm", "idle"], rows),
+  ];
+}
+
 export function formatRunReport(r: RunResult, options: RunReportOptions = {}): string {
   const s = r.scenario;
   const p = s.parallel;
@@ -97,5 +112,6 @@ export function formatRunReport(r: RunResult, options: RunReportOptions = {}): s
   const kinds = Object.entries(r.communication.bytesByKind);
   if (kinds.length > 0) lines.push("", "bytes sent by kind: " + kinds.map(([k, b]) => `${k} ${formatBytes(b)}`).join(", "));
   lines.push(...memoryLines(r));
+  lines.push(...faultLines(r));
   return lines.join("\n");
 }

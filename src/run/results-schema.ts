@@ -43,6 +43,18 @@ export const runResultSchema = z.object({
   simulated: z.object({ stepSeconds: seconds, tokensPerSecond: z.number().nonnegative() }),
   devices: z.array(deviceReportSchema),
   communication: z.object({ totalBytes: z.number().nonnegative(), bytesByKind }),
+  faults: z
+    .object({
+      slowDevice: z.array(z.object({ rank: z.number().int().nonnegative(), factor: z.number().positive() })),
+      slowLink: z.array(z.object({ ranks: z.array(z.number().int().nonnegative()), factor: z.number().positive() })),
+      crash: z.object({ rank: z.number().int().nonnegative(), step: z.number().int().nonnegative() }).nullable(),
+      baseline: z.object({ stepSeconds: seconds }),
+      stepSecondsAdded: z.number(),
+      devices: z.array(
+        z.object({ rank: z.number().int().nonnegative(), ranks: z.number().int().positive(), computeSecondsAdded: z.number(), commSecondsAdded: z.number(), idleSecondsAdded: z.number() }),
+      ),
+    })
+    .optional(),
 });
 
 export const compareResultSchema = z.object({

@@ -67,6 +67,21 @@ export interface RunResult {
   devices: DeviceReport[];
   /** `totalBytes` counts bytes sent, by every device over every step. */
   communication: { totalBytes: number; bytesByKind: Record<string, number> };
+  /** With injected slowness (`faults:`): what it cost against the same run without faults. */
+  faults?: FaultReport;
+}
+
+/** What the scenario's faults cost: its run against the same run without them (simulated seconds, summed over the steps run). */
+export interface FaultReport {
+  slowDevice: { rank: number; factor: number }[];
+  /** Each slow link entry with its ranks spelled out (a node's ranks for `node:`). */
+  slowLink: { ranks: number[]; factor: number }[];
+  crash: { rank: number; step: number } | null;
+  /** The same scenario without faults. */
+  baseline: { stepSeconds: number };
+  stepSecondsAdded: number;
+  /** Per device row (as `devices`): the time the faults added, by kind; a straggler's peers show it as idle. */
+  devices: { rank: number; ranks: number; computeSecondsAdded: number; commSecondsAdded: number; idleSecondsAdded: number }[];
 }
 
 /** A run's results plus the per-device simulated timeline, for traces and reports. */

@@ -22,7 +22,7 @@ export function shapesPlan(
   if (options.captureGradients) throw new InputError("captureGradients", "a shapes-only run computes no gradients");
   // The world size was bounded at validation (src/scenario/limits.ts); the workers depend on the layout's symmetry.
   const world = mesh.worldSize;
-  const classes = rankClasses(mesh, scenario.hardware);
+  const classes = rankClasses(mesh, scenario.hardware, scenario.faults !== undefined);
   const workers = classes.representatives.length;
   if (workers > LIMITS.shapesWorkers) {
     const why = classes.byStage

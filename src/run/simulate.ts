@@ -4,7 +4,7 @@
  * device computes; it calls every rank once per step and gathers reports at the end.
  */
 import { loadCorpus } from "../data/batches.js";
-import { InputError } from "../errors.js";
+import { DeviceError, INJECTED_CRASH, InputError } from "../errors.js";
 import { buildLayout } from "../model/layout.js";
 import { buildMesh } from "../parallel/mesh.js";
 import { Cluster, workerFile } from "../runtime/cluster.js";
@@ -14,6 +14,7 @@ import type { TimelineEvent } from "../sim/clock.js";
 import { modelConfigOf, type StepOutcome } from "../train/trainer.js";
 import { assembleTensors } from "./assemble.js";
 import { loadInit, loadResume, saveCheckpoint } from "./checkpointing.js";
+import { faultFreeScenario, faultReport, hasSlowness } from "./fault-cost.js";
 import type { DeviceReport, RunOutput, RunResult } from "./results.js";
 import { shapesPlan } from "./shapes.js";
 
@@ -58,8 +59,18 @@ function startingPoint(scenario: Scenario, options: SimulateOptions): Pick<Devic
   return { init, resume, firstStep: state.step, pastLosses: state.losses };
 }
 
-/** Devices record timeline events only when asked: `simulate()` would carry them across threads for nothing. */
+/** A run, and with injected slowness what it cost against the same run without faults (src/run/fault-cost.ts). */
 async function execute(scenario: Scenario, options: SimulateOptions, recordTimeline: boolean): Promise<RunOutput> {
+  const output = await run(scenario, options, recordTimeline);
+  if (hasSlowness(scenario)) {
+    const stepsRun = scenario.training.steps - (output.result.firstStep ?? 0);
+    output.result.faults = faultReport(output.result, await simulate(faultFreeScenario(scenario, stepsRun), { watchdogMs: options.watchdogMs }));
+  }
+  return output;
+}
+
+/** Devices record timeline events only when asked: `simulate()` would carry them across threads for nothing. */
+async function run(scenario: Scenario, options: SimulateOptions, recordTimeline: boolean): Promise<RunOutput> {
   const mesh = buildMesh(scenario.parallel);
   const shapes = scenario.mode === "shapes" ? shapesPlan(scenario, mesh, options) : undefined;
   const { init, resume, firstStep, pastLosses } = startingPoint(scenario, options);
@@ -87,10 +98,17 @@ async function execute(scenario: Scenario, options: SimulateOptions, recordTimel
     const { steps, checkpointEvery } = scenario.training;
     const losses: number[] = [];
     const timeline: TimelineEvent[] = [];
-    const save = (done: number) => saveCheckpoint(cluster, scenario, mesh, options.save!, { step: done, losses: [...pastLosses, ...losses] });
+    // The last checkpoint this run can be resumed from, for the message of a crash.
+    let last = options.resume !== undefined ? { step: firstStep, dir: options.resume } : null;
+    const save = async (done: number) => {
+      await saveCheckpoint(cluster, scenario, mesh, options.save!, { step: done, losses: [...pastLosses, ...losses] });
+      last = { step: done, dir: options.save! };
+    };
     const started = performance.now();
     for (let step = firstStep; step < steps; step++) {
-      const outcomes = await cluster.all(`step ${step}`, (device) => device.step(step));
+      const outcomes = await cluster.all(`step ${step}`, (device) => device.step(step)).catch((err: unknown) => {
+        throw asInjectedCrash(err, scenario, step, last);
+      });
       // Every rank holding the loss reports its replica's rows' mean; the global batch's mean is their average.
       const reported = outcomes.map((o) => o.loss).filter((l): l is number => l !== null);
       const loss = reported.reduce((sum, l) => sum + l, 0) / reported.length;
@@ -111,6 +129,17 @@ async function execute(scenario: Scenario, options: SimulateOptions, recordTimel
   } finally {
     await cluster.close();
   }
+}
+
+/**
+ * A device's failure from `faults.crash` as the fault it is: exit 1, naming the rank and the step,
+ * and where the last checkpoint is. Any other error passes unchanged.
+ */
+function asInjectedCrash(err: unknown, scenario: Scenario, step: number, last: { step: number; dir: string } | null): unknown {
+  const crash = scenario.faults?.crash;
+  if (!(err instanceof DeviceError) || !crash || !err.causeMessage.startsWith(`${INJECTED_CRASH}:`)) return err;
+  const resume = last === null ? "no checkpoint was written (set training.checkpointEvery and --save)" : `the last checkpoint, of step ${last.step}, is in ${last.dir}: continue with --resume ${last.dir}`;
+  return new DeviceError(crash.rank, `step ${step}`, `injected crash (faults.crash); ${resume}`);
 }
 
 async function gatherGradients(cluster: Cluster<DeviceApi>, scenario: Scenario): Promise<Map<string, Float32Array>> {

@@ -15,6 +15,8 @@ import { classOfRank } from "../parallel/symmetry.js";
 import type { DeviceReport, MemoryReport } from "../run/results.js";
 import type { Scenario } from "../scenario/schema.js";
 import { Clock, type TimelineEvent } from "../sim/clock.js";
+import { slowdownOf } from "../sim/slowdown.js";
+import { INJECTED_CRASH } from "../errors.js";
 import { stageParts } from "../parallel/pipeline.js";
 import { stagesOfRank } from "../parallel/placement.js";
 import { generateSchedule } from "../schedule/generators.js";
@@ -99,7 +101,8 @@ export class Device {
     const shapes = worker.data.shapes;
     const ranks = shapes ? rankSpaceOf(shapes, this.mesh, worker.rank) : undefined;
     this.rank = ranks ? ranks.rank : worker.rank;
-    this.clock = new Clock(this.rank, scenario.hardware, { wallOriginMs: worker.shared.wallOriginMs, recordEvents: worker.data.recordTimeline });
+    const slowdown = slowdownOf(scenario.faults, this.rank, { worldSize: this.mesh.worldSize, devicesPerNode: scenario.hardware.devicesPerNode });
+    this.clock = new Clock(this.rank, scenario.hardware, { wallOriginMs: worker.shared.wallOriginMs, recordEvents: worker.data.recordTimeline, slowdown });
     this.comm = new Comm(worker.shared, worker.rank, { clock: this.clock, ranks });
     this.dpGroup = this.mesh.groupOf(this.rank, "dp");
     this.ppGroup = this.mesh.groupOf(this.rank, "pp");
@@ -138,6 +141,7 @@ export class Device {
   /** One training step on this rank's rows of the step's global batch. */
   step(step: number): StepOutcome {
     const { scenario, corpus } = this.worker.data;
+    this.crashIfInjected(step);
     const { globalBatch, seed } = scenario.training;
     const seqLen = scenario.model.seqLen;
     const trainer = this.trainer;
@@ -157,6 +161,17 @@ export class Device {
     if (this.zeroSharded) this.allGatherParameters();
     this.clock.waitAll();
     return { step, loss, gradNorm, lr };
+  }
+
+  /**
+   * `faults.crash`: this device fails as the step begins, before it sends anything, so its peers
+   * are left waiting as they would be for a dead GPU. A resumed run stands for the restart on a
+   * replaced device and does not replay the crash.
+   */
+  private crashIfInjected(step: number): void {
+    const crash = this.worker.data.scenario.faults?.crash;
+    if (!crash || crash.rank !== this.rank || crash.step !== step || this.worker.data.resume) return;
+    throw Object.assign(new Error(`rank ${crash.rank} crashed at step ${crash.step}`), { name: INJECTED_CRASH });
   }
 
   /** Plain DP: finish the bucketed all-reduce; every replica then holds the whole summed gradient. */

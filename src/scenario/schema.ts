@@ -10,6 +10,7 @@ import { modelConfigOf, validateModelConfig } from "../model/config.js";
 import { checkPipeline } from "../parallel/pipeline.js";
 import { validateTp } from "../model/layout.js";
 import { hardwareSchema, resolveHardware } from "../sim/hardware.js";
+import { checkFaults, faultsSchema } from "./faults.js";
 
 /** An error message that tells a missing field from a wrong one. */
 const rule = (text: string) => (issue: { input?: unknown }) => (issue.input === undefined ? "is required" : text);
@@ -135,6 +136,8 @@ export const scenarioSchema = z
     parallel: parallelSchema.prefault({}),
     // Resolved here, so a validated scenario carries the full profile it is simulated on.
     hardware: hardwareSchema.prefault({}).transform((h) => ({ profile: h.profile, ...resolveHardware(h) })),
+    /** Injected stragglers, slow links and a crash (src/scenario/faults.ts). */
+    faults: faultsSchema.optional(),
   })
   .superRefine((s, ctx) => {
     const fail = (path: (string | number)[], message: string) => ctx.addIssue({ code: "custom", path, message });
@@ -181,6 +184,7 @@ export const scenarioSchema = z
       }
     });
     if (t.optimizer.minLr > t.optimizer.lr) fail(["training", "optimizer", "minLr"], `must not exceed lr (${t.optimizer.minLr} > ${t.optimizer.lr})`);
+    if (s.faults) check(() => checkFaults(s.faults!, { worldSize: p.dp * p.tp * p.pp, devicesPerNode: s.hardware.devicesPerNode, steps: t.steps }));
     if (t.optimizer.warmupSteps > t.steps) fail(["training", "optimizer", "warmupSteps"], `must not exceed training.steps (${t.optimizer.warmupSteps} > ${t.steps})`);
   })
   // The interleaved schedule's chunks per rank default to 2; every other schedule has 1.
