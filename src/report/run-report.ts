@@ -1,6 +1,8 @@
 /** The terminal summary of one run: losses per step, then the simulated cluster per device. */
 import type { DeviceReport, RunResult } from "../run/results.js";
-import { buildMesh } from "../parallel/mesh.js";
+import { buildMesh, type Mesh } from "../parallel/mesh.js";
+import { classOfRank } from "../parallel/symmetry.js";
+import { markedCoords } from "../run/shapes.js";
 import { formatBytes, formatCount, formatSeconds, formatTable } from "./table.js";
 import { describeFaults, signedSeconds, stepAdded } from "./faults.js";
 
@@ -37,17 +39,29 @@ function lossTable(losses: number[], first: number): string[] {
 /** One row per device report, or with `perRank` one per rank it stands for (same figures, the rank's own coordinates). */
 function deviceRows(r: RunResult, perRank: boolean): (string | number)[][] {
   const mesh = buildMesh(r.scenario.parallel);
+  const marked = markedCoords(r.scenario, mesh);
+  const classOf = classOfRank(mesh, true, marked);
   const rows: (string | number)[][] = [];
   for (const d of r.devices) {
-    const members = perRank && d.ranks > 1 ? Array.from({ length: d.ranks }, (_, k) => d.rank + k) : [d.rank];
+    const members = perRank && d.ranks > 1 ? membersOf(mesh, classOf, d.rank) : [d.rank];
     for (const rank of members) {
       const who = d.ranks > 1 && !perRank ? `stage ${d.coords.pp} · ${d.ranks} ranks` : rank;
       const own = mesh.coords(rank);
-      const coords = d.ranks > 1 && !perRank ? ["*", d.coords.pp, "*"] : [own.dp, own.pp, own.tp];
+      // A row for a class: the coordinates its ranks share, * for those they differ in.
+      const shared = (dim: "dp" | "tp") => (marked[dim].includes(d.coords[dim]) ? d.coords[dim] : "*");
+      const coords = d.ranks > 1 && !perRank ? [shared("dp"), d.coords.pp, shared("tp")] : [own.dp, own.pp, own.tp];
       rows.push([who, ...coords, ...deviceFigures(d)]);
     }
   }
   return rows;
+}
+
+/** The ranks of `rank`'s class: ranks of its pipeline stage (src/parallel/symmetry.ts), in rank order. */
+function membersOf(mesh: Mesh, classOf: (rank: number) => number, rank: number): number[] {
+  const { dp, tp } = mesh.shape;
+  const { pp } = mesh.coords(rank);
+  const stage = Array.from({ length: dp * tp }, (_, k) => mesh.rankOf({ pp, dp: Math.floor(k / tp), tp: k % tp }));
+  return stage.filter((r) => classOf(r) === classOf(rank)).sort((a, b) => a - b);
 }
 
 function deviceFigures(d: DeviceReport): (string | number)[] {

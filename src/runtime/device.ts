@@ -11,7 +11,7 @@ import { GradientSync, planBuckets, zeroShard } from "../parallel/data.js";
 import { syncTpNormGrads, tpCommFrom, type TpComm } from "../parallel/tensor.js";
 import type { TensorSpec } from "../model/layout.js";
 import { buildMesh, type Group, type Mesh } from "../parallel/mesh.js";
-import { classOfRank } from "../parallel/symmetry.js";
+import { classOfRank, type MarkedCoords } from "../parallel/symmetry.js";
 import type { DeviceReport, MemoryReport } from "../run/results.js";
 import type { Scenario } from "../scenario/schema.js";
 import { Clock, type TimelineEvent } from "../sim/clock.js";
@@ -39,24 +39,23 @@ export interface DeviceData {
   recordTimeline: boolean;
   /**
    * A shapes-only run: the device holds meta arrays (src/kernels/meta.ts), charges every cost and
-   * computes nothing. Worker k simulates rank `representatives[k]`; with `byStage` each stands for
-   * every rank of its pipeline stage (src/parallel/symmetry.ts).
+   * computes nothing. Worker k simulates rank `representatives[k]`, which stands for `sizes[k]`
+   * ranks: with `byStage`, every rank of its class, the ranks of its pipeline stage or, with
+   * coordinates `marked` by faults, part of them (src/parallel/symmetry.ts).
    */
-  shapes?: { representatives: number[]; byStage: boolean };
+  shapes?: { representatives: number[]; byStage: boolean; marked: MarkedCoords; sizes: number[] };
 }
 
 /** The ranks a shapes-only device's Comm reaches, and the classes that let one rank stand for many. */
 function rankSpaceOf(shapes: NonNullable<DeviceData["shapes"]>, mesh: Mesh, slot: number): RankSpace {
-  const slots = new Map(shapes.representatives.map((rank, k) => [rank, k]));
+  const classOf = classOfRank(mesh, shapes.byStage, shapes.marked);
+  const slots = new Map(shapes.representatives.map((rank, k) => [classOf(rank), k]));
   return {
     worldSize: mesh.worldSize,
     rank: shapes.representatives[slot]!,
-    slotOf: (rank) => {
-      const k = slots.get(rank);
-      if (k === undefined) throw new Error(`rank ${rank} is not simulated in this shapes-only run, and no class of the caller holds it`);
-      return k;
-    },
-    classOf: classOfRank(mesh, shapes.byStage),
+    // A rank is reached through the worker of its class's representative.
+    slotOf: (rank) => slots.get(classOf(rank))!,
+    classOf,
   };
 }
 
@@ -236,10 +235,9 @@ export class Device {
     const bytesByKind: Record<string, number> = {};
     for (const [kind, c] of Object.entries(ledger.byKind)) bytesByKind[kind] = c.sent;
     const shapes = this.worker.data.shapes;
-    const { dp, tp } = this.mesh.shape;
     return {
       rank: this.rank,
-      ranks: shapes?.byStage ? dp * tp : 1,
+      ranks: shapes ? shapes.sizes[this.worker.rank] : 1,
       coords: this.mesh.coords(this.rank),
       computeSeconds: totals.computeSeconds,
       commSeconds: totals.commSeconds,
