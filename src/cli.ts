@@ -8,7 +8,7 @@ import { Command, CommanderError } from "commander";
 import { InputError } from "./errors.js";
 import { removeTemporaries, writeFileAtomic } from "./util/atomic.js";
 import { checkOutputFile, checkOutputFolder } from "./util/outputs.js";
-import { CONFIG_FILE, WEIGHTS_FILE } from "./checkpoint/hf.js";
+import { CHECKPOINT_FILES } from "./checkpoint/hf.js";
 import { evaluateCheckpoint, loadEvalSequences, readCheckpoint, loadScenario, simulate, bundledScenarioPath, parseCosts, scheduleCommandOutput } from "./index.js";
 import { readdirSync, existsSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -80,19 +80,21 @@ function addRunCommand(program: Command): void {
     .description("train a scenario (default: the bundled scenarios/default.yaml) and report losses, time, bytes")
     .argument("[scenario]", "scenario file (YAML or JSON)")
     .option("--json <file>", "write the results as JSON")
-    .option("--save <dir>", "write the final checkpoint (Hugging Face format) to this folder")
-    .option("--init <dir>", "start from this checkpoint instead of the seeded initialisation")
+    .option("--save <dir>", "write the checkpoint (Hugging Face format plus training state) to this folder, at the end and every training.checkpointEvery steps")
+    .option("--init <dir>", "start from this checkpoint's weights instead of the seeded initialisation")
+    .option("--resume <dir>", "continue the run from this checkpoint's weights and training state")
     .option("--quiet", "print only the summary line")
     .option("--shapes", "shapes only: real sizes, no numbers (overrides the scenario's mode)")
     .option("--per-rank", "one table row per rank, also where one row stands for many identical ranks")
-    .action(async (file: string | undefined, opts: { json?: string; save?: string; init?: string; quiet?: boolean; shapes?: boolean; perRank?: boolean }) => {
+    .action(async (file: string | undefined, opts: { json?: string; save?: string; init?: string; resume?: string; quiet?: boolean; shapes?: boolean; perRank?: boolean }) => {
       checkOutputFiles(opts, ["json"]);
-      if (opts.save !== undefined) checkOutputFolder("--save", opts.save, [CONFIG_FILE, WEIGHTS_FILE]);
+      if (opts.save !== undefined) checkOutputFolder("--save", opts.save, CHECKPOINT_FILES);
       const scenario = loadScenario(file ?? bundledScenarioPath("default.yaml"), { shapes: opts.shapes });
       const bar = progressBar(scenario.training.steps, scenario.name);
       const result = await simulate(scenario, {
         init: opts.init,
         save: opts.save,
+        resume: opts.resume,
         onStep: (s) => bar.update(s.step + 1, s.loss === null ? "shapes only" : `loss ${s.loss.toFixed(4)}`),
       });
       bar.finish();

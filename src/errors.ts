@@ -45,6 +45,9 @@ export class DeviceError extends Error {
   }
 }
 
+/** The error name of an injected crash (`faults.crash`): a device throws it, the main thread reports it as the fault. */
+export const INJECTED_CRASH = "InjectedCrash";
+
 /** A wait inside a collective or a receive ended because another rank aborted the run. */
 export class AbortedError extends Error {
   override name = "AbortedError";

@@ -10,6 +10,7 @@ import type { ModelConfig, ModelNumberField } from "../model/config.js";
 import { writeFileAtomic, writeFolderAtomic } from "../util/atomic.js";
 import { checkOutputFolder } from "../util/outputs.js";
 import { readSafetensors, writeSafetensors, type NamedTensor } from "./safetensors.js";
+import { STATE_FILE, STATE_TENSORS_FILE } from "./training-state.js";
 
 export const CONFIG_FILE = "config.json";
 export const WEIGHTS_FILE = "model.safetensors";
@@ -95,16 +96,21 @@ export function fromHfConfig(hf: Record<string, unknown>, where: string): ModelC
   };
 }
 
+/** The files a checkpoint folder may hold: the Hugging Face pair and the training state (training-state.ts). */
+export const CHECKPOINT_FILES = [CONFIG_FILE, WEIGHTS_FILE, STATE_FILE, STATE_TENSORS_FILE] as const;
+
 /**
  * Writes a checkpoint folder, complete or not at all: into a temporary sibling, renamed into place.
  * An existing `dir` is replaced, so it may hold only a checkpoint's files (errors name `option`).
+ * `more` writes further files (the training state) into the folder before it takes its place.
  */
-export function writeCheckpoint(dir: string, config: ModelConfig, tensors: NamedTensor[], option = "checkpoint"): void {
+export function writeCheckpoint(dir: string, config: ModelConfig, tensors: NamedTensor[], option = "checkpoint", more?: (folder: string) => void): void {
   checkCheckpointable(config, option);
-  checkOutputFolder(option, dir, [CONFIG_FILE, WEIGHTS_FILE]);
+  checkOutputFolder(option, dir, CHECKPOINT_FILES);
   writeFolderAtomic(dir, (folder) => {
     writeFileAtomic(join(folder, CONFIG_FILE), JSON.stringify(toHfConfig(config), null, 2) + "\n");
     writeSafetensors(join(folder, WEIGHTS_FILE), tensors, { format: "pt", producer: "parasim" });
+    more?.(folder);
   });
 }
 

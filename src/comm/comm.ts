@@ -17,7 +17,9 @@
  * payload, only ready times, and the ledger and the clock count the bytes a real one would
  * (shapes.ts). Such a run may simulate one representative per class of equivalent ranks (a
  * `RankSpace`): a collective whose members are all of the caller's class is then charged
- * without any exchange, and every other peer is a representative, reached through its slot.
+ * without any exchange; otherwise the representatives of the members' classes exchange ready
+ * times, each standing for the members of its class, and every peer is reached through the
+ * slot of its class's representative.
  */
 import type { Group } from "../parallel/mesh.js";
 import { Clock, type CommOp } from "../sim/clock.js";
@@ -301,19 +303,26 @@ export class Comm {
     rootPosition?: number,
   ): CommOp {
     const { ranks } = group;
-    const mine = this.ranks.classOf(this.rank);
-    const mirrored = ranks.length > 1 && ranks.every((r) => this.ranks.classOf(r) === mine);
+    // Members of one class do the same work at the same times: one representative speaks for them.
+    const classes = ranks.map((r) => this.ranks.classOf(r));
+    const distinct = [...new Set(classes)];
+    const standIn = distinct.length < ranks.length;
     this.transport.enter();
     try {
-      // A mirrored group has no other worker to talk to: its members stay global ranks, unreached.
-      const members = mirrored ? ranks : ranks.map((r) => this.ranks.slotOf(r));
+      // Where members stand in for each other, only the classes' representatives exchange (ready times only).
+      const members = standIn ? distinct.map((c) => this.ranks.slotOf(ranks[classes.indexOf(c)]!)) : ranks.map((r) => this.ranks.slotOf(r));
       const call: CallContext = { op, kind, members };
       const ready = this.clock.readyTime();
       const E = this.wire.bytes(buf, kind);
-      const shape = { op, length: buf.length, bytesPerElement: E, rootPosition, mirrored };
-      const traffic = mirrored || isMeta(buf) ? shapesCollective({ ...shape, transport: this.transport, call, position, ready }) : run(call, ready);
+      const shape = { op, length: buf.length, bytesPerElement: E, rootPosition, groupPosition: position };
+      const memberClass = classes.map((c) => distinct.indexOf(c));
+      const classPosition = distinct.indexOf(classes[position]!);
+      const standsIn = standIn || isMeta(buf);
+      const traffic = standsIn
+        ? shapesCollective({ ...shape, memberClass, transport: this.transport, call, position: classPosition, ready })
+        : run(call, ready);
       // The algorithms count the buffer's bytes; a narrower payload moves the same elements at E bytes each.
-      const narrow = isMeta(buf) || mirrored ? 1 : E / buf.BYTES_PER_ELEMENT;
+      const narrow = standsIn ? 1 : E / buf.BYTES_PER_ELEMENT;
       this.ledger.record(op, kind, group.id, traffic.sent * narrow, traffic.received * narrow);
       const label = options.label ?? `${op}(${kind})`;
       return this.clock.collective(label, op, ranks, buf.length * E, traffic.times, options.overlap ?? false, wallStart);

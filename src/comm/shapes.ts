@@ -4,9 +4,9 @@
  * ready times travel in header-only messages, so the ledger and the clock see what a real run
  * would, and no payload moves.
  *
- * A mirrored group is one whose members all belong to the caller's class (src/parallel/symmetry.ts):
- * they do the same work at the same simulated times, so every member is ready when the caller is,
- * and only the caller (their representative) runs at all.
+ * Members of one class (src/parallel/symmetry.ts) do the same work at the same simulated times, so
+ * the representatives of the classes in a group exchange their ready times and each stands for
+ * every member of its class. A mirrored group, all of the caller's class, exchanges nothing.
  */
 import type { CollectiveOp } from "../sim/cost.js";
 import { exchangeTimes, type TimesCall } from "./broadcast.js";
@@ -20,13 +20,19 @@ export interface ShapesCall extends TimesCall {
   bytesPerElement: number;
   /** Broadcast only: the root's index in the group. */
   rootPosition?: number;
-  /** Every member is a copy of the caller: no one to exchange ready times with. */
-  mirrored: boolean;
+  /** The caller's index in the group (`position` is its class's index among `call.members`). */
+  groupPosition: number;
+  /**
+   * For each member of the group, the index in `call.members` of the representative that stands
+   * for it (its class's): members of one class are ready at the same time.
+   */
+  memberClass: readonly number[];
 }
 
 export function shapesCollective(sc: ShapesCall): Traffic {
-  const n = sc.call.members.length;
-  const { sent, received } = expectedBytes(sc.op, sc.length, sc.bytesPerElement, n, sc.position, sc.rootPosition ?? 0);
-  const times = sc.mirrored ? new Array<number>(n).fill(sc.ready) : exchangeTimes(sc);
-  return { sent, received, times };
+  const n = sc.memberClass.length;
+  const { sent, received } = expectedBytes(sc.op, sc.length, sc.bytesPerElement, n, sc.groupPosition, sc.rootPosition ?? 0);
+  // One class (a mirrored group): no one else to ask, every member is ready when the caller is.
+  const classTimes = sc.call.members.length === 1 ? [sc.ready] : exchangeTimes(sc);
+  return { sent, received, times: sc.memberClass.map((k) => classTimes[k]!) };
 }

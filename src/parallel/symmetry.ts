@@ -18,9 +18,12 @@ import { nodeOf } from "../sim/cost.js";
 import type { Mesh, MeshDim } from "./mesh.js";
 
 export interface RankClasses {
-  /** True when the classes are the pipeline stages (one representative each); false: one rank per class. */
+  /**
+   * True when the classes are the pipeline stages (one representative each), or with marked
+   * coordinates parts of them; false: one rank per class.
+   */
   readonly byStage: boolean;
-  /** The representative (lowest) rank of each class, in class order. */
+  /** The representative (lowest) rank of each class, in class order (class k is represented by representatives[k]). */
   readonly representatives: readonly number[];
   /** The class of a rank. */
   classOf(rank: number): number;
@@ -61,20 +64,77 @@ function stagesAreSymmetric(mesh: Mesh, hw: HardwareProfile): boolean {
   return true;
 }
 
-/** The class of a rank: its pipeline stage when classes are by stage, else the rank itself. */
-export function classOfRank(mesh: Mesh, byStage: boolean): (rank: number) => number {
-  return byStage ? (rank) => mesh.coords(rank).pp : (rank) => rank;
+/**
+ * Coordinates that break the symmetry (injected faults, src/scenario/faults.ts): a rank whose dp
+ * coordinate is in `dp` and tp coordinate is in `tp` may behave unlike its stage, and so may the
+ * ranks that share its dp or tp coordinate (they meet it in its tp or dp collectives). Every other
+ * coordinate is interchangeable: swapping two of them maps the run onto itself.
+ */
+export interface MarkedCoords {
+  readonly dp: readonly number[];
+  readonly tp: readonly number[];
 }
 
-export function rankClasses(mesh: Mesh, hw: HardwareProfile): RankClasses {
+const NONE: MarkedCoords = { dp: [], tp: [] };
+
+/**
+ * Classes within a stage, one per (dp key, tp key): a marked coordinate is its own key, the
+ * unmarked ones share one ("other"), represented by the lowest unmarked coordinate.
+ */
+class Keys {
+  readonly marked: number[];
+  readonly count: number;
+  /** The lowest unmarked coordinate, or −1 when every coordinate is marked. */
+  private readonly other: number;
+  constructor(
+    private readonly size: number,
+    marked: readonly number[],
+  ) {
+    this.marked = [...new Set(marked)].filter((c) => c < size).sort((a, b) => a - b);
+    this.other = Array.from({ length: size }, (_, c) => c).find((c) => !this.marked.includes(c)) ?? -1;
+    this.count = this.marked.length + (this.other >= 0 ? 1 : 0);
+  }
+  indexOf(coord: number): number {
+    const k = this.marked.indexOf(coord);
+    return k >= 0 ? k : this.marked.length;
+  }
+  /** The coordinate that represents key `k`, and how many coordinates it stands for. */
+  coordOf(k: number): number {
+    return k < this.marked.length ? this.marked[k] : this.other;
+  }
+  sizeOf(k: number): number {
+    return k < this.marked.length ? 1 : this.size - this.marked.length;
+  }
+}
+
+/** The class of a rank: (stage, dp key, tp key) when classes are by stage, else the rank itself. */
+export function classOfRank(mesh: Mesh, byStage: boolean, marked: MarkedCoords = NONE): (rank: number) => number {
+  if (!byStage) return (rank) => rank;
+  const d = new Keys(mesh.shape.dp, marked.dp);
+  const t = new Keys(mesh.shape.tp, marked.tp);
+  return (rank) => {
+    const c = mesh.coords(rank);
+    return (c.pp * d.count + d.indexOf(c.dp)) * t.count + t.indexOf(c.tp);
+  };
+}
+
+/** `marked`: coordinates whose ranks differ from their stage (see MarkedCoords); none by default. */
+export function rankClasses(mesh: Mesh, hw: HardwareProfile, marked: MarkedCoords = NONE): RankClasses {
   const { dp, tp, pp } = mesh.shape;
   if (dp * tp > 1 && stagesAreSymmetric(mesh, hw)) {
-    return {
-      byStage: true,
-      representatives: Array.from({ length: pp }, (_, stage) => mesh.rankOf({ dp: 0, tp: 0, pp: stage })),
-      classOf: classOfRank(mesh, true),
-      sizeOf: () => dp * tp,
-    };
+    const d = new Keys(dp, marked.dp);
+    const t = new Keys(tp, marked.tp);
+    const representatives: number[] = [];
+    const sizes: number[] = [];
+    for (let stage = 0; stage < pp; stage++) {
+      for (let i = 0; i < d.count; i++) {
+        for (let j = 0; j < t.count; j++) {
+          representatives.push(mesh.rankOf({ pp: stage, dp: d.coordOf(i), tp: t.coordOf(j) }));
+          sizes.push(d.sizeOf(i) * t.sizeOf(j));
+        }
+      }
+    }
+    return { byStage: true, representatives, classOf: classOfRank(mesh, true, marked), sizeOf: (cls) => sizes[cls] };
   }
   return {
     byStage: false,

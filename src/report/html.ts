@@ -3,6 +3,7 @@
  * external resource) with the summary table, bar charts comparing the runs, and for each run the
  * timeline of every rank for one step. Every string from the input is escaped.
  */
+import { faultNoteHtml } from "./faults.js";
 import { InputError } from "../errors.js";
 import type { CompareOutput, CompareRun } from "../run/results.js";
 import { formatBytes, formatSeconds } from "./table.js";
@@ -139,7 +140,8 @@ function timelines(output: CompareOutput, step: number | undefined): string {
     const info =
       `<p class="note">Step ${shown} (the run has steps ${steps[0]}–${steps[steps.length - 1]}) · ${run.worldSize} ranks · ` +
       `step time ${escapeHtml(formatSeconds(run.simulated.stepSeconds))} (mean) · bubble ${(100 * run.metrics.bubbleFraction).toFixed(1)} %. ` +
-      `Hover a bar for its action and duration.</p>`;
+      `Hover a bar for its action and duration.</p>` +
+      faultNoteHtml(run.faults);
     return `<section class="run" data-run="${i}">${title}${info}<div class="scroll">${timelineSvg(run, events, shown)}</div></section>`;
   });
   return (

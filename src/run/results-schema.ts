@@ -46,6 +46,7 @@ export const deviceReportSchema = z.object({
 
 export const runResultSchema = z.object({
   scenario: z.object({ name: z.string(), model: z.object({}).loose(), training: z.object({}).loose(), parallel: z.object({}).loose(), hardware: z.object({}).loose() }).loose(),
+  firstStep: z.number().int().nonnegative().optional(),
   losses: z.array(z.number()),
   lossScale: z.array(z.number().positive()).nullable(),
   skippedSteps: z.array(z.number().int().nonnegative()),
@@ -57,6 +58,18 @@ export const runResultSchema = z.object({
   utilisation: z.object({ mfu: z.number().nonnegative(), hfu: z.number().nonnegative(), tflopsPerDevice: z.number().nonnegative() }),
   devices: z.array(deviceReportSchema),
   communication: z.object({ totalBytes: z.number().nonnegative(), bytesByKind }),
+  faults: z
+    .object({
+      slowDevice: z.array(z.object({ rank: z.number().int().nonnegative(), factor: z.number().positive() })),
+      slowLink: z.array(z.object({ ranks: z.array(z.number().int().nonnegative()), factor: z.number().positive() })),
+      crash: z.object({ rank: z.number().int().nonnegative(), step: z.number().int().nonnegative() }).nullable(),
+      baseline: z.object({ stepSeconds: seconds }),
+      stepSecondsAdded: z.number(),
+      devices: z.array(
+        z.object({ rank: z.number().int().nonnegative(), ranks: z.number().int().positive(), computeSecondsAdded: z.number(), commSecondsAdded: z.number(), idleSecondsAdded: z.number() }),
+      ),
+    })
+    .optional(),
 });
 
 export const compareResultSchema = z.object({

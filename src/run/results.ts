@@ -62,6 +62,8 @@ export interface DeviceReport {
 export interface RunResult {
   /** The validated scenario, defaults filled in. */
   scenario: Scenario;
+  /** The step this run began at: 0, or the step a resumed run continued from (`losses[i]` is step firstStep + i). */
+  firstStep?: number;
   /** Mean next-token loss of each step's global batch, before that step's update; empty in shapes mode. */
   losses: number[];
   /** The last loss; null in shapes mode (nothing is computed). */
@@ -75,13 +77,28 @@ export interface RunResult {
   /** Host time of the training loop (not the simulated cluster's). */
   wall: { seconds: number; tokensPerSecond: number };
   worldSize: number;
-  /** The simulated cluster: mean step time (slowest device) and tokens per simulated second. */
+  /** The simulated cluster: mean step time (slowest device) and tokens per simulated second, over the steps this run ran. */
   simulated: { stepSeconds: number; tokensPerSecond: number };
   /** How well the simulated cluster uses its devices (src/run/utilisation.ts). */
   utilisation: Utilisation;
   devices: DeviceReport[];
   /** `totalBytes` counts bytes sent, by every device over every step. */
   communication: { totalBytes: number; bytesByKind: Record<string, number> };
+  /** With injected slowness (`faults:`): what it cost against the same run without faults. */
+  faults?: FaultReport;
+}
+
+/** What the scenario's faults cost: its run against the same run without them (simulated seconds, summed over the steps run). */
+export interface FaultReport {
+  slowDevice: { rank: number; factor: number }[];
+  /** Each slow link entry with its ranks spelled out (a node's ranks for `node:`). */
+  slowLink: { ranks: number[]; factor: number }[];
+  crash: { rank: number; step: number } | null;
+  /** The same scenario without faults. */
+  baseline: { stepSeconds: number };
+  stepSecondsAdded: number;
+  /** Per device row (as `devices`): the time the faults added, by kind; a straggler's peers show it as idle. */
+  devices: { rank: number; ranks: number; computeSecondsAdded: number; commSecondsAdded: number; idleSecondsAdded: number }[];
 }
 
 /**
@@ -161,4 +178,4 @@ export interface CompareOutput {
 }
 
 /** What a run records step by step. */
-export type StepTrace = Pick<RunResult, "losses" | "lossScale" | "skippedSteps">;
+export type StepTrace = Pick<RunResult, "losses" | "lossScale" | "skippedSteps"> & { firstStep: number };

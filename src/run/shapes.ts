@@ -6,7 +6,8 @@
 import { InputError } from "../errors.js";
 import { LIMITS } from "../limits.js";
 import type { Mesh } from "../parallel/mesh.js";
-import { rankClasses } from "../parallel/symmetry.js";
+import { rankClasses, type MarkedCoords } from "../parallel/symmetry.js";
+import { slowLinkRanks } from "../scenario/faults.js";
 import type { Scenario } from "../scenario/schema.js";
 import type { DeviceData } from "../runtime/device.js";
 
@@ -14,14 +15,16 @@ import type { DeviceData } from "../runtime/device.js";
 export function shapesPlan(
   scenario: Scenario,
   mesh: Mesh,
-  options: { init?: string; save?: string; captureGradients?: boolean },
+  options: { init?: string; save?: string; resume?: string; captureGradients?: boolean },
 ): NonNullable<DeviceData["shapes"]> {
   if (options.init !== undefined) throw new InputError("--init", "a shapes-only run has no weights to start from (use mode: real)");
   if (options.save !== undefined) throw new InputError("--save", "a shapes-only run has no weights to save (use mode: real)");
+  if (options.resume !== undefined) throw new InputError("--resume", "a shapes-only run has no weights or optimizer state to resume (use mode: real)");
   if (options.captureGradients) throw new InputError("captureGradients", "a shapes-only run computes no gradients");
   // The world size was bounded at validation (src/scenario/limits.ts); the workers depend on the layout's symmetry.
   const world = mesh.worldSize;
-  const classes = rankClasses(mesh, scenario.hardware);
+  const marked = markedCoords(scenario, mesh);
+  const classes = rankClasses(mesh, scenario.hardware, marked);
   const workers = classes.representatives.length;
   if (workers > LIMITS.shapesWorkers) {
     const why = classes.byStage
@@ -29,5 +32,23 @@ export function shapesPlan(
       : `its stages or tp groups straddle nodes of ${scenario.hardware.devicesPerNode} devices, so every one of its ${world} ranks is simulated`;
     throw new InputError("parallel", `${why}; shapes mode starts at most ${LIMITS.shapesWorkers} workers`);
   }
-  return { representatives: [...classes.representatives], byStage: classes.byStage };
+  const sizes = classes.representatives.map((rank) => classes.sizeOf(classes.classOf(rank)));
+  return { representatives: [...classes.representatives], byStage: classes.byStage, marked, sizes };
+}
+
+/**
+ * The dp and tp coordinates of every rank a fault touches (a slow device, an end of a slow link, a
+ * crashing device): such a rank gets a class of its own, and the ranks that share one of its
+ * coordinates get classes apart from their stage's (src/parallel/symmetry.ts).
+ */
+export function markedCoords(scenario: Scenario, mesh: Mesh): MarkedCoords {
+  const f = scenario.faults;
+  if (!f) return { dp: [], tp: [] };
+  const ranks = [
+    ...f.slowDevice.map((d) => d.rank),
+    ...f.slowLink.flatMap((l) => slowLinkRanks(l, scenario.hardware.devicesPerNode, mesh.worldSize)),
+    ...(f.crash ? [f.crash.rank] : []),
+  ];
+  const coords = ranks.map((r) => mesh.coords(r));
+  return { dp: [...new Set(coords.map((c) => c.dp))], tp: [...new Set(coords.map((c) => c.tp))] };
 }

@@ -3,26 +3,33 @@
  * to results. The main thread only orchestrates: it draws nothing and computes nothing that a
  * device computes; it calls every rank once per step and gathers reports at the end.
  */
-import { checkCheckpointable, checkConfigMatches, checkTensorsMatch, readCheckpoint, writeCheckpoint } from "../checkpoint/hf.js";
-import type { NamedTensor } from "../checkpoint/safetensors.js";
 import { loadCorpus } from "../data/batches.js";
-import { buildLayout, placeShard, type TensorSpec } from "../model/layout.js";
-import { buildMesh, type Mesh } from "../parallel/mesh.js";
+import { DeviceError, INJECTED_CRASH, InputError } from "../errors.js";
+import { buildLayout } from "../model/layout.js";
+import { buildMesh } from "../parallel/mesh.js";
 import { Cluster, workerFile } from "../runtime/cluster.js";
 import type { DeviceApi, DeviceData, FlatPiece } from "../runtime/device.js";
 import type { Scenario } from "../scenario/schema.js";
 import type { TimelineEvent } from "../sim/clock.js";
 import { modelConfigOf, type StepOutcome } from "../train/trainer.js";
+import { assembleTensors } from "./assemble.js";
+import { loadInit, loadResume, saveCheckpoint } from "./checkpointing.js";
+import { faultFreeScenario, faultReport, hasSlowness } from "./fault-cost.js";
 import { lossScaleSettings } from "../train/loss-scale.js";
+import { checkCheckpointable } from "../checkpoint/hf.js";
 import type { DeviceReport, RunOutput, RunResult, StepTrace } from "./results.js";
-import { shapesPlan } from "./shapes.js";
 import { utilisationOf } from "./utilisation.js";
+import { shapesPlan } from "./shapes.js";
+
+export { assembleTensors } from "./assemble.js";
 
 export interface SimulateOptions {
-  /** Checkpoint folder to start from. */
+  /** Checkpoint folder to start from (weights only). */
   init?: string;
-  /** Folder to write the final checkpoint to. */
+  /** Folder to write the checkpoint to: weights and training state, at the end and every `training.checkpointEvery` steps. */
   save?: string;
+  /** Checkpoint folder with a training state to continue from (src/checkpoint/training-state.ts). */
+  resume?: string;
   /** Called after every step with the step's outcome (loss null in shapes mode). */
   onStep?: (outcome: StepOutcome) => void;
   /** A rank that waits this long for a peer that makes no progress fails the run (ms). */
@@ -35,17 +42,6 @@ export interface SimulateOptions {
   startupMs?: number;
 }
 
-
-/** Reads and checks a checkpoint against the scenario's model before any worker starts. */
-function loadInit(scenario: Scenario, dir: string): NamedTensor[] {
-  const config = modelConfigOf(scenario);
-  checkCheckpointable(config, "--init");
-  const checkpoint = readCheckpoint(dir);
-  checkConfigMatches(checkpoint.config, config);
-  checkTensorsMatch(checkpoint.tensors, buildLayout(config).tensors);
-  return [...checkpoint.tensors.values()];
-}
-
 export async function simulate(scenario: Scenario, options: SimulateOptions = {}): Promise<RunResult> {
   return (await execute(scenario, options, false)).result;
 }
@@ -55,16 +51,42 @@ export function simulateWithTimeline(scenario: Scenario, options: SimulateOption
   return execute(scenario, options, true);
 }
 
-/** Devices record timeline events only when asked: `simulate()` would carry them across threads for nothing. */
+/** Where a run starts: weights (from --init or --resume), the resumed optimizer state, the first step and the losses before it. */
+function startingPoint(scenario: Scenario, options: SimulateOptions): Pick<DeviceData, "init" | "resume"> & { firstStep: number; pastLosses: number[] } {
+  if (options.resume !== undefined && options.init !== undefined) throw new InputError("--resume", "give --resume or --init, not both: --resume loads the weights too");
+  // A shapes-only run has no weights to save: there checkpointEvery writes nothing.
+  if (scenario.training.checkpointEvery !== undefined && options.save === undefined && scenario.mode === "real") {
+    throw new InputError("training.checkpointEvery", "needs a folder to write to: run with --save DIR");
+  }
+  if (options.resume === undefined) return { init: options.init !== undefined ? loadInit(scenario, options.init) : undefined, firstStep: 0, pastLosses: [] };
+  const { init, state } = loadResume(scenario, options.resume);
+  const master = state.master && [...state.master.values()];
+  const resume = { optimizerStep: state.optimizerStep, m: [...state.m.values()], v: [...state.v.values()], master, lossScale: state.lossScale };
+  return { init, resume, firstStep: state.step, pastLosses: state.losses };
+}
+
+/** A run, and with injected slowness what it cost against the same run without faults (src/run/fault-cost.ts). */
 async function execute(scenario: Scenario, options: SimulateOptions, recordTimeline: boolean): Promise<RunOutput> {
   if (options.save !== undefined) checkCheckpointable(modelConfigOf(scenario), "--save"); // before a run whose end could not be saved
+  const output = await run(scenario, options, recordTimeline);
+  if (hasSlowness(scenario)) {
+    const stepsRun = scenario.training.steps - (output.result.firstStep ?? 0);
+    output.result.faults = faultReport(output.result, await simulate(faultFreeScenario(scenario, stepsRun), { watchdogMs: options.watchdogMs }));
+  }
+  return output;
+}
+
+/** Devices record timeline events only when asked: `simulate()` would carry them across threads for nothing. */
+async function run(scenario: Scenario, options: SimulateOptions, recordTimeline: boolean): Promise<RunOutput> {
   const mesh = buildMesh(scenario.parallel);
   const shapes = scenario.mode === "shapes" ? shapesPlan(scenario, mesh, options) : undefined;
+  const { init, resume, firstStep, pastLosses } = startingPoint(scenario, options);
   const data: DeviceData = {
     scenario,
     corpus: shapes ? new Int32Array(0) : loadCorpus(scenario),
-    init: options.init !== undefined ? loadInit(scenario, options.init) : undefined,
-    captureGradientsAt: options.captureGradients ? 0 : undefined,
+    init,
+    resume,
+    captureGradientsAt: options.captureGradients ? firstStep : undefined,
     recordTimeline,
     shapes,
   };
@@ -81,13 +103,21 @@ async function execute(scenario: Scenario, options: SimulateOptions, recordTimel
     startupMs: options.startupMs,
   });
   try {
-    const { steps } = scenario.training;
+    const { steps, checkpointEvery } = scenario.training;
     const losses: number[] = [];
-    const precision: Omit<StepTrace, "losses"> = { lossScale: lossScaleSettings(scenario.training) && [], skippedSteps: [] };
+    const precision: Omit<StepTrace, "losses" | "firstStep"> = { lossScale: lossScaleSettings(scenario.training) && [], skippedSteps: [] };
     const timeline: TimelineEvent[] = [];
+    // The last checkpoint this run can be resumed from, for the message of a crash.
+    let last = options.resume !== undefined ? { step: firstStep, dir: options.resume } : null;
+    const save = async (done: number) => {
+      await saveCheckpoint(cluster, scenario, mesh, options.save!, { step: done, losses: [...pastLosses, ...losses] });
+      last = { step: done, dir: options.save! };
+    };
     const started = performance.now();
-    for (let step = 0; step < steps; step++) {
-      const outcomes = await cluster.all(`step ${step}`, (device) => device.step(step));
+    for (let step = firstStep; step < steps; step++) {
+      const outcomes = await cluster.all(`step ${step}`, (device) => device.step(step)).catch((err: unknown) => {
+        throw asInjectedCrash(err, scenario, step, last);
+      });
       // Every rank holding the loss reports its replica's rows' mean; the global batch's mean is their average.
       const reported = outcomes.map((o) => o.loss).filter((l): l is number => l !== null);
       const loss = reported.reduce((sum, l) => sum + l, 0) / reported.length;
@@ -100,35 +130,28 @@ async function execute(scenario: Scenario, options: SimulateOptions, recordTimel
       if (skipped) precision.skippedSteps.push(step);
       options.onStep?.({ step, loss: shapes ? null : loss, gradNorm, lr, lossScale, skipped });
       for (const o of outcomes) for (const e of o.events) timeline.push(e);
+      // A periodic save replaces the folder atomically: a crash later leaves this one whole.
+      if (checkpointEvery !== undefined && options.save !== undefined && (step + 1) % checkpointEvery === 0 && step + 1 < steps) await save(step + 1);
     }
     const wallSeconds = (performance.now() - started) / 1000;
     const devices = await cluster.all("report", (device) => device.report());
-    if (options.save !== undefined) await saveCheckpoint(cluster, scenario, mesh, options.save);
+    if (options.save !== undefined) await save(steps);
     const gradients = options.captureGradients ? await gatherGradients(cluster, scenario) : undefined;
-    return { result: buildResult(scenario, mesh.worldSize, { losses, ...precision }, wallSeconds, devices), timeline, gradients };
+    return { result: buildResult(scenario, mesh.worldSize, { firstStep, losses, ...precision }, wallSeconds, devices), timeline, gradients };
   } finally {
     await cluster.close();
   }
 }
 
 /**
- * Full tensors from pieces of ranks' flat buffers. Ranks with the same (pp, tp) share a layout,
- * so their pieces (ZeRO shards of one buffer, or one whole buffer) are first laid into that
- * buffer; then every tensor, or tensor-parallel shard of one, is placed into its full tensor.
+ * A device's failure from `faults.crash` as the fault it is: exit 1, naming the rank and the step,
+ * and where the last checkpoint is. Any other error passes unchanged.
  */
-export function assembleTensors(scenario: Scenario, pieces: FlatPiece[]): Map<string, Float32Array> {
-  const full = new Map(buildLayout(modelConfigOf(scenario)).tensors.map((t) => [t.name, new Float32Array(t.size)]));
-  const buffers = new Map<string, { flat: Float32Array; tensors: TensorSpec[] }>();
-  for (const piece of pieces) {
-    const key = `${piece.coords.pp}:${piece.coords.tp}`;
-    if (!buffers.has(key)) buffers.set(key, { flat: new Float32Array(piece.totalSize), tensors: piece.tensors });
-    buffers.get(key)!.flat.set(piece.values, piece.offset);
-  }
-  for (const { flat, tensors } of buffers.values()) {
-    // A tied copy (a last stage's LM head) equals its original after the step's gradient sum.
-    for (const t of tensors) if (t.tiedTo === undefined) placeShard(full.get(t.name)!, t.shape, t.shard ?? null, flat.subarray(t.offset, t.offset + t.size));
-  }
-  return full;
+function asInjectedCrash(err: unknown, scenario: Scenario, step: number, last: { step: number; dir: string } | null): unknown {
+  const crash = scenario.faults?.crash;
+  if (!(err instanceof DeviceError) || !crash || !err.causeMessage.startsWith(`${INJECTED_CRASH}:`)) return err;
+  const resume = last === null ? "no checkpoint was written (set training.checkpointEvery and --save)" : `the last checkpoint, of step ${last.step}, is in ${last.dir}: continue with --resume ${last.dir}`;
+  return new DeviceError(crash.rank, `step ${step}`, `injected crash (faults.crash); ${resume}`);
 }
 
 async function gatherGradients(cluster: Cluster<DeviceApi>, scenario: Scenario): Promise<Map<string, Float32Array>> {
@@ -136,18 +159,10 @@ async function gatherGradients(cluster: Cluster<DeviceApi>, scenario: Scenario):
   return assembleTensors(scenario, pieces.filter((p): p is FlatPiece => p !== null));
 }
 
-/** Writes a Hugging Face checkpoint from the parameters of one data-parallel replica (dp index 0). */
-async function saveCheckpoint(cluster: Cluster<DeviceApi>, scenario: Scenario, mesh: Mesh, dir: string): Promise<void> {
-  const ranks = Array.from({ length: mesh.worldSize }, (_, r) => r).filter((r) => mesh.coords(r).dp === 0);
-  const pieces = await cluster.all("gather weights", (device) => device.parameters(), { ranks });
-  const layout = buildLayout(modelConfigOf(scenario));
-  const full = assembleTensors(scenario, pieces);
-  writeCheckpoint(dir, modelConfigOf(scenario), layout.tensors.map((t) => ({ name: t.name, shape: t.shape, data: full.get(t.name)! })), "--save");
-}
-
 function buildResult(scenario: Scenario, worldSize: number, trace: StepTrace, wallSeconds: number, devices: DeviceReport[]): RunResult {
-  const { losses } = trace;
-  const { steps, globalBatch } = scenario.training;
+  const { globalBatch } = scenario.training;
+  const { firstStep, losses } = trace;
+  const steps = scenario.training.steps - firstStep;
   const tokensPerStep = globalBatch * scenario.model.seqLen;
   const finalLoss = losses.length > 0 ? losses[losses.length - 1] : null;
   // Every device's compute + comm + idle is its makespan; the step ends when the slowest device does.

@@ -12,10 +12,12 @@ import { syncTpNormGrads, tpCommFrom, type TpComm } from "../parallel/tensor.js"
 import { syncTiedEmbeddingGrads } from "../parallel/tied.js";
 import type { TensorSpec } from "../model/layout.js";
 import { buildMesh, type Group, type Mesh } from "../parallel/mesh.js";
-import { classOfRank } from "../parallel/symmetry.js";
+import { classOfRank, type MarkedCoords } from "../parallel/symmetry.js";
 import type { DeviceReport, MemoryReport } from "../run/results.js";
 import { costDtypeOf, type Scenario } from "../scenario/schema.js";
 import { Clock, type TimelineEvent } from "../sim/clock.js";
+import { slowdownOf } from "../sim/slowdown.js";
+import { INJECTED_CRASH } from "../errors.js";
 import { stageParts } from "../parallel/pipeline.js";
 import { stagesOfRank } from "../parallel/placement.js";
 import { generateSchedule } from "../schedule/generators.js";
@@ -31,30 +33,34 @@ export interface DeviceData {
   corpus: Int32Array;
   /** Initial weights from a checkpoint (already checked against the scenario), else seeded. */
   init?: NamedTensor[];
+  /**
+   * A resumed run: AdamW's update count and moments, and a 16-bit run's fp32 master weights (full
+   * tensors by weight name, any layout's), and fp16's loss scale.
+   */
+  resume?: { optimizerStep: number; m: NamedTensor[]; v: NamedTensor[]; master?: NamedTensor[]; lossScale?: { scale: number; goodSteps: number } };
   /** Keep a copy of the reduced, unclipped gradients of this step (for equivalence tests). */
   captureGradientsAt?: number;
   /** Record timeline events (for traces and reports); totals are kept either way. */
   recordTimeline: boolean;
   /**
    * A shapes-only run: the device holds meta arrays (src/kernels/meta.ts), charges every cost and
-   * computes nothing. Worker k simulates rank `representatives[k]`; with `byStage` each stands for
-   * every rank of its pipeline stage (src/parallel/symmetry.ts).
+   * computes nothing. Worker k simulates rank `representatives[k]`, which stands for `sizes[k]`
+   * ranks: with `byStage`, every rank of its class, the ranks of its pipeline stage or, with
+   * coordinates `marked` by faults, part of them (src/parallel/symmetry.ts).
    */
-  shapes?: { representatives: number[]; byStage: boolean };
+  shapes?: { representatives: number[]; byStage: boolean; marked: MarkedCoords; sizes: number[] };
 }
 
 /** The ranks a shapes-only device's Comm reaches, and the classes that let one rank stand for many. */
 function rankSpaceOf(shapes: NonNullable<DeviceData["shapes"]>, mesh: Mesh, slot: number): RankSpace {
-  const slots = new Map(shapes.representatives.map((rank, k) => [rank, k]));
+  const classOf = classOfRank(mesh, shapes.byStage, shapes.marked);
+  const slots = new Map(shapes.representatives.map((rank, k) => [classOf(rank), k]));
   return {
     worldSize: mesh.worldSize,
     rank: shapes.representatives[slot]!,
-    slotOf: (rank) => {
-      const k = slots.get(rank);
-      if (k === undefined) throw new Error(`rank ${rank} is not simulated in this shapes-only run, and no class of the caller holds it`);
-      return k;
-    },
-    classOf: classOfRank(mesh, shapes.byStage),
+    // A rank is reached through the worker of its class's representative.
+    slotOf: (rank) => slots.get(classOf(rank))!,
+    classOf,
   };
 }
 
@@ -99,7 +105,9 @@ export class Device {
     const shapes = worker.data.shapes;
     const ranks = shapes ? rankSpaceOf(shapes, this.mesh, worker.rank) : undefined;
     this.rank = ranks ? ranks.rank : worker.rank;
-    this.clock = new Clock(this.rank, scenario.hardware, { wallOriginMs: worker.shared.wallOriginMs, recordEvents: worker.data.recordTimeline, dtype: costDtypeOf(scenario) });
+    const slowdown = slowdownOf(scenario.faults, this.rank, { worldSize: this.mesh.worldSize, devicesPerNode: scenario.hardware.devicesPerNode });
+    const clockOptions = { wallOriginMs: worker.shared.wallOriginMs, recordEvents: worker.data.recordTimeline, dtype: costDtypeOf(scenario), slowdown };
+    this.clock = new Clock(this.rank, scenario.hardware, clockOptions);
     const format = numericFormat(scenario.training);
     this.comm = new Comm(worker.shared, worker.rank, { clock: this.clock, ranks, wire: (kind) => wireDtype(format, kind) });
     this.dpGroup = this.mesh.groupOf(this.rank, "dp");
@@ -113,7 +121,7 @@ export class Device {
     const allParts = stageParts(modelConfigOf(scenario), shape);
     const parts = stagesOfRank(coords.pp, shape).map((s) => allParts[s]);
     const trainer = new Trainer(scenario, rows, {
-      init: init ? new Map(init.map((t) => [t.name, t])) : undefined,
+      init: init ? byName(init) : undefined,
       observer: {
         compute: (label, flops, launches) => this.clock.compute(label, flops, launches),
         gradsReady: (names) => this.gradientSync.gradsReady(names),
@@ -126,6 +134,11 @@ export class Device {
       allocate: shapes ? (n) => metaFloats(n) as Float32Array : (n) => this.comm.sharedArray(n),
     });
     this.trainer = trainer;
+    const resume = worker.data.resume;
+    if (resume) {
+      const master = resume.master && byName(resume.master);
+      trainer.resumeOptimizer(resume.optimizerStep, byName(resume.m), byName(resume.v), { master, lossScale: resume.lossScale });
+    }
     const m = scenario.training.microBatches;
     const actions = generateSchedule(parallel.schedule, { p: parallel.pp, m, v: parallel.virtualStages })[coords.pp];
     this.executor = new PipelineExecutor(trainer, this.comm, { p: parallel.pp, v: parallel.virtualStages, m, ppGroup: this.ppGroup.ranks }, actions);
@@ -137,6 +150,7 @@ export class Device {
   /** One training step on this rank's rows of the step's global batch. */
   step(step: number): StepOutcome {
     const { scenario, corpus } = this.worker.data;
+    this.crashIfInjected(step);
     const { globalBatch, seed } = scenario.training;
     const seqLen = scenario.model.seqLen;
     const trainer = this.trainer;
@@ -157,6 +171,17 @@ export class Device {
     if (this.zeroSharded && !outcome.skipped) this.allGatherParameters();
     this.clock.waitAll();
     return { step, loss, ...outcome };
+  }
+
+  /**
+   * `faults.crash`: this device fails as the step begins, before it sends anything, so its peers
+   * are left waiting as they would be for a dead GPU. A resumed run stands for the restart on a
+   * replaced device and does not replay the crash.
+   */
+  private crashIfInjected(step: number): void {
+    const crash = this.worker.data.scenario.faults?.crash;
+    if (!crash || crash.rank !== this.rank || crash.step !== step || this.worker.data.resume) return;
+    throw Object.assign(new Error(`rank ${crash.rank} crashed at step ${crash.step}`), { name: INJECTED_CRASH });
   }
 
   /** Plain DP: finish the bucketed all-reduce; every replica then holds the whole summed gradient. */
@@ -228,10 +253,9 @@ export class Device {
     const bytesByKind: Record<string, number> = {};
     for (const [kind, c] of Object.entries(ledger.byKind)) bytesByKind[kind] = c.sent;
     const shapes = this.worker.data.shapes;
-    const { dp, tp } = this.mesh.shape;
     return {
       rank: this.rank,
-      ranks: shapes?.byStage ? dp * tp : 1,
+      ranks: shapes ? shapes.sizes[this.worker.rank] : 1,
       coords: this.mesh.coords(this.rank),
       computeSeconds: totals.computeSeconds,
       commSeconds: totals.commSeconds,
@@ -260,7 +284,16 @@ export class Device {
   capturedGradients(): FlatPiece | null {
     return this.captured;
   }
+
+  /** This rank's AdamW moments (its optimizer shard of its flat buffer) and update count, for a checkpoint. */
+  optimizerState(): { step: number; m: FlatPiece; v: FlatPiece; master: FlatPiece | null; lossScale: { scale: number; goodSteps: number } | null } {
+    const { optimizer, shard, master, scaler } = this.trainer;
+    const [m, v] = [this.piece(shard.offset, optimizer.m), this.piece(shard.offset, optimizer.v)];
+    return { step: optimizer.stepCount, m, v, master: master && this.piece(shard.offset, master), lossScale: scaler && scaler.state() };
+  }
 }
+
+const byName = (tensors: NamedTensor[]): Map<string, NamedTensor> => new Map(tensors.map((t) => [t.name, t]));
 
 
 /** The calls the main thread makes on a device (plain data in and out, so they cross threads). */
@@ -271,6 +304,7 @@ export function deviceApi(device: Device) {
     report: () => device.report(),
     parameters: () => device.parameters(),
     capturedGradients: () => device.capturedGradients(),
+    optimizerState: () => device.optimizerState(),
   };
 }
 export type DeviceApi = ReturnType<typeof deviceApi>;

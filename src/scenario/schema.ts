@@ -11,6 +11,7 @@ import { checkPipeline } from "../parallel/pipeline.js";
 import { validateTp } from "../model/layout.js";
 import { hardwareSchema, resolveHardware } from "../sim/hardware.js";
 import type { Dtype } from "../kernels/round.js";
+import { checkFaults, faultsSchema } from "./faults.js";
 
 /** An error message that tells a missing field from a wrong one. */
 const rule = (text: string) => (issue: { input?: unknown }) => (issue.input === undefined ? "is required" : text);
@@ -116,6 +117,8 @@ export const trainingSchema = z.strictObject({
   gradReduceFp32: z.boolean({ error: rule("must be true or false") }).default(false),
   /** fp16 only: dynamic loss scaling settings (defaults as PyTorch's GradScaler). */
   lossScale: lossScaleSchema.optional(),
+  /** Save the checkpoint and training state every N steps into the --save folder (replaced atomically each time). */
+  checkpointEvery: positiveInt().optional(),
 });
 
 export const parallelSchema = z.strictObject({
@@ -159,6 +162,8 @@ export const scenarioSchema = z
     parallel: parallelSchema.prefault({}),
     // Resolved here, so a validated scenario carries the full profile it is simulated on.
     hardware: hardwareSchema.prefault({}).transform((h) => ({ profile: h.profile, ...resolveHardware(h) })),
+    /** Injected stragglers, slow links and a crash (src/scenario/faults.ts). */
+    faults: faultsSchema.optional(),
   })
   .superRefine((s, ctx) => {
     const fail = (path: (string | number)[], message: string) => ctx.addIssue({ code: "custom", path, message });
@@ -206,6 +211,7 @@ export const scenarioSchema = z
     });
     if (t.lossScale && t.precision !== "fp16") fail(["training", "lossScale"], `applies to training.precision: fp16 only (${t.precision} has float32's exponent range and no loss scale)`);
     if (t.optimizer.minLr > t.optimizer.lr) fail(["training", "optimizer", "minLr"], `must not exceed lr (${t.optimizer.minLr} > ${t.optimizer.lr})`);
+    if (s.faults) check(() => checkFaults(s.faults!, { worldSize: p.dp * p.tp * p.pp, devicesPerNode: s.hardware.devicesPerNode, steps: t.steps }));
     if (t.optimizer.warmupSteps > t.steps) fail(["training", "optimizer", "warmupSteps"], `must not exceed training.steps (${t.optimizer.warmupSteps} > ${t.steps})`);
   })
   // The interleaved schedule's chunks per rank default to 2; every other schedule has 1.

@@ -29,6 +29,7 @@ import type { HardwareProfile } from "./hardware.js";
 import { computeTime, groupCollectiveTime, linkBetween, transferTime, type CollectiveOp } from "./cost.js";
 import { launchesTime, type CostContext, type Dtype, type Launch } from "./roofline.js";
 import { emptyBreakdown, phaseOf, type StepBreakdown } from "./breakdown.js";
+import { NO_SLOWDOWN, type Slowdown } from "./slowdown.js";
 
 export type StreamName = "compute" | "comm";
 export type EventKind = "compute" | "comm" | "idle";
@@ -75,6 +76,8 @@ export interface ClockOptions {
   dtype?: Dtype;
   /** Epoch in ms (performance.timeOrigin-based) for wall times; default this thread's timeOrigin. */
   wallOriginMs?: number;
+  /** Injected slowness (a straggler, slow links): factors on what compute and links cost. */
+  slowdown?: Slowdown;
 }
 
 export class Clock {
@@ -98,6 +101,7 @@ export class Clock {
   private readonly wallOriginMs: number;
   /** What the roofline prices launches with. */
   readonly cost: CostContext;
+  private readonly slow: Slowdown;
 
   constructor(
     readonly rank: number,
@@ -107,6 +111,7 @@ export class Clock {
     this.record = options.recordEvents ?? true;
     this.cost = { hardware, dtype: options.dtype ?? "fp32" };
     this.wallOriginMs = options.wallOriginMs ?? performance.timeOrigin;
+    this.slow = options.slowdown ?? NO_SLOWDOWN;
     this.wallMark = this.wallNow();
   }
 
@@ -121,7 +126,7 @@ export class Clock {
    * from the end of the clock's previous action (or `markWall`) to now, unless given.
    */
   compute(label: string, flops: number, launches?: readonly Launch[], wall?: { start: number; end: number }): void {
-    const dt = launches ? launchesTime(this.cost, launches) : computeTime(this.hardware, flops);
+    const dt = (launches ? launchesTime(this.cost, launches) : computeTime(this.hardware, flops)) * this.slow.compute;
     const start = this.now;
     this.now += dt;
     this.computeSeconds += dt;
@@ -151,7 +156,7 @@ export class Clock {
   /** Issues a send of `bytes` to `dst`; returns its send time (carried in the message) and arrival. */
   send(label: string, dst: number, bytes: number, wallStart: number): { sendTime: number; arrival: number } {
     const sendTime = this.readyTime();
-    const arrival = sendTime + transferTime(linkBetween(this.hardware, this.rank, dst), bytes);
+    const arrival = sendTime + this.transfer(this.rank, dst, bytes);
     this.commFree = arrival;
     this.push("comm", "comm", label, sendTime, arrival, wallStart, this.wallNow(), bytes);
     this.markWall();
@@ -160,7 +165,7 @@ export class Clock {
 
   /** A blocking receive of `bytes` from `src`, sent at `sendTime`. */
   recv(label: string, src: number, bytes: number, sendTime: number, wallStart: number): void {
-    const arrival = sendTime + transferTime(linkBetween(this.hardware, src, this.rank), bytes);
+    const arrival = sendTime + this.transfer(src, this.rank, bytes);
     this.waitUntil(label, sendTime, arrival, wallStart);
   }
 
@@ -186,7 +191,7 @@ export class Clock {
       if (i !== me && t > others) others = t;
     }
     if (readyTimes.length === 0) start = this.readyTime();
-    const end = start + groupCollectiveTime(this.hardware, op, ranks, bytes);
+    const end = start + groupCollectiveTime(this.hardware, op, ranks, bytes) * this.slow.link(ranks);
     this.commFree = end;
     const c: CommOp = { label, start, end, idleUntil: others, waited: false };
     this.push("comm", "comm", label, start, end, wallStart, this.wallNow(), bytes);
@@ -202,6 +207,11 @@ export class Clock {
     op.waited = true;
     this.pending.delete(op);
     this.waitUntil(op.label, op.idleUntil, op.end, wallStart);
+  }
+
+  /** Seconds a message of `bytes` takes from `src` to `dst`: the link's cost, times any slowdown of its ends. */
+  private transfer(src: number, dst: number, bytes: number): number {
+    return transferTime(linkBetween(this.hardware, src, dst), bytes) * this.slow.link([src, dst]);
   }
 
   /** Waits for every issued collective, e.g. at the end of a step. Sends are not waited for. */

@@ -33,6 +33,16 @@ export class LossScaler {
     this.scale = settings.initial;
   }
 
+  /** What a checkpoint keeps: the scale and the clean steps counted toward the next growth. */
+  state(): { scale: number; goodSteps: number } {
+    return { scale: this.scale, goodSteps: this.cleanSteps };
+  }
+
+  restore(state: { scale: number; goodSteps: number }): void {
+    this.scale = state.scale;
+    this.cleanSteps = state.goodSteps;
+  }
+
   /** After a step: back off if its gradients were not finite, else count it and grow on schedule. */
   update(finite: boolean): void {
     if (!finite) {

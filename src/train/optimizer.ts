@@ -33,6 +33,11 @@ export class AdamW {
     return this.t;
   }
 
+  /** Continues from a saved state: `t` updates done (for the bias correction); m and v are set by the caller. */
+  resumeAt(t: number): void {
+    this.t = t;
+  }
+
   /** Bytes of optimizer state actually allocated (m and v). */
   stateBytes(): number {
     return this.m.byteLength + this.v.byteLength;
@@ -81,3 +86,19 @@ export function scaleInPlace(values: Float32Array, factor: number): void {
 
 /** FLOPs of one AdamW update per parameter (moments, bias correction, sqrt, divide, decay): a documented estimate for the clock. */
 export const ADAMW_FLOPS_PER_PARAM = 12;
+
+/** Weight decay on matrices only: norm gains are scales, and decaying them toward 0 hurts (as in GPT-2/nanoGPT practice). */
+export function decayRanges(layout: { tensors: readonly { offset: number; size: number; shape: readonly number[] }[] }): DecayRange[] {
+  return layout.tensors.map((t) => ({ offset: t.offset, size: t.size, decay: t.shape.length >= 2 }));
+}
+
+/** The decay ranges that fall inside [offset, offset + size), shifted to start at 0. */
+export function shardRanges(ranges: DecayRange[], offset: number, size: number): DecayRange[] {
+  const out: DecayRange[] = [];
+  for (const range of ranges) {
+    const start = Math.max(range.offset, offset);
+    const end = Math.min(range.offset + range.size, offset + size);
+    if (end > start) out.push({ offset: start - offset, size: end - start, decay: range.decay });
+  }
+  return out;
+}

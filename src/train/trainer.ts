@@ -19,7 +19,7 @@ import { checkTensorsMatch } from "../checkpoint/hf.js";
 import type { Scenario } from "../scenario/schema.js";
 import { adamwLaunch } from "../kernels/cost.js";
 import type { Launch } from "../sim/roofline.js";
-import { ADAMW_FLOPS_PER_PARAM, AdamW, clipFactor, scaleInPlace, sumOfSquares, type DecayRange } from "./optimizer.js";
+import { ADAMW_FLOPS_PER_PARAM, AdamW, clipFactor, decayRanges, scaleInPlace, shardRanges, sumOfSquares } from "./optimizer.js";
 import { learningRate } from "./schedule.js";
 import { isMeta } from "../kernels/meta.js";
 import { storeAs } from "../kernels/round.js";
@@ -27,6 +27,8 @@ import { dtypeBytes, numericFormat, type NumericFormat } from "./precision.js";
 import { LossScaler, lossScaleSettings } from "./loss-scale.js";
 
 export { modelConfigOf };
+
+type TensorsByName = ReadonlyMap<string, NamedTensor>;
 
 export interface StepOutcome {
   step: number;
@@ -104,22 +106,6 @@ const NO_PASS: StagePass = { label: "" };
 export interface TensorParallel {
   comm: TpComm;
   sequenceParallel: boolean;
-}
-
-/** Weight decay on matrices only: norm gains are scales, and decaying them toward 0 hurts (as in GPT-2/nanoGPT practice). */
-export function decayRanges(layout: FlatLayout): DecayRange[] {
-  return layout.tensors.map((t) => ({ offset: t.offset, size: t.size, decay: t.shape.length >= 2 }));
-}
-
-/** The decay ranges that fall inside [offset, offset + size), shifted to start at 0. */
-function shardRanges(ranges: DecayRange[], offset: number, size: number): DecayRange[] {
-  const out: DecayRange[] = [];
-  for (const range of ranges) {
-    const start = Math.max(range.offset, offset);
-    const end = Math.min(range.offset + range.size, offset + size);
-    if (end > start) out.push({ offset: start - offset, size: end - start, decay: range.decay });
-  }
-  return out;
 }
 
 export class Trainer {
@@ -319,6 +305,24 @@ export class Trainer {
   shardSumOfSquares(): number {
     if (this.shapesOnly) return 0;
     return tpGradSquares({ tensors: this.layout.tensors, tp: this.options.tp?.comm }, this.grads, this.shard);
+  }
+
+  /**
+   * Continues AdamW from a saved state: `m` and `v` are full tensors by weight name (any layout's,
+   * gathered); this rank takes its stages, tensor shards and optimizer shard of them, as it does of
+   * the weights, and `t` updates done.
+   */
+  resumeOptimizer(t: number, m: TensorsByName, v: TensorsByName, more: { master?: TensorsByName; lossScale?: { scale: number; goodSteps: number } } = {}): void {
+    const flat = new Float32Array(this.layout.totalSize);
+    const { offset, size } = this.shard;
+    const pairs: [Float32Array | null, TensorsByName | undefined][] = [[this.optimizer.m, m], [this.optimizer.v, v], [this.master, more.master]];
+    for (const [state, full] of pairs) {
+      if (!state || !full) continue;
+      for (const c of this.chunks) shardTpTensors(c.layout, full, flat.subarray(c.offset, c.offset + c.layout.totalSize));
+      state.set(flat.subarray(offset, offset + size));
+    }
+    this.optimizer.resumeAt(t);
+    if (more.lossScale) this.scaler?.restore(more.lossScale);
   }
 
   /** A whole single-replica step. */

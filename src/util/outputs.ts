@@ -8,6 +8,11 @@ import { dirname, resolve } from "node:path";
 import { InputError } from "../errors.js";
 import { siblingName } from "./atomic.js";
 
+/** `a`, `a and b`, `a, b and c`. */
+function listed(names: readonly string[]): string {
+  return names.length < 2 ? names.join("") : `${names.slice(0, -1).join(", ")} and ${names[names.length - 1]}`;
+}
+
 function statOrNull(path: string): Stats | null {
   try {
     return statSync(path);
@@ -46,7 +51,7 @@ export function checkOutputFolder(option: string, path: string, replaceable: rea
   if (stats) {
     const others = readdirSync(path).filter((name) => !replaceable.includes(name));
     if (others.length > 0) {
-      throw new InputError(option, `${path} holds ${others.length === 1 ? others[0] : `${others.length} entries such as ${others[0]}`}; it is replaced as a whole, so it must be empty or hold only ${replaceable.join(" and ")}`);
+      throw new InputError(option, `${path} holds ${others.length === 1 ? others[0] : `${others.length} entries such as ${others[0]}`}; it is replaced as a whole, so it must be empty or hold only ${listed(replaceable)}`);
     }
   }
   checkParent(option, path, (at) => mkdirSync(at), rmdirSync);

@@ -29,3 +29,12 @@ export function writeTemp(name: string, value: unknown, dir = tempDir()): string
   writeFileSync(path, typeof value === "string" ? value : JSON.stringify(value));
   return path;
 }
+
+/** Asserts a bad-input failure: exit 2, one line on stderr containing `text`, no stack trace. */
+export function expectBadInput(r: CliResult, text: string): void {
+  if (r.status !== 2) throw new Error(`expected exit 2, got ${r.status}: ${r.stderr}`);
+  const lines = r.stderr.trim().split("\n");
+  if (lines.length !== 1 || !lines[0].includes(text) || /\n\s+at /.test(r.stderr)) {
+    throw new Error(`expected one line containing ${JSON.stringify(text)}, got ${JSON.stringify(r.stderr)}`);
+  }
+}

@@ -79,7 +79,7 @@ describe("output paths are checked before the run", () => {
     expectRefused(["run", scenario, "--save", "/proc/x"], "--save: cannot create /proc/x: /proc is not a writable folder (ENOENT)");
     mkdirSync(full);
     writeTemp("notes.txt", "mine", full);
-    expectRefused(["run", scenario, "--save", full], `--save: ${full} holds notes.txt; it is replaced as a whole, so it must be empty or hold only config.json and model.safetensors`);
+    expectRefused(["run", scenario, "--save", full], `--save: ${full} holds notes.txt; it is replaced as a whole, so it must be empty or hold only config.json, model.safetensors, training-state.json and training-state.safetensors`);
   });
 
   it("refuses --json, --trace and --report into a missing folder or onto a folder", () => {

@@ -61,9 +61,11 @@ describe("parasim run and eval (built CLI)", () => {
     expect(r.stdout).toContain("final loss");
     const json = JSON.parse(readFileSync(out, "utf8"));
     expect(Object.keys(json).sort()).toEqual(
-      ["bitsPerByte", "communication", "devices", "finalLoss", "losses", "scenario", "simulated", "wall", "worldSize"].sort(),
+      ["bitsPerByte", "communication", "devices", "finalLoss", "firstStep", "lossScale", "losses", "scenario", "simulated", "skippedSteps", "utilisation", "wall", "worldSize"].sort(),
     );
+    expect([json.lossScale, json.skippedSteps]).toEqual([null, []]);
     expect(json.losses).toHaveLength(3);
+    expect(json.firstStep).toBe(0);
     expect(json.scenario.training.microBatches).toBe(1); // defaults filled in
     expect(json.devices[0]).toMatchObject({ rank: 0, coords: { dp: 0, pp: 0, tp: 0 }, bytesSent: 0 });
   });

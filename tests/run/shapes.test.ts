@@ -11,6 +11,9 @@ import { describe, expect, it } from "vitest";
 import { bundledScenarioPath, inShapesMode, readScenarioFile, simulateWithTimeline, validateScenario } from "../../src/index.js";
 import type { DeviceReport, RunOutput } from "../../src/run/results.js";
 import type { TimelineEvent } from "../../src/sim/clock.js";
+import { buildMesh } from "../../src/parallel/mesh.js";
+import { classOfRank } from "../../src/parallel/symmetry.js";
+import { markedCoords } from "../../src/run/shapes.js";
 
 /** Both modes compute their clocks from the same numbers in the same order, so 1e-12 is round-off-free headroom. */
 const RELATIVE = 1e-12;
@@ -50,8 +53,12 @@ function expectSameSimulation(shapes: RunOutput, real: RunOutput): void {
   }
   // Every real rank behaves as the row that stands for it.
   expect(shapes.result.devices.reduce((n, d) => n + d.ranks, 0)).toBe(real.result.worldSize);
+  // A row stands for the ranks of its class: its pipeline stage, or with faults part of it (src/parallel/symmetry.ts).
+  const s = shapes.result.scenario;
+  const mesh = buildMesh(s.parallel);
+  const classOf = classOfRank(mesh, true, markedCoords(s, mesh));
   for (const d of real.result.devices) {
-    const row = shapes.result.devices.find((r) => r.coords.pp === d.coords.pp && (r.ranks > 1 || r.rank === d.rank))!;
+    const row = shapes.result.devices.find((r) => r.rank === d.rank) ?? shapes.result.devices.find((r) => r.ranks > 1 && classOf(r.rank) === classOf(d.rank))!;
     expectSameTimes(d, row, `rank ${d.rank} as rank ${row.rank}`);
     expectSameEvents(eventsOf(real, d.rank), eventsOf(shapes, row.rank), `rank ${d.rank} as rank ${row.rank}`);
   }
@@ -110,6 +117,24 @@ describe("shapes mode gives real mode's simulated results", () => {
   it.each(layouts)("%s", async (_name, parallel, microBatches) => {
     const [shapes, real] = await bothModes(tiny(parallel, microBatches));
     expectSameSimulation(shapes, real);
+  });
+
+  const faulty: [string, object, object][] = [
+    // 16 ranks on 2 nodes: rank 5 (dp 2, tp 1, stage 0) is its own class; its dp and tp peers get classes apart from their stage's.
+    ["dp 4 × tp 2 × pp 2 with a straggler", { dp: 4, tp: 2, pp: 2 }, { slowDevice: { rank: 5, factor: 3 } }],
+    ["dp 4 × pp 2 ZeRO-1 with a slow link and a straggler", { dp: 4, pp: 2, zero: 1 }, { slowLink: { ranks: [2], factor: 4 }, slowDevice: { rank: 6, factor: 1.5 } }],
+  ];
+  it.each(faulty)("%s: a class per faulty coordinate, every rank as its class's representative", async (_name, parallel, faults) => {
+    const [shapes, real] = await bothModes({ ...tiny(parallel, 2), faults });
+    expect(shapes.result.devices.length).toBeLessThan(real.result.worldSize);
+    expectSameSimulation(shapes, real);
+    // What the faults cost agrees too, row by row.
+    close(shapes.result.faults!.stepSecondsAdded, real.result.faults!.stepSecondsAdded, "step time added");
+  });
+
+  it("a crash in shapes mode ends the run naming the rank and the step", async () => {
+    const raw = inShapesMode({ ...tiny({ dp: 4, tp: 2 }, 2), faults: { crash: { rank: 6, step: 1 } } });
+    await expect(simulateWithTimeline(validateScenario(raw))).rejects.toThrow(/^rank 6 failed during step 1: injected crash/);
   });
 
   it("collapses a node-aligned layout to one worker per stage, and keeps every rank of one that is not", async () => {

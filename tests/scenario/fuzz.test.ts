@@ -31,6 +31,8 @@ function schemaPaths(schema: z.ZodType, prefix: string, out: Set<string>): Set<s
   if (prefix) out.add(prefix);
   const inner = (def.innerType ?? def.in ?? def.element) as z.ZodType | undefined;
   if (inner) schemaPaths(inner, prefix, out);
+  // A pipe (z.preprocess, .transform) validates with its output side too.
+  if (def.out) schemaPaths(def.out as z.ZodType, prefix, out);
   for (const option of (def.options as z.ZodType[] | undefined) ?? []) schemaPaths(option, prefix, out);
   const shape = def.shape as Record<string, z.ZodType> | undefined;
   for (const [key, child] of Object.entries(shape ?? {})) schemaPaths(child, prefix ? `${prefix}.${key}` : key, out);
