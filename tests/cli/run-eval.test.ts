@@ -61,7 +61,7 @@ describe("parasim run and eval (built CLI)", () => {
     expect(r.stdout).toContain("final loss");
     const json = JSON.parse(readFileSync(out, "utf8"));
     expect(Object.keys(json).sort()).toEqual(
-      ["bitsPerByte", "communication", "devices", "finalLoss", "losses", "scenario", "simulated", "wall", "worldSize"].sort(),
+      ["bitsPerByte", "communication", "devices", "finalLoss", "losses", "scenario", "simulated", "utilisation", "wall", "worldSize"].sort(),
     );
     expect(json.losses).toHaveLength(3);
     expect(json.scenario.training.microBatches).toBe(1); // defaults filled in
