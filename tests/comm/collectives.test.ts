@@ -153,12 +153,14 @@ describe("simulated time", () => {
     }
   });
 
-  it("a group spanning nodes is charged the inter-node link", async () => {
+  it("a group spanning nodes is charged NCCL's hierarchical all-reduce: in the node, across nodes on the shards, in the node", async () => {
     const inter = { latency: 10e-6, bandwidth: 2.5e8 };
     await configure({ profile: "unit", devicesPerNode: 2, intraNode: { latency: alpha, bandwidth: beta }, interNode: inter });
     const S = 4000 * 4;
     const spans = await cluster.all("ar", (a) => a.allReduce(4000, [0, 1, 2, 3], "dp-grad"), { ranks: [0, 1, 2, 3] });
-    for (const r of spans) expect(r.op!.end).toBe(2 * 3 * inter.latency + ((2 * 3) / 4) * (S / inter.bandwidth));
+    // k = 2 members per node, m = 2 nodes: reduce-scatter + all-gather of S over NVLink, a ring all-reduce of S/2 over the network.
+    const hierarchical = 2 * (alpha + (1 / 2) * (S / beta)) + 2 * inter.latency + (S / 2) / inter.bandwidth;
+    for (const r of spans) expect(r.op!.end).toBeCloseTo(hierarchical, 15);
     const inside = await cluster.all("ar", (a) => a.allReduce(4000, [6, 7], "tp-act"), { ranks: [6, 7] });
     for (const r of inside) expect(r.op!.end).toBe(2 * alpha + (2 / 2) * (S / beta));
   });

@@ -158,7 +158,8 @@ describe("model FLOPs per token of a gpt", () => {
     const untied = { ...tied, tieEmbeddings: false };
     const { vocabSize: V, hiddenSize: h, seqLen: s, numLayers: L } = tied;
     const params = buildLayout(tied).totalSize; // embedding V·h counted once, positions s·h
-    expect(modelFlopsPerToken(tied)).toBe(6 * (params - s * h) + 12 * L * h * s);
+    // Megatron-LM's convention for causal attention: 6 × (12·L·h² weight-matrix parameters + the V·h head) + 6·L·h·s.
+    expect(modelFlopsPerToken(tied)).toBe(6 * (12 * L * h * h + V * h) + 6 * L * h * s);
     expect(modelFlopsPerToken(untied)).toBe(modelFlopsPerToken(tied));
     expect(buildLayout(untied).totalSize).toBe(params + V * h);
   });
