@@ -6,7 +6,7 @@
  * calls charge the same costs and compute nothing (the buffers may then be empty): that is how
  * src/model/flops.ts counts a model's FLOPs, by running it.
  *
- * Charges accumulate in a Charger and reach the device (ModelHooks.compute) just before the next
+ * Charges accumulate in a Charger (src/model/charger.ts) and reach the device (ModelHooks.compute) just before the next
  * collective, so simulated time puts compute and communication in execution order.
  */
 import { attentionBackward, attentionForward } from "../kernels/attention.js";
@@ -36,8 +36,9 @@ import { residualForward } from "../kernels/residual.js";
 import { rmsnormBackward, rmsnormForward } from "../kernels/rmsnorm.js";
 import { ropeBackward, ropeForward, type RopeTables } from "../kernels/rope.js";
 import { swigluBackward, swigluForward } from "../kernels/swiglu.js";
+import { storeAs, type Dtype } from "../kernels/round.js";
 import type { Floats } from "../kernels/types.js";
-import type { TpComm } from "../parallel/tensor.js";
+import type { Charger } from "./charger.js";
 import {
   vocabCrossEntropyBackward,
   vocabCrossEntropyFinish,
@@ -46,93 +47,69 @@ import {
   vocabEmbeddingForward,
 } from "../parallel/tp-vocab.js";
 
-/**
- * Observers of the model's work, for the simulated clock and for data-parallel gradient buckets.
- * `compute` is called with the FLOPs done since the previous call (before each collective and at
- * the end of each unit: the embedding, a layer's attention or MLP block, the head), so a device
- * can charge time in the order the work happens; `gradsReady` after the weight gradients of a
- * unit are complete, with the tensor names.
- */
-export interface ModelHooks {
-  compute(label: string, flops: number): void;
-  gradsReady(names: string[]): void;
+/** The dtypes kernel outputs are stored in: activations and their gradients, and weight gradients. */
+export interface StoreDtypes {
+  activations: Dtype;
+  grads: Dtype;
 }
 
-/**
- * Accumulates the FLOPs done since the last collective and charges them just before the next
- * one (or at `flush`), under the current label.
- */
-export class Charger {
-  private pending = 0;
-  private label = "";
-  constructor(private readonly hooks: () => ModelHooks) {}
-
-  begin(label: string): void {
-    this.flush();
-    this.label = label;
-  }
-
-  add(flops: number): void {
-    this.pending += flops;
-  }
-
-  flush(): void {
-    if (this.pending > 0) this.hooks().compute(this.label, this.pending);
-    this.pending = 0;
-  }
-}
-
-/** A TpComm that charges the pending compute before every collective. */
-export function chargingTpComm(tp: TpComm, charge: Charger): TpComm {
-  if (tp.size === 1) return tp;
-  return {
-    size: tp.size,
-    index: tp.index,
-    allReduce(buf, kind) {
-      charge.flush();
-      tp.allReduce(buf, kind);
-    },
-    reduceScatter(buf, kind) {
-      charge.flush();
-      return tp.reduceScatter(buf, kind);
-    },
-    allGather(buf, kind) {
-      charge.flush();
-      tp.allGather(buf, kind);
-    },
-  };
-}
+const FP32_STORE: StoreDtypes = { activations: "fp32", grads: "fp32" };
 
 /**
  * Each method: the kernel of the same name (same arguments, same order: outputs, saved buffers,
  * inputs, dimensions), preceded by its charge. Legend as in src/kernels: N rows, K input and O
  * output features, C hidden, B batch, T time, H/G query/kv heads, D head size, F intermediate.
+ *
+ * Mixed precision: each kernel runs as one fused kernel does on a GPU, accumulating in float32 or
+ * wider, and what it writes is then stored in its dtype (src/kernels/round.ts): activations,
+ * probabilities and activation gradients in `store.activations`, weight gradients in
+ * `store.grads`. The norms' rstd, flash attention's log-sum-exp and the cross-entropy's
+ * probabilities and losses are statistics kept in float32, as Megatron-LM's fused kernels keep them.
  */
 export class KernelCalls {
   constructor(
     private readonly charge: Charger,
     /** False: charge only (shapes-only runs and FLOP counting). */
     readonly computes = true,
+    private readonly store: StoreDtypes = FP32_STORE,
   ) {}
+
+  /** Stores kernel outputs that are activations or activation gradients. */
+  private act(...bufs: (Floats | null)[]): void {
+    for (const b of bufs) if (b) storeAs(this.store.activations, b);
+  }
+
+  /** Stores a weight gradient. */
+  private grad(buf: Floats | null): void {
+    if (buf) storeAs(this.store.grads, buf);
+  }
 
   linearForward(out: Floats, inp: Floats, weight: Floats, N: number, K: number, O: number): void {
     this.charge.add(linearFlops(N, K, O).forward);
-    if (this.computes) linearForward(out, inp, weight, N, K, O);
+    if (!this.computes) return;
+    linearForward(out, inp, weight, N, K, O);
+    this.act(out);
   }
 
   linearBackwardInput(dinp: Floats, dout: Floats, weight: Floats, N: number, K: number, O: number): void {
     this.charge.add(linearFlops(N, K, O).backwardInput);
-    if (this.computes) linearBackwardInput(dinp, dout, weight, N, K, O);
+    if (!this.computes) return;
+    linearBackwardInput(dinp, dout, weight, N, K, O);
+    this.act(dinp);
   }
 
   linearBackwardWeight(dweight: Floats, dout: Floats, inp: Floats, N: number, K: number, O: number): void {
     this.charge.add(linearFlops(N, K, O).backwardWeight);
-    if (this.computes) linearBackwardWeight(dweight, dout, inp, N, K, O);
+    if (!this.computes) return;
+    linearBackwardWeight(dweight, dout, inp, N, K, O);
+    this.grad(dweight);
   }
 
   rmsnormForward(out: Floats, rstd: Floats, inp: Floats, weight: Floats, N: number, C: number, eps: number): void {
     this.charge.add(rmsnormFlops(N, C).forward);
-    if (this.computes) rmsnormForward(out, rstd, inp, weight, N, C, eps);
+    if (!this.computes) return;
+    rmsnormForward(out, rstd, inp, weight, N, C, eps);
+    this.act(out);
   }
 
   /** Either gradient may be null; each one computed is charged. */
@@ -140,7 +117,10 @@ export class KernelCalls {
     const cost = rmsnormFlops(N, C);
     if (dinp) this.charge.add(cost.backwardInput);
     if (dweight) this.charge.add(cost.backwardWeight);
-    if (this.computes) rmsnormBackward(dinp, dweight, dout, inp, weight, rstd, N, C);
+    if (!this.computes) return;
+    rmsnormBackward(dinp, dweight, dout, inp, weight, rstd, N, C);
+    this.act(dinp);
+    this.grad(dweight);
   }
 
   /**
@@ -154,7 +134,9 @@ export class KernelCalls {
 
   layernormForward(out: Floats, mean: Floats, rstd: Floats, inp: Floats, weight: Floats, bias: Floats, N: number, C: number, eps: number): void {
     this.charge.add(layernormFlops(N, C).forward);
-    if (this.computes) layernormForward(out, mean, rstd, inp, weight, bias, N, C, eps);
+    if (!this.computes) return;
+    layernormForward(out, mean, rstd, inp, weight, bias, N, C, eps);
+    this.act(out);
   }
 
   /** The input gradient (dinp, may be null) and the weight and bias gradients (both null or both set); each one computed is charged. */
@@ -165,7 +147,11 @@ export class KernelCalls {
     const cost = layernormFlops(N, C);
     if (dinp) this.charge.add(cost.backwardInput);
     if (dweight) this.charge.add(cost.backwardWeight);
-    if (this.computes) layernormBackward(dinp, dweight, dbias, dout, inp, weight, mean, rstd, N, C);
+    if (!this.computes) return;
+    layernormBackward(dinp, dweight, dbias, dout, inp, weight, mean, rstd, N, C);
+    this.act(dinp);
+    this.grad(dweight);
+    this.grad(dbias);
   }
 
   /** As rmsnormBackwardIntoStream, for LayerNorm. */
@@ -177,54 +163,74 @@ export class KernelCalls {
   /** out[N,O] += bias. */
   biasForward(out: Floats, bias: Floats, N: number, O: number): void {
     this.charge.add(biasFlops(N, O).forward);
-    if (this.computes) biasForward(out, bias, N, O);
+    if (!this.computes) return;
+    biasForward(out, bias, N, O);
+    this.act(out);
   }
 
   biasBackward(dbias: Floats, dout: Floats, N: number, O: number): void {
     this.charge.add(biasFlops(N, O).backwardWeight);
-    if (this.computes) biasBackward(dbias, dout, N, O);
+    if (!this.computes) return;
+    biasBackward(dbias, dout, N, O);
+    this.grad(dbias);
   }
 
   /** out[rows,C] += the position table's row of each row's position (rows from firstRow of a [B·T,C] activation). */
   positionEmbeddingForward(out: Floats, table: Floats, firstRow: number, rows: number, T: number, C: number): void {
     this.charge.add(biasFlops(rows, C).forward);
-    if (this.computes) positionEmbeddingForward(out, table, firstRow, rows, T, C);
+    if (!this.computes) return;
+    positionEmbeddingForward(out, table, firstRow, rows, T, C);
+    this.act(out);
   }
 
   positionEmbeddingBackward(dtable: Floats, dout: Floats, firstRow: number, rows: number, T: number, C: number): void {
     this.charge.add(biasFlops(rows, C).backwardWeight);
-    if (this.computes) positionEmbeddingBackward(dtable, dout, firstRow, rows, T, C);
+    if (!this.computes) return;
+    positionEmbeddingBackward(dtable, dout, firstRow, rows, T, C);
+    this.grad(dtable);
   }
 
   /** GELU (tanh approximation) over [N,F]. */
   geluForward(out: Floats, inp: Floats, N: number, F: number): void {
     this.charge.add(geluFlops(N, F).forward);
-    if (this.computes) geluForward(out, inp, N * F);
+    if (!this.computes) return;
+    geluForward(out, inp, N * F);
+    this.act(out);
   }
 
   geluBackward(dinp: Floats, dout: Floats, inp: Floats, N: number, F: number): void {
     this.charge.add(geluFlops(N, F).backwardInput);
-    if (this.computes) geluBackward(dinp, dout, inp, N * F);
+    if (!this.computes) return;
+    geluBackward(dinp, dout, inp, N * F);
+    this.act(dinp);
   }
 
   residualForward(out: Floats, a: Floats, b: Floats, n: number): void {
     this.charge.add(residualFlops(n).forward);
-    if (this.computes) residualForward(out, a, b, n);
+    if (!this.computes) return;
+    residualForward(out, a, b, n);
+    this.act(out);
   }
 
   ropeForward(out: Floats, inp: Floats, tables: RopeTables, B: number, T: number, NH: number, D: number): void {
     this.charge.add(ropeFlops(B, T, NH, D).forward);
-    if (this.computes) ropeForward(out, inp, tables, B, T, NH, D);
+    if (!this.computes) return;
+    ropeForward(out, inp, tables, B, T, NH, D);
+    this.act(out);
   }
 
   ropeBackward(dinp: Floats, dout: Floats, tables: RopeTables, B: number, T: number, NH: number, D: number): void {
     this.charge.add(ropeFlops(B, T, NH, D).backwardInput);
-    if (this.computes) ropeBackward(dinp, dout, tables, B, T, NH, D);
+    if (!this.computes) return;
+    ropeBackward(dinp, dout, tables, B, T, NH, D);
+    this.act(dinp);
   }
 
   attentionForward(out: Floats, att: Floats, q: Floats, k: Floats, v: Floats, B: number, T: number, H: number, G: number, D: number): void {
     this.charge.add(attentionFlops(B, T, H, D).forward);
-    if (this.computes) attentionForward(out, att, q, k, v, B, T, H, G, D);
+    if (!this.computes) return;
+    attentionForward(out, att, q, k, v, B, T, H, G, D);
+    this.act(out, att);
   }
 
   attentionBackward(
@@ -232,13 +238,17 @@ export class KernelCalls {
     B: number, T: number, H: number, G: number, D: number,
   ): void {
     this.charge.add(attentionFlops(B, T, H, D).backwardInput);
-    if (this.computes) attentionBackward(dq, dk, dv, dout, att, q, k, v, B, T, H, G, D);
+    if (!this.computes) return;
+    attentionBackward(dq, dk, dv, dout, att, q, k, v, B, T, H, G, D);
+    this.act(dq, dk, dv);
   }
 
   /** Flash attention: the same output as attentionForward; keeps each row's log-sum-exp instead of the probabilities. */
   flashAttentionForward(out: Floats, lse: Floats, q: Floats, k: Floats, v: Floats, B: number, T: number, H: number, G: number, D: number): void {
     this.charge.add(flashAttentionFlops(B, T, H, D).forward);
-    if (this.computes) flashAttentionForward(out, lse, q, k, v, B, T, H, G, D);
+    if (!this.computes) return;
+    flashAttentionForward(out, lse, q, k, v, B, T, H, G, D);
+    this.act(out);
   }
 
   /** Recomputes the probabilities from q, k and lse, block by block, and accumulates dq, dk, dv. */
@@ -247,13 +257,17 @@ export class KernelCalls {
     B: number, T: number, H: number, G: number, D: number,
   ): void {
     this.charge.add(flashAttentionFlops(B, T, H, D).backwardInput);
-    if (this.computes) flashAttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, B, T, H, G, D);
+    if (!this.computes) return;
+    flashAttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, B, T, H, G, D);
+    this.act(dq, dk, dv);
   }
 
   /** Block-sparse causal attention (Child et al. 2019): only the pattern's blocks are computed and charged. */
   sparseAttentionForward(out: Floats, att: Floats, q: Floats, k: Floats, v: Floats, B: number, T: number, H: number, G: number, D: number, pattern: SparsePattern): void {
     this.charge.add(sparseAttentionFlops(B, T, H, D, pattern).forward);
-    if (this.computes) sparseAttentionForward(out, att, q, k, v, B, T, H, G, D, pattern);
+    if (!this.computes) return;
+    sparseAttentionForward(out, att, q, k, v, B, T, H, G, D, pattern);
+    this.act(out, att);
   }
 
   sparseAttentionBackward(
@@ -261,18 +275,24 @@ export class KernelCalls {
     B: number, T: number, H: number, G: number, D: number, pattern: SparsePattern,
   ): void {
     this.charge.add(sparseAttentionFlops(B, T, H, D, pattern).backwardInput);
-    if (this.computes) sparseAttentionBackward(dq, dk, dv, dout, att, q, k, v, B, T, H, G, D, pattern);
+    if (!this.computes) return;
+    sparseAttentionBackward(dq, dk, dv, dout, att, q, k, v, B, T, H, G, D, pattern);
+    this.act(dq, dk, dv);
   }
 
   /** SwiGLU over [N,F] (gate and up). */
   swigluForward(out: Floats, gate: Floats, up: Floats, N: number, F: number): void {
     this.charge.add(swigluFlops(N, F).forward);
-    if (this.computes) swigluForward(out, gate, up, N * F);
+    if (!this.computes) return;
+    swigluForward(out, gate, up, N * F);
+    this.act(out);
   }
 
   swigluBackward(dgate: Floats, dup: Floats, dout: Floats, gate: Floats, up: Floats, N: number, F: number): void {
     this.charge.add(swigluFlops(N, F).backwardInput);
-    if (this.computes) swigluBackward(dgate, dup, dout, gate, up, N * F);
+    if (!this.computes) return;
+    swigluBackward(dgate, dup, dout, gate, up, N * F);
+    this.act(dgate, dup);
   }
 
   /**
@@ -282,13 +302,17 @@ export class KernelCalls {
    */
   embeddingForward(out: Floats, tokens: Int32Array, table: Floats, N: number, C: number, V: number, vStart: number, Vl: number): void {
     this.charge.add(embeddingFlops(N, C).forward);
-    if (this.computes) vocabEmbeddingForward(out, tokens, table, N, C, V, vStart, Vl);
+    if (!this.computes) return;
+    vocabEmbeddingForward(out, tokens, table, N, C, V, vStart, Vl);
+    this.act(out);
   }
 
   /** The embedding's weight gradient (a scatter-add), charged over all N rows as the forward is. */
   embeddingBackward(dtable: Floats, dout: Floats, tokens: Int32Array, N: number, C: number, vStart: number, Vl: number): void {
     this.charge.add(embeddingFlops(N, C).backwardWeight);
-    if (this.computes) vocabEmbeddingBackward(dtable, dout, tokens, N, C, vStart, Vl);
+    if (!this.computes) return;
+    vocabEmbeddingBackward(dtable, dout, tokens, N, C, vStart, Vl);
+    this.grad(dtable);
   }
 
   /**
@@ -308,6 +332,8 @@ export class KernelCalls {
 
   crossEntropyBackward(dlogits: Floats, probs: Floats, targets: Int32Array, scale: number, N: number, vStart: number, Vl: number): void {
     this.charge.add(crossEntropyFlops(N, Vl).backwardInput);
-    if (this.computes) vocabCrossEntropyBackward(dlogits, probs, targets, scale, N, vStart, Vl);
+    if (!this.computes) return;
+    vocabCrossEntropyBackward(dlogits, probs, targets, scale, N, vStart, Vl);
+    this.act(dlogits);
   }
 }

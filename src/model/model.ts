@@ -36,7 +36,9 @@ import { familyOf, headDim, tiesEmbeddings, type ModelConfig } from "./config.js
 import { embeddingBackwardInput, embeddingBackwardWeight, embeddingForward, type EmbeddingWeights } from "./embedding.js";
 import { modelDims, type ModelDims } from "./dims.js";
 import { headBackwardInput, headBackwardWeight, headForward, type HeadWeights } from "./head.js";
-import { Charger, chargingTpComm, KernelCalls, type ModelHooks } from "./kernel-calls.js";
+import { Charger, chargingTpComm, type ModelHooks } from "./charger.js";
+import { KernelCalls, type StoreDtypes } from "./kernel-calls.js";
+import { DTYPE_BYTES } from "../kernels/round.js";
 import { layerBackwardInput, layerBackwardWeight, layerForward, type LayerContext, type LayerWeights } from "./layer.js";
 import { EMBED_NAME, FINAL_NORM_BIAS_NAME, FINAL_NORM_NAME, layerTensorName, layerTensorsOf, LM_HEAD_NAME, POSITION_NAME, views, type Layout } from "./layout.js";
 
@@ -63,6 +65,8 @@ export interface ModelOptions {
   attention?: AttentionKernel;
   /** Block-sparse attention pattern (naive kernel only), default causal. */
   attentionPattern?: SparsePattern;
+  /** Mixed precision: the dtypes kernel outputs are stored in (src/train/precision.ts); default fp32. */
+  store?: StoreDtypes;
 }
 
 const NO_HOOKS: ModelHooks = { compute() {}, gradsReady() {} };
@@ -132,7 +136,9 @@ export class LlamaModel {
     const computes = !isMeta(params);
     invariant(computes === !isMeta(grads), "params and grads must both be meta arrays or both be real");
     this.sequenceParallel = sp;
-    this.buffers = computes ? arrayMaker(params instanceof Float64Array ? Float64Array : Float32Array) : metaMaker;
+    // Tensors count their stored width: 2 bytes in 16-bit precision (emulated in float32 arrays).
+    const stored = options.store && DTYPE_BYTES[options.store.activations];
+    this.buffers = computes ? arrayMaker(params instanceof Float64Array ? Float64Array : Float32Array, stored) : metaMaker(stored);
     this.dims = modelDims(config, B, T, tp.size, sp);
     this.paramViews = views(layout, params);
     this.gradViews = views(layout, grads);
@@ -143,7 +149,7 @@ export class LlamaModel {
     const { N, rows, C, D, Hl, Gl, Fl } = this.dims;
     const workspace = countingAllocator(this.buffers);
     const family = familyOf(config);
-    this.recomputed = recomputedBuffers(workspace.f, this.dims, B, T, options, family);
+    this.recomputed = recomputedBuffers(workspace, this.dims, B, T, options, family);
     const { recompute, attention } = this.recomputed;
     this.recomputedOutput = workspace.f(recompute === "full" ? rows * C : 0);
     this.acts = this.newActivations();
@@ -161,7 +167,7 @@ export class LlamaModel {
       rope: family === "llama" ? ropeTables(T, headDim(config), config.ropeTheta) : null,
       ws,
       charge,
-      ops: new KernelCalls(charge, computes),
+      ops: new KernelCalls(charge, computes, options.store),
       recomputeAttention: recompute === "selective",
       flash: attention === "flash",
       pattern: options.attentionPattern?.kind === "strided" || options.attentionPattern?.kind === "fixed" ? options.attentionPattern : null,
