@@ -1,12 +1,15 @@
 /**
  * Checkpoints in Hugging Face Llama form: a folder with `config.json` (LlamaConfig field names)
  * and `model.safetensors` (Llama tensor names and shapes), so `transformers` can load what parasim
- * writes and parasim can start from it.
+ * writes and parasim can start from it. A gpt model is written and read in GPT-2 form instead
+ * (src/checkpoint/gpt2.ts).
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { InputError } from "../errors.js";
-import type { ModelConfig, ModelNumberField } from "../model/config.js";
+import { isGpt, type ModelConfig, type ModelNumberField } from "../model/config.js";
+import { buildLayout } from "../model/layout.js";
+import { fromGpt2Config, fromGpt2Tensors, GPT2_CONFIG_NAMES, isGpt2Config, toGpt2Config, toGpt2Tensors } from "./gpt2.js";
 import { writeFileAtomic, writeFolderAtomic } from "../util/atomic.js";
 import { checkOutputFolder } from "../util/outputs.js";
 import { readSafetensors, writeSafetensors, type NamedTensor } from "./safetensors.js";
@@ -29,12 +32,13 @@ export const HF_CONFIG_NAMES: Readonly<Record<ModelNumberField, string>> = {
 };
 
 /**
- * Throws InputError(option, …) unless the model has a Hugging Face Llama checkpoint form: the gpt
- * family (GPT-2's fused, transposed Conv1D tensors) and tied embeddings are not written or read yet.
+ * Throws InputError(option, …) unless the model has a checkpoint form: a gpt (tied or not) in
+ * GPT-2 form, an untied llama in Llama form; a tied llama is not written or read yet.
  */
 export function checkCheckpointable(config: ModelConfig, option: string): void {
-  if (config.family === "gpt") throw new InputError(option, "checkpoints hold Llama models only; model.family gpt cannot be saved or loaded yet");
-  if (config.tieEmbeddings === true) throw new InputError(option, "checkpoints hold untied Llama models only; model.tieEmbeddings cannot be saved or loaded yet");
+  if (!isGpt(config) && config.tieEmbeddings === true) {
+    throw new InputError(option, "llama checkpoints hold untied models only; a llama with model.tieEmbeddings cannot be saved or loaded yet");
+  }
 }
 
 /** The LlamaConfig fields parasim writes, named as transformers names them. */
@@ -108,8 +112,11 @@ export function writeCheckpoint(dir: string, config: ModelConfig, tensors: Named
   checkCheckpointable(config, option);
   checkOutputFolder(option, dir, CHECKPOINT_FILES);
   writeFolderAtomic(dir, (folder) => {
-    writeFileAtomic(join(folder, CONFIG_FILE), JSON.stringify(toHfConfig(config), null, 2) + "\n");
-    writeSafetensors(join(folder, WEIGHTS_FILE), tensors, { format: "pt", producer: "parasim" });
+    const gpt = isGpt(config);
+    const hfConfig = gpt ? toGpt2Config(config) : toHfConfig(config);
+    writeFileAtomic(join(folder, CONFIG_FILE), JSON.stringify(hfConfig, null, 2) + "\n");
+    const written = gpt ? toGpt2Tensors(config, new Map(tensors.map((t) => [t.name, t]))) : tensors;
+    writeSafetensors(join(folder, WEIGHTS_FILE), written, { format: "pt", producer: "parasim" });
     more?.(folder);
   });
 }
@@ -129,9 +136,11 @@ export function readCheckpoint(dir: string): Checkpoint {
     throw new InputError("checkpoint", `${configPath} is not valid JSON`);
   }
   if (typeof hf !== "object" || hf === null || Array.isArray(hf)) throw new InputError("checkpoint", `${configPath} is not a JSON object`);
-  const config = fromHfConfig(hf as Record<string, unknown>, CONFIG_FILE);
-  const tensors = readSafetensors(join(dir, WEIGHTS_FILE));
-  for (const t of tensors.values()) checkFinite(t);
+  const gpt2 = isGpt2Config(hf as Record<string, unknown>);
+  const config = gpt2 ? fromGpt2Config(hf as Record<string, unknown>, CONFIG_FILE) : fromHfConfig(hf as Record<string, unknown>, CONFIG_FILE);
+  const stored = readSafetensors(join(dir, WEIGHTS_FILE));
+  for (const t of stored.values()) checkFinite(t);
+  const tensors = gpt2 ? fromGpt2Tensors(config, stored, buildLayout(config).byName) : stored;
   return { config, tensors };
 }
 
@@ -169,9 +178,15 @@ export function checkTensorsMatch(
 
 /** Checks that a checkpoint's config describes the scenario's model, naming the first field that differs. */
 export function checkConfigMatches(checkpoint: ModelConfig, scenario: ModelConfig): void {
-  for (const key of Object.keys(HF_CONFIG_NAMES) as ModelNumberField[]) {
+  const [family, scenarioFamily] = [isGpt(checkpoint) ? "gpt" : "llama", isGpt(scenario) ? "gpt" : "llama"];
+  if (family !== scenarioFamily) throw new InputError("checkpoint", `${CONFIG_FILE} holds a ${family} model but the scenario's model.family is ${scenarioFamily}`);
+  const names: Partial<Record<ModelNumberField, string>> = family === "gpt" ? GPT2_CONFIG_NAMES : HF_CONFIG_NAMES;
+  for (const key of Object.keys(names) as ModelNumberField[]) {
     if (checkpoint[key] !== scenario[key]) {
-      throw new InputError("checkpoint", `${CONFIG_FILE} has ${HF_CONFIG_NAMES[key]} = ${checkpoint[key]} but the scenario's model.${key} is ${scenario[key]}`);
+      throw new InputError("checkpoint", `${CONFIG_FILE} has ${names[key]} = ${checkpoint[key]} but the scenario's model.${key} is ${scenario[key]}`);
     }
+  }
+  if ((checkpoint.tieEmbeddings === true) !== (scenario.tieEmbeddings === true)) {
+    throw new InputError("checkpoint", `${CONFIG_FILE} has tie_word_embeddings = ${checkpoint.tieEmbeddings === true} but the scenario's model.tieEmbeddings is ${scenario.tieEmbeddings === true}`);
   }
 }

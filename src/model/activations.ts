@@ -200,8 +200,8 @@ export class Activations {
       return layerActivations(alloc, modelDims(config, B, T, tp, sp), B, T, att, recomputed.attention, family);
     });
     // The cross-entropy runs in float32 on the 16-bit logits (Megatron-LM upcasts them): its probabilities and losses are float32.
-    const meanf = (): Floats => stat(family === "gpt" ? rows : 0);
-    this.head = part.hasHead ? { lnf: f(N * C), meanf: meanf(), rstdf: stat(rows), logits: f(N * Vl), probs: stat(N * Vl), losses: stat(N) } : null;
+    const meanf = stat(family === "gpt" ? rows : 0);
+    this.head = part.hasHead ? { lnf: f(N * C), meanf, rstdf: stat(rows), logits: f(N * Vl), probs: stat(N * Vl), losses: stat(N) } : null;
     this.bytes = alloc.bytes() + this.tokens.byteLength + this.targets.byteLength;
   }
 

@@ -32,7 +32,8 @@ import { rowChunk, TP_ACT, type Conjugate, type TpComm } from "../parallel/tenso
 import type { LayerActivations, LayerWeightGradInputs } from "./activations.js";
 import type { ModelConfig } from "./config.js";
 import type { ModelDims } from "./dims.js";
-import type { Charger, KernelCalls } from "./kernel-calls.js";
+import type { Charger } from "./charger.js";
+import type { KernelCalls } from "./kernel-calls.js";
 import type { LayerTensor } from "./layout.js";
 
 /** A layer's tensors by name suffix; only its family's tensors are present (a llama layer has no biases). */

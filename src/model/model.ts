@@ -36,7 +36,8 @@ import { familyOf, headDim, tiesEmbeddings, type ModelConfig } from "./config.js
 import { embeddingBackwardInput, embeddingBackwardWeight, embeddingForward, type EmbeddingWeights } from "./embedding.js";
 import { modelDims, type ModelDims } from "./dims.js";
 import { headBackwardInput, headBackwardWeight, headForward, type HeadWeights } from "./head.js";
-import { Charger, chargingTpComm, KernelCalls, type ModelHooks, type StoreDtypes } from "./kernel-calls.js";
+import { Charger, chargingTpComm, type ModelHooks } from "./charger.js";
+import { KernelCalls, type StoreDtypes } from "./kernel-calls.js";
 import { DTYPE_BYTES } from "../kernels/round.js";
 import { layerBackwardInput, layerBackwardWeight, layerForward, type LayerContext, type LayerWeights } from "./layer.js";
 import { EMBED_NAME, FINAL_NORM_BIAS_NAME, FINAL_NORM_NAME, layerTensorName, layerTensorsOf, LM_HEAD_NAME, POSITION_NAME, views, type Layout } from "./layout.js";

@@ -8,12 +8,14 @@
  * rank's vocabulary shard V/tp·h). Both copies then take identical AdamW steps and stay equal.
  * The copy is left out of the gradient norm, which counts the tensor once (src/parallel/tensor.ts).
  *
- * When one rank holds both (interleaved stages on one pipeline rank) the sum is local.
+ * When one rank holds both (interleaved stages on one pipeline rank, pp 1) the sum is local and
+ * stored in the gradients' dtype; otherwise its payload is a weight gradient (src/train/precision.ts).
  * Data-parallel reduction commutes with this sum: plain data parallelism reduces first (its
  * buckets overlap backward); ZeRO-1 reduce-scatters shards of the flat buffer, which do not line
  * up between stages, so it sums the pair first.
  */
 import type { Comm } from "../comm/comm.js";
+import { storeAs, type Dtype } from "../kernels/round.js";
 import { EMBED_NAME, type TensorSpec } from "../model/layout.js";
 import type { Mesh } from "./mesh.js";
 
@@ -30,7 +32,7 @@ export function tiedEmbeddingGroup(mesh: Mesh, rank: number): number[] | null {
  * Sums the embedding's gradient and its tied copy's over the pair (see the header). Does nothing
  * for an untied model or on a rank that holds neither.
  */
-export function syncTiedEmbeddingGrads(comm: Comm, mesh: Mesh, tensors: readonly TensorSpec[], grads: Float32Array, tied: boolean): void {
+export function syncTiedEmbeddingGrads(comm: Comm, mesh: Mesh, tensors: readonly TensorSpec[], grads: Float32Array, tied: boolean, gradDtype: Dtype = "fp32"): void {
   if (!tied) return;
   const view = (t: TensorSpec) => grads.subarray(t.offset, t.offset + t.size);
   const copy = tensors.find((t) => t.tiedTo !== undefined);
@@ -38,6 +40,7 @@ export function syncTiedEmbeddingGrads(comm: Comm, mesh: Mesh, tensors: readonly
   if (copy && original) {
     const [a, b] = [view(original), view(copy)];
     for (let i = 0; i < a.length; i++) a[i] += b[i];
+    storeAs(gradDtype, a); // stored in the gradients' dtype, as the ring all-reduce stores its sums
     b.set(a);
     return;
   }

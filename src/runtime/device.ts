@@ -194,7 +194,8 @@ export class Device {
   /** Tied embeddings split over the first and last pipeline stage: their gradients summed (src/parallel/tied.ts). */
   private syncTiedEmbeddings(): void {
     const { trainer } = this;
-    syncTiedEmbeddingGrads(this.comm, this.mesh, trainer.layout.tensors, trainer.grads, trainer.config.tieEmbeddings === true);
+    const gradDtype = numericFormat(this.worker.data.scenario.training).grads;
+    syncTiedEmbeddingGrads(this.comm, this.mesh, trainer.layout.tensors, trainer.grads, trainer.config.tieEmbeddings === true, gradDtype);
   }
 
   /**

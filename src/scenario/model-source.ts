@@ -1,6 +1,6 @@
 /**
  * Where a scenario's model comes from: its explicit fields, a published preset
- * (`model: { preset: llama-3-70b }`), or a Hugging Face LlamaConfig file
+ * (`model: { preset: llama-3-70b }`), or a Hugging Face LlamaConfig or GPT2Config file
  * (`model: { hfConfig: config.json }`). A preset or a file supplies every ModelConfig field;
  * fields written beside it override them (`model: { preset: llama-3-70b, seqLen: 8192 }`).
  * The result is the model section as if the user had written every field, so the schema
@@ -8,6 +8,7 @@
  */
 import { readFileSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
+import { fromGpt2Config, isGpt2Config } from "../checkpoint/gpt2.js";
 import { fromHfConfig } from "../checkpoint/hf.js";
 import { InputError } from "../errors.js";
 import type { ModelConfig } from "../model/config.js";
@@ -64,6 +65,7 @@ function hfConfigFile(path: unknown, baseDir: string): ModelConfig {
     throw new InputError("model.hfConfig", `${file} is not valid JSON: ${(err as Error).message.split("\n")[0]}`);
   }
   if (hf === null || typeof hf !== "object" || Array.isArray(hf)) throw new InputError("model.hfConfig", `${file} must hold a JSON object`);
+  if (isGpt2Config(hf as Record<string, unknown>)) return fromGpt2Config(hf as Record<string, unknown>, "model.hfConfig");
   checkLlama(hf as Record<string, unknown>);
   return fromHfConfig(hf as Record<string, unknown>, "model.hfConfig");
 }
@@ -75,7 +77,7 @@ function hfConfigFile(path: unknown, baseDir: string): ModelConfig {
 function checkLlama(hf: Record<string, unknown>): void {
   const where = "model.hfConfig";
   if (hf.model_type !== undefined && hf.model_type !== "llama") {
-    throw new InputError(`${where}.model_type`, `must be "llama" (parasim models Llama only), got ${JSON.stringify(hf.model_type)}`);
+    throw new InputError(`${where}.model_type`, `must be "llama" or "gpt2", got ${JSON.stringify(hf.model_type)}`);
   }
   const arch = hf.architectures;
   if (arch !== undefined && !(Array.isArray(arch) && arch.includes("LlamaForCausalLM"))) {

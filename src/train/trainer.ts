@@ -149,11 +149,12 @@ export class Trainer {
     this.params = allocate(this.layout.totalSize);
     this.grads = allocate(this.layout.totalSize);
     this.shapesOnly = isMeta(this.params);
+    const init = options.init && withTiedCopies(options.init, this.layout.tensors);
     if (this.shapesOnly) {
       // Meta parameters (a shapes-only run) have no values to initialise or load.
-    } else if (!options.init) initParams(this.layout, this.params, scenario.training.seed, scenario.model.initStd);
-    else if (tp) layouts.forEach((l, k) => shardTpTensors(l, options.init!, this.params.subarray(offsets[k], offsets[k] + l.totalSize)));
-    else loadTensors(this.layout, this.params, options.init, parts.length === 1 && parts[0].hasEmbedding && parts[0].hasHead);
+    } else if (!init) initParams(this.layout, this.params, scenario.training.seed, scenario.model.initStd);
+    else if (tp) layouts.forEach((l, k) => shardTpTensors(l, init, this.params.subarray(offsets[k], offsets[k] + l.totalSize)));
+    else loadTensors(this.layout, this.params, init, parts.length === 1 && parts[0].hasEmbedding && parts[0].hasHead);
     this.shard = options.optimizerShard?.(this.layout.totalSize) ?? { offset: 0, size: this.layout.totalSize };
     this.format = numericFormat(scenario.training);
     this.master = this.format.masterWeights ? this.makeMasterWeights(allocate) : null;
@@ -335,6 +336,15 @@ export class Trainer {
   tensors(): NamedTensor[] {
     return this.layout.tensors.map((t) => ({ name: t.name, shape: t.shape, data: this.params.subarray(t.offset, t.offset + t.size) }));
   }
+}
+
+/** A checkpoint's tensors, plus each tied copy of `tensors` (a last stage's LM head) under its name with its original's values. */
+function withTiedCopies(init: Map<string, NamedTensor>, tensors: readonly TensorSpec[]): Map<string, NamedTensor> {
+  const copies = tensors.filter((t) => t.tiedTo !== undefined && init.has(t.tiedTo));
+  if (copies.length === 0) return init;
+  const out = new Map(init);
+  for (const t of copies) out.set(t.name, { ...init.get(t.tiedTo!)!, name: t.name });
+  return out;
 }
 
 /**

@@ -6,7 +6,7 @@ import type { ModelConfig } from "../../src/model/config.js";
 import { MODEL_PRESETS } from "../../src/model/presets.js";
 import { modelFlops } from "../../src/model/flops.js";
 import { modelFlopsPerToken } from "../../src/run/metrics.js";
-import { randInts, randn, relError } from "../kernels/gradcheck.js";
+import { numericGrad, randInts, randn, relError } from "../kernels/gradcheck.js";
 
 const tiny: ModelConfig = {
   vocabSize: 16, hiddenSize: 8, intermediateSize: 32, numLayers: 2, numHeads: 2, numKvHeads: 2,
@@ -44,19 +44,8 @@ describe("gpt family", () => {
     // As the llama model's check (tests/model/model.test.ts): h = 1e-5 on a smooth loss |L| ≈ 3
     // gives truncation ≲ 1e-10 and round-off ≈ 3e-11 per entry against entries of 1e-3–1e-1, so
     // ‖analytic − numeric‖/‖numeric‖ ≲ 1e-7 per tensor; 1e-6 allowed, a wrong term gives O(1).
-    const h = 1e-5;
     for (const spec of layout.tensors) {
-      const numeric = new Float64Array(spec.size);
-      for (let i = 0; i < spec.size; i++) {
-        const j = spec.offset + i;
-        const old = params[j];
-        params[j] = old + h;
-        const fp = model.forward(tokens, targets);
-        params[j] = old - h;
-        const fm = model.forward(tokens, targets);
-        params[j] = old;
-        numeric[i] = (fp - fm) / (2 * h);
-      }
+      const numeric = numericGrad(() => model.forward(tokens, targets), params.subarray(spec.offset, spec.offset + spec.size));
       const analytic = grads.subarray(spec.offset, spec.offset + spec.size);
       if (spec.name.endsWith("k_proj.bias")) {
         // A key bias adds q·b to every score of a softmax row, which the softmax ignores: its true

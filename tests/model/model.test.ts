@@ -5,7 +5,7 @@ import { initParams } from "../../src/model/init.js";
 import type { ModelConfig } from "../../src/model/config.js";
 import type { Floats } from "../../src/kernels/types.js";
 import { InternalError } from "../../src/errors.js";
-import { randInts, relError } from "../kernels/gradcheck.js";
+import { numericGrad, randInts, relError } from "../kernels/gradcheck.js";
 
 const tiny: ModelConfig = {
   vocabSize: 16, hiddenSize: 8, intermediateSize: 12, numLayers: 2, numHeads: 2, numKvHeads: 1,
@@ -45,19 +45,8 @@ describe("LlamaModel", () => {
     // h²/6·|L'''| ≲ 1e-10 and round-off ε·|L|/h ≈ 3e-11 per entry, against gradient entries of
     // typical size 1e-3–1e-1; per tensor ‖analytic − numeric‖/‖numeric‖ should be ≲ 1e-7.
     // Allow 1e-6; a wrong term gives O(1).
-    const h = 1e-5;
     for (const spec of layout.tensors) {
-      const numeric = new Float64Array(spec.size);
-      for (let i = 0; i < spec.size; i++) {
-        const j = spec.offset + i;
-        const old = params[j];
-        params[j] = old + h;
-        const fp = model.forward(tokens, targets);
-        params[j] = old - h;
-        const fm = model.forward(tokens, targets);
-        params[j] = old;
-        numeric[i] = (fp - fm) / (2 * h);
-      }
+      const numeric = numericGrad(() => model.forward(tokens, targets), (params as Float64Array).subarray(spec.offset, spec.offset + spec.size));
       const analytic = grads.subarray(spec.offset, spec.offset + spec.size);
       const err = relError(analytic, numeric);
       expect(err, `${spec.name}: relative error ${err}`).toBeLessThan(1e-6);

@@ -3,6 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { toHfConfig } from "../../src/checkpoint/hf.js";
+import { modelConfigOf } from "../../src/model/config.js";
+import { buildLayout } from "../../src/model/layout.js";
 import { MODEL_PRESETS } from "../../src/model/presets.js";
 import { loadScenario, validateScenario } from "../../src/scenario/load.js";
 import { inputErrorOf } from "./helpers.js";
@@ -96,5 +98,20 @@ describe("model.hfConfig", () => {
 
   it("rejects a path that is not a string", () => {
     expect(() => validateScenario({ mode: "shapes", model: { hfConfig: 3 }, training })).toThrow(/^model\.hfConfig: must be the path of a config\.json file$/);
+  });
+});
+
+describe("model.hfConfig with a GPT-2 config.json", () => {
+  /** openai-community/gpt2's config.json as the hub has it (the fields parasim reads, and some it ignores). */
+  const gpt2 = {
+    activation_function: "gelu_new", architectures: ["GPT2LMHeadModel"], attn_pdrop: 0.1, bos_token_id: 50256, embd_pdrop: 0.1,
+    eos_token_id: 50256, initializer_range: 0.02, layer_norm_epsilon: 1e-5, model_type: "gpt2", n_ctx: 1024, n_embd: 768,
+    n_head: 12, n_layer: 12, n_positions: 1024, resid_pdrop: 0.1, vocab_size: 50257,
+  };
+
+  it("reads it as a tied gpt with n_inner's default 4·n_embd, of GPT-2 small's 124,439,808 parameters", () => {
+    const s = loadScenario(scenarioWithConfig(gpt2));
+    expect(s.model).toMatchObject({ family: "gpt", tieEmbeddings: true, vocabSize: 50257, hiddenSize: 768, intermediateSize: 3072, numLayers: 12, numHeads: 12, numKvHeads: 12, seqLen: 1024, rmsNormEps: 1e-5 });
+    expect(buildLayout(modelConfigOf(s)).totalSize).toBe(124_439_808);
   });
 });
