@@ -15,6 +15,8 @@ export interface KernelExports {
   memory: WebAssembly.Memory;
   GEMM_WORK_FLOATS: WebAssembly.Global;
   gemm(M: number, N: number, K: number, a: number, ars: number, acs: number, b: number, brs: number, bcs: number, c: number, ldc: number, beta: number, work: number): void;
+  attentionForward(out: number, att: number, q: number, k: number, v: number, B: number, T: number, H: number, G: number, D: number, work: number): void;
+  attentionBackward(dq: number, dk: number, dv: number, dout: number, att: number, q: number, k: number, v: number, B: number, T: number, H: number, G: number, D: number, work: number): void;
 }
 
 const WASM_PAGE = 65536;
