@@ -13,7 +13,7 @@
  */
 import { gemm } from "./gemm";
 
-/** Rows per block of the causal score products (a multiple of the micro-kernel's 6 rows). */
+/** Rows per block of the causal score products (a multiple of the micro-kernel's 4 rows). */
 const RB: i32 = 48;
 
 /** s[T,T] = x·yᵀ over the causal row blocks; rows of x are xs floats apart, rows of y ys apart. */

@@ -32,7 +32,7 @@ const depth = (K: number): number => 1 + (KC - 1) + Math.ceil(K / KC) + 1;
 
 const f32 = (n: number, seed: number, stream: string): Float32Array => Float32Array.from(randn(n, seed, stream));
 
-// Edge tiles (sizes not multiples of the 6×8 micro-tile), several K blocks (K > 256), several N blocks (> 512).
+// Edge tiles (sizes not multiples of the 4×8 micro-tile), several K blocks (K > 256), several N blocks (> 512).
 const SHAPES: [number, number, number][] = [[1, 1, 1], [7, 300, 13], [97, 530, 37], [13, 5, 600], [48, 64, 40]];
 
 describe("linear on the WebAssembly GEMM (float32)", () => {
