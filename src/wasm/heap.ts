@@ -16,6 +16,13 @@ export interface KernelExports {
   GEMM_WORK_FLOATS: WebAssembly.Global;
   gemm(M: number, N: number, K: number, a: number, ars: number, acs: number, b: number, brs: number, bcs: number, c: number, ldc: number, beta: number, work: number): void;
   attentionForward(out: number, att: number, q: number, k: number, v: number, B: number, T: number, H: number, G: number, D: number, work: number): void;
+  swigluForward(out: number, gate: number, up: number, n: number): void;
+  swigluBackward(dgate: number, dup: number, dout: number, gate: number, up: number, n: number): void;
+  addInto(dst: number, src: number, n: number): void;
+  adamw(p: number, g: number, m: number, v: number, n: number, beta1: number, c1: number, beta2: number, c2: number, lr: number, eps: number, bias1: number, bias2: number, shrink: number): void;
+  rope(out: number, x: number, cos: number, sin: number, rows: number, firstRow: number, NH: number, T: number, half: number, backward: boolean): void;
+  rmsnormForward(out: number, rstd: number, inp: number, weight: number, N: number, C: number, eps: number): void;
+  rmsnormBackward(dinp: number, dweight: number, dout: number, inp: number, weight: number, rstd: number, N: number, C: number, dw: number): void;
   attentionBackward(dq: number, dk: number, dv: number, dout: number, att: number, q: number, k: number, v: number, B: number, T: number, H: number, G: number, D: number, work: number): void;
 }
 
@@ -56,6 +63,14 @@ export class WasmHeap {
   input(src: Float32Array, n: number): number {
     const ptr = this.take(n);
     this.view().set(n === src.length ? src : src.subarray(0, n), ptr >> 2);
+    return ptr;
+  }
+
+  /** Byte offset of a region holding a copy of a Float64Array. */
+  inputF64(src: Float64Array): number {
+    const ptr = this.take(2 * src.length);
+    this.view();
+    new Float64Array(this.kernels.memory.buffer, ptr, src.length).set(src);
     return ptr;
   }
 
