@@ -4,10 +4,11 @@
  *
  * Per batch element and head the products are GEMMs over strided views (a row of q is H·D floats
  * after the previous one): scores q·kᵀ, out = P·v, and backward dP = dout·vᵀ, dq += dS·k,
- * dk += dSᵀ·q, dv += Pᵀ·dout. Scores and dP are computed by row blocks of RB rows, each only up to
- * its last column, which skips most of the masked upper triangle; the masked entries of P and dS
- * are zero, so the products over whole rows add exact zeros. The softmax and dS rows are taken in
- * double (as the JavaScript kernel does) and stored as float32.
+ * dk += dSᵀ·q, dv += Pᵀ·dout. Every product runs by blocks of RB rows and skips the blocks of the
+ * masked upper triangle: scores and dP are computed up to a block's last column, P·v and dS·k
+ * sum over the keys up to it, dSᵀ·q and Pᵀ·dout over the queries from a block's first row on. The
+ * masked entries inside the diagonal blocks are zero in P and dS, so they add exact zeros. The
+ * softmax and dS rows are taken in double (as the JavaScript kernel does) and stored as float32.
  *
  * Scratch at `work`: T·T floats (dP, dS), T doubles (a row in double), then the GEMM's work.
  */
@@ -21,6 +22,22 @@ function causalScores(s: usize, x: usize, xs: i32, y: usize, ys: i32, T: i32, D:
   for (let i0 = 0; i0 < T; i0 += RB) {
     const rows = min(RB, T - i0);
     gemm(rows, i0 + rows, D, x + <usize>(i0 * xs) * 4, xs, 1, y, 1, ys, s + <usize>(i0 * T) * 4, T, 0, work);
+  }
+}
+
+/** c[T,D] (rows ldc apart) (+)= s[T,T]·y over the keys up to each row block's last row (s: P or dS). */
+function causalRows(c: usize, ldc: i32, s: usize, y: usize, ys: i32, T: i32, D: i32, beta: i32, work: usize): void {
+  for (let i0 = 0; i0 < T; i0 += RB) {
+    const rows = min(RB, T - i0);
+    gemm(rows, D, i0 + rows, s + <usize>(i0 * T) * 4, T, 1, y, ys, 1, c + <usize>(i0 * ldc) * 4, ldc, beta, work);
+  }
+}
+
+/** c[T,D] (rows ldc apart) += s[T,T]ᵀ·y over the queries from each row block's first row on. */
+function causalColumns(c: usize, ldc: i32, s: usize, y: usize, ys: i32, T: i32, D: i32, work: usize): void {
+  for (let j0 = 0; j0 < T; j0 += RB) {
+    const rows = min(RB, T - j0);
+    gemm(rows, D, T - j0, s + <usize>(j0 * T + j0) * 4, 1, T, y + <usize>(j0 * ys) * 4, ys, 1, c + <usize>(j0 * ldc) * 4, ldc, 1, work);
   }
 }
 
@@ -53,7 +70,7 @@ export function attentionForward(out: usize, att: usize, q: usize, k: usize, v: 
       const p = att + <usize>((b * H + h) * T * T) * 4;
       causalScores(p, qh, H * D, kg, G * D, T, D, gemmWork);
       for (let t = 0; t < T; t++) softmaxRow(p + <usize>(t * T) * 4, row, t, T, scale);
-      gemm(T, D, T, p, T, 1, vg, G * D, 1, out + <usize>((b * T * H + h) * D) * 4, H * D, 0, gemmWork);
+      causalRows(out + <usize>((b * T * H + h) * D) * 4, H * D, p, vg, G * D, T, D, 0, gemmWork);
     }
   }
 }
@@ -85,9 +102,9 @@ export function attentionBackward(
       const p = att + <usize>((b * H + h) * T * T) * 4;
       causalScores(ds, dout + qOff, H * D, v + kvOff, G * D, T, D, gemmWork);
       for (let t = 0; t < T; t++) softmaxBackwardRow(ds + <usize>(t * T) * 4, p + <usize>(t * T) * 4, t, T, scale);
-      gemm(T, D, T, ds, T, 1, k + kvOff, G * D, 1, dq + qOff, H * D, 1, gemmWork);
-      gemm(T, D, T, ds, 1, T, q + qOff, H * D, 1, dk + kvOff, G * D, 1, gemmWork);
-      gemm(T, D, T, p, 1, T, dout + qOff, H * D, 1, dv + kvOff, G * D, 1, gemmWork);
+      causalRows(dq + qOff, H * D, ds, k + kvOff, G * D, T, D, 1, gemmWork);
+      causalColumns(dk + kvOff, G * D, ds, q + qOff, H * D, T, D, gemmWork);
+      causalColumns(dv + kvOff, G * D, p, dout + qOff, H * D, T, D, gemmWork);
     }
   }
 }
