@@ -1,28 +1,10 @@
 /**
- * Kernels that compute in double like their JavaScript twins (src/kernels/rope.ts, rmsnorm.ts and
- * the AdamW step of src/train/optimizer.ts): float32 loads promoted to f64x2, the same operations
- * in the same order, each correctly rounded, and one rounding to float32 at the store. RoPE and
- * AdamW are elementwise, so their results are the JavaScript ones bit for bit; RMSNorm's row
- * sums take the two lanes in another order (double round-off, far below float32's).
+ * Kernels that compute in double like their JavaScript twins (src/kernels/rope.ts and the AdamW
+ * step of src/train/optimizer.ts): float32 loads promoted to f64x2, the same operations
+ * in the same order, each correctly rounded, and one rounding to float32 at the store. Both are
+ * elementwise, so their results are the JavaScript ones bit for bit. (RMSNorm: assembly/rmsnorm.ts.)
  */
-
-/** Lanes 0,1 and 2,3 of a float32 vector as doubles. */
-// @ts-ignore: decorator
-@inline
-function lo(v: v128): v128 {
-  return f64x2.promote_low_f32x4(v);
-}
-// @ts-ignore: decorator
-@inline
-function hi(v: v128): v128 {
-  return f64x2.promote_low_f32x4(i32x4.shuffle(v, v, 2, 3, 0, 1));
-}
-/** Two double vectors rounded into one float32 vector. */
-// @ts-ignore: decorator
-@inline
-function pack(a: v128, b: v128): v128 {
-  return i32x4.shuffle(f32x4.demote_f64x2_zero(a), f32x4.demote_f64x2_zero(b), 0, 1, 4, 5);
-}
+import { hi, lo, pack } from "./lanes";
 
 // ------------------------------------------------------------------ AdamW
 

@@ -5,22 +5,9 @@
  * different order of double additions (round-off ~C·2⁻⁵³ of the summed magnitudes).
  * Legend: N rows, C channels.
  */
+import { hi, lo, pack } from "./lanes";
 
-// @ts-ignore: decorator
-@inline
-function lo(v: v128): v128 {
-  return f64x2.promote_low_f32x4(v);
-}
-// @ts-ignore: decorator
-@inline
-function hi(v: v128): v128 {
-  return f64x2.promote_low_f32x4(i32x4.shuffle(v, v, 2, 3, 0, 1));
-}
-// @ts-ignore: decorator
-@inline
-function pack(a: v128, b: v128): v128 {
-  return i32x4.shuffle(f32x4.demote_f64x2_zero(a), f32x4.demote_f64x2_zero(b), 0, 1, 4, 5);
-}
+/** The sum of a double vector's two lanes. */
 // @ts-ignore: decorator
 @inline
 function lanes(a: v128): f64 {

@@ -4,41 +4,33 @@
  */
 import { wasmHeap } from "./heap.js";
 
-/** out[N,O] = inp[N,K] · weight[O,K]ᵀ. */
-export function wasmLinearForward(out: Float32Array, inp: Float32Array, weight: Float32Array, N: number, K: number, O: number): void {
+/** An operand: its array, its element count, and its row and column strides in op(X). */
+type Operand = [x: Float32Array, n: number, rowStride: number, colStride: number];
+
+/** c[M,N] = beta·c + op(A)[M,K]·op(B)[K,N] with c row-major, through the instance's memory. */
+function gemm(M: number, N: number, K: number, [a, an, ars, acs]: Operand, [b, bn, brs, bcs]: Operand, c: Float32Array, beta: 0 | 1): void {
   const h = wasmHeap();
   h.reset();
-  const a = h.input(inp, N * K);
-  const b = h.input(weight, O * K);
-  const c = h.take(N * O);
+  const pa = h.input(a, an);
+  const pb = h.input(b, bn);
+  const pc = beta ? h.input(c, M * N) : h.take(M * N);
   const work = h.take(h.kernels.GEMM_WORK_FLOATS.value as number);
   h.view();
-  h.kernels.gemm(N, O, K, a, K, 1, b, 1, K, c, O, 0, work);
-  h.output(out, c, N * O);
+  h.kernels.gemm(M, N, K, pa, ars, acs, pb, brs, bcs, pc, N, beta, work);
+  h.output(c, pc, M * N);
+}
+
+/** out[N,O] = inp[N,K] · weight[O,K]ᵀ. */
+export function wasmLinearForward(out: Float32Array, inp: Float32Array, weight: Float32Array, N: number, K: number, O: number): void {
+  gemm(N, O, K, [inp, N * K, K, 1], [weight, O * K, 1, K], out, 0);
 }
 
 /** dinp[N,K] += dout[N,O] · weight[O,K]. */
 export function wasmLinearBackwardInput(dinp: Float32Array, dout: Float32Array, weight: Float32Array, N: number, K: number, O: number): void {
-  const h = wasmHeap();
-  h.reset();
-  const a = h.input(dout, N * O);
-  const b = h.input(weight, O * K);
-  const c = h.input(dinp, N * K);
-  const work = h.take(h.kernels.GEMM_WORK_FLOATS.value as number);
-  h.view();
-  h.kernels.gemm(N, K, O, a, O, 1, b, K, 1, c, K, 1, work);
-  h.output(dinp, c, N * K);
+  gemm(N, K, O, [dout, N * O, O, 1], [weight, O * K, K, 1], dinp, 1);
 }
 
 /** dweight[O,K] += dout[N,O]ᵀ · inp[N,K]. */
 export function wasmLinearBackwardWeight(dweight: Float32Array, dout: Float32Array, inp: Float32Array, N: number, K: number, O: number): void {
-  const h = wasmHeap();
-  h.reset();
-  const a = h.input(dout, N * O);
-  const b = h.input(inp, N * K);
-  const c = h.input(dweight, O * K);
-  const work = h.take(h.kernels.GEMM_WORK_FLOATS.value as number);
-  h.view();
-  h.kernels.gemm(O, K, N, a, 1, O, b, K, 1, c, K, 1, work);
-  h.output(dweight, c, O * K);
+  gemm(O, K, N, [dout, N * O, 1, O], [inp, N * K, K, 1], dweight, 1);
 }
