@@ -82,7 +82,14 @@ export class WasmHeap {
   /** The memory as floats, grown first to hold every region taken so far. */
   view(): Float32Array {
     const memory = this.kernels.memory;
-    if (this.top > memory.buffer.byteLength) memory.grow(Math.ceil((this.top - memory.buffer.byteLength) / WASM_PAGE));
+    if (this.top > memory.buffer.byteLength) {
+      try {
+        memory.grow(Math.ceil((this.top - memory.buffer.byteLength) / WASM_PAGE));
+      } catch {
+        // WebAssembly memory is 32-bit: one call's operands and scratch must fit in 4 GiB.
+        throw new RangeError(`a WebAssembly kernel call needs ${this.top} bytes, more than its memory can grow to; run with PARASIM_KERNELS=js`);
+      }
+    }
     if (this.f32.buffer !== memory.buffer) this.f32 = new Float32Array(memory.buffer);
     return this.f32;
   }
