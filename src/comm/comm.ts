@@ -32,6 +32,7 @@ import type { CallContext, Message } from "./message.js";
 import { Transport } from "./transport.js";
 import { shapesCollective } from "./shapes.js";
 import { isMeta } from "../kernels/meta.js";
+import { Wire, type WireDtypes } from "./wire.js";
 
 const NO_PAYLOAD = new Float32Array(0);
 
@@ -76,6 +77,8 @@ export interface CommOptions {
   hardware?: HardwareProfile;
   /** Overrides `shared.watchdogMs`. */
   watchdogMs?: number;
+  /** The dtype a payload of each kind travels in (mixed precision; see wire.ts). Default: the buffer's own. */
+  wire?: WireDtypes;
 }
 
 export function normalizeGroup(group: GroupLike): Group {
@@ -102,6 +105,7 @@ export class Comm {
   private readonly ctl: Int32Array;
   /** This rank's arena (shared.ts): buffers carved out of it take the zero-copy path. */
   private readonly arena: SharedArrayBuffer;
+  private readonly wire: Wire;
 
   /** `slot`: this worker's place in the shared memory (its rank, unless `options.ranks` says otherwise). */
   constructor(
@@ -122,6 +126,7 @@ export class Comm {
       options.clock ??
       new Clock(this.rank, options.hardware ?? builtinProfiles.unit, { wallOriginMs: shared.wallOriginMs });
     this.ledger = new Ledger(this.rank);
+    this.wire = new Wire(options.wire);
   }
 
   // ---------------------------------------------------------------- shared buffers
@@ -190,7 +195,8 @@ export class Comm {
         if (o.peer === this.rank || !Number.isInteger(o.peer) || o.peer < 0 || o.peer >= this.worldSize) {
           throw new RangeError(`rank ${this.rank}: ${o.type} peer ${o.peer} is not another rank of ${this.worldSize}`);
         }
-        const bytes = o.buf.byteLength;
+        const bytes = o.buf.length * this.wire.bytes(o.buf, o.kind);
+        if (o.type === "send") this.wire.store(o.buf, o.kind)?.(0, o.buf.length);
         // A meta array's message carries its time and no payload; the clock and ledger count its bytes.
         const payload = isMeta(o.buf) ? NO_PAYLOAD : o.buf;
         const slot = this.ranks.slotOf(o.peer);
@@ -204,7 +210,7 @@ export class Comm {
       this.transport.drive(messages, call);
       for (let i = 0; i < ops.length; i++) {
         const o = ops[i]!;
-        const bytes = o.buf.byteLength;
+        const bytes = o.buf.length * this.wire.bytes(o.buf, o.kind);
         if (o.type === "send") {
           this.ledger.record("send", o.kind, `${this.rank}->${o.peer}`, bytes, 0);
         } else {
@@ -268,6 +274,7 @@ export class Comm {
         ready,
         mean: options.op === "mean",
         sharedBuffer: this.isShared(buf),
+        store: this.wire.store(buf, kind),
       }),
     );
   }
@@ -302,12 +309,14 @@ export class Comm {
       const members = mirrored ? ranks : ranks.map((r) => this.ranks.slotOf(r));
       const call: CallContext = { op, kind, members };
       const ready = this.clock.readyTime();
-      const shape = { op, length: buf.length, bytesPerElement: buf.BYTES_PER_ELEMENT, rootPosition, mirrored };
-      const { sent, received, times } =
-        mirrored || isMeta(buf) ? shapesCollective({ ...shape, transport: this.transport, call, position, ready }) : run(call, ready);
-      this.ledger.record(op, kind, group.id, sent, received);
+      const E = this.wire.bytes(buf, kind);
+      const shape = { op, length: buf.length, bytesPerElement: E, rootPosition, mirrored };
+      const traffic = mirrored || isMeta(buf) ? shapesCollective({ ...shape, transport: this.transport, call, position, ready }) : run(call, ready);
+      // The algorithms count the buffer's bytes; a narrower payload moves the same elements at E bytes each.
+      const narrow = isMeta(buf) || mirrored ? 1 : E / buf.BYTES_PER_ELEMENT;
+      this.ledger.record(op, kind, group.id, traffic.sent * narrow, traffic.received * narrow);
       const label = options.label ?? `${op}(${kind})`;
-      return this.clock.collective(label, op, ranks, buf.byteLength, times, options.overlap ?? false, wallStart);
+      return this.clock.collective(label, op, ranks, buf.length * E, traffic.times, options.overlap ?? false, wallStart);
     } finally {
       this.transport.leave();
     }

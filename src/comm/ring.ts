@@ -8,7 +8,8 @@
  *
  * **Summation order** (fixed, so results are deterministic): chunk c is summed as
  *   ((x[c+1] + x[c+2]) + x[c+3]) + … + x[c]       (group positions mod n)
- * in the buffer's own precision, rounding after every add (Float32Array stores round to float32).
+ * in the buffer's own precision, rounding after every add (Float32Array stores round to float32;
+ * a 16-bit payload is then stored in its dtype, see RingCall.store).
  * `mean` divides the reduced chunk by n (one rounding) at the end of the reduce-scatter phase.
  *
  * Simulated time: each member's ready time travels around the ring in the message headers, so
@@ -41,6 +42,11 @@ export interface RingCall {
   mean: boolean;
   /** This rank's buffer lies in its shared arena: the next member reads its chunks in place. */
   sharedBuffer: boolean;
+  /**
+   * A 16-bit payload (mixed precision): stores a reduced range [from, to) of the buffer in the
+   * payload's dtype after every add and after the mean's division, as a ring of 16-bit buffers does.
+   */
+  store?: (from: number, to: number) => void;
 }
 
 /** What one member moved (logical payload bytes) and every member's ready time, by position. */
@@ -57,8 +63,12 @@ const reduceScatterPhase: Phase = (ring) => {
   const { n, p, times } = ring;
   for (let s = 0; s < n - 1; s++) {
     times[mod(p - s - 1, n)] = ring.step(mod(p - s - 1, n), mod(p - s - 2, n), times[mod(p - s, n)]!, "add");
+    ring.storeChunk(mod(p - s - 2, n));
   }
-  if (ring.mean) ring.divideOwnChunk();
+  if (ring.mean) {
+    ring.divideOwnChunk();
+    ring.storeChunk(p);
+  }
 };
 
 /**
@@ -144,6 +154,14 @@ class Ring {
     this.sent += sl * E;
     this.received += rl * E;
     return inn.time;
+  }
+
+  /** Stores chunk `c` in the payload's dtype (16-bit payloads only); before the next step sends it on. */
+  storeChunk(c: number): void {
+    const { N, n, rc } = this;
+    if (!rc.store) return;
+    const o = chunkOffset(N, n, c);
+    rc.store(o, o + chunkSize(N, n, c));
   }
 
   /** Divides the chunk this rank owns after the reduce-scatter by n (one rounding). */

@@ -33,24 +33,25 @@ export type RecomputedBuffers = ({ recompute: "none" } | { recompute: "selective
 export type AttentionKernel = "naive" | "flash";
 
 /**
- * One layer's saved tensors from `f`. Naive attention keeps the probabilities (`att`, or the
+ * One layer's saved tensors from `alloc`. Naive attention keeps the probabilities (`att`, or the
  * shared buffer given, under selective recomputation); flash keeps the rows' log-sum-exp (`lse`).
  */
-export function layerActivations(f: (n: number) => Floats, dims: ModelDims, B: number, T: number, att?: Floats, attention: AttentionKernel = "naive"): LayerActivations {
+export function layerActivations(alloc: Allocator, dims: ModelDims, B: number, T: number, att?: Floats, attention: AttentionKernel = "naive"): LayerActivations {
+  const { f, stat } = alloc;
   const { N, rows, C, D, Hl, Gl, Fl } = dims;
   const flash = attention === "flash";
   return {
     ln1: f(N * C),
-    rstd1: f(rows),
+    rstd1: stat(rows),
     q: f(N * Hl * D),
     k: f(N * Gl * D),
     v: f(N * Gl * D),
     att: flash ? f(0) : (att ?? f(B * Hl * T * T)),
-    lse: f(flash ? B * Hl * T : 0),
+    lse: stat(flash ? B * Hl * T : 0),
     attOut: f(N * Hl * D),
     res1: f(rows * C),
     ln2: f(N * C),
-    rstd2: f(rows),
+    rstd2: stat(rows),
     gate: f(N * Fl),
     up: f(N * Fl),
     act: f(N * Fl),
@@ -58,12 +59,12 @@ export function layerActivations(f: (n: number) => Floats, dims: ModelDims, B: n
 }
 
 /** The buffers recomputation refills, made from the model's workspace (see RecomputedBuffers). */
-export function recomputedBuffers(f: (n: number) => Floats, dims: ModelDims, B: number, T: number, options: { recompute?: Recompute; attention?: AttentionKernel }): RecomputedBuffers & { attention: AttentionKernel } {
+export function recomputedBuffers(alloc: Allocator, dims: ModelDims, B: number, T: number, options: { recompute?: Recompute; attention?: AttentionKernel }): RecomputedBuffers & { attention: AttentionKernel } {
   const attention = options.attention ?? "naive";
   // Flash attention keeps no probabilities, so there is nothing for selective recomputation to redo.
   const recompute = attention === "flash" && options.recompute === "selective" ? "none" : (options.recompute ?? "none");
-  if (recompute === "full") return { recompute, attention, layer: layerActivations(f, dims, B, T, undefined, attention) };
-  if (recompute === "selective") return { recompute, attention, att: f(B * dims.Hl * T * T) };
+  if (recompute === "full") return { recompute, attention, layer: layerActivations(alloc, dims, B, T, undefined, attention) };
+  if (recompute === "selective") return { recompute, attention, att: alloc.f(B * dims.Hl * T * T) };
   return { recompute, attention };
 }
 
@@ -96,25 +97,41 @@ export interface HeadActivations {
 /**
  * Where a model's buffers come from: arrays of one float type, or, for a run that charges
  * without computing, meta arrays (src/kernels/meta.ts) of the same lengths and no storage.
+ * Memory is counted at the width a device would store: `bytesPerElement` for tensors (2 in 16-bit
+ * precision, which real mode emulates in float32 arrays), `statBytes` for the float32 statistics.
  */
 export interface BufferMaker {
   readonly bytesPerElement: number;
+  readonly statBytes: number;
   make(n: number): Floats;
 }
 
-export function arrayMaker(ctor: Float32ArrayConstructor | Float64ArrayConstructor): BufferMaker {
-  return { bytesPerElement: ctor.BYTES_PER_ELEMENT, make: (n) => new ctor(n) };
+/** Arrays of `ctor`; tensors count `storedBytes` per element (default: the array's own width). */
+export function arrayMaker(ctor: Float32ArrayConstructor | Float64ArrayConstructor, storedBytes: number = ctor.BYTES_PER_ELEMENT): BufferMaker {
+  return { bytesPerElement: Math.min(storedBytes, ctor.BYTES_PER_ELEMENT), statBytes: ctor.BYTES_PER_ELEMENT, make: (n) => new ctor(n) };
 }
 
-/** Meta buffers of float32 elements (the dtype of training runs). */
-export const metaMaker: BufferMaker = { bytesPerElement: Float32Array.BYTES_PER_ELEMENT, make: (n) => metaFloats(n) };
+/** Meta buffers; tensors count `storedBytes` per element, statistics 4 (float32). */
+export function metaMaker(storedBytes: number = Float32Array.BYTES_PER_ELEMENT): BufferMaker {
+  return { bytesPerElement: storedBytes, statBytes: Float32Array.BYTES_PER_ELEMENT, make: (n) => metaFloats(n) };
+}
+
+/** Buffers for tensors (`f`) and for float32 statistics (`stat`), with the bytes they count. */
+export interface Allocator {
+  f(n: number): Floats;
+  stat(n: number): Floats;
+}
 
 /** Makes buffers and counts their bytes. */
-export function countingAllocator(maker: BufferMaker): { f: (n: number) => Floats; bytes: () => number } {
+export function countingAllocator(maker: BufferMaker): Allocator & { bytes: () => number } {
   let bytes = 0;
   return {
     f: (n) => {
       bytes += n * maker.bytesPerElement;
+      return maker.make(n);
+    },
+    stat: (n) => {
+      bytes += n * maker.statBytes;
       return maker.make(n);
     },
     bytes: () => bytes,
@@ -150,17 +167,19 @@ export class Activations {
     recomputed: RecomputedBuffers = { recompute: "none" },
   ) {
     const { N, rows, C, Vl } = modelDims(config, B, T, tp, sp);
-    const { f, bytes } = countingAllocator(maker);
+    const alloc = countingAllocator(maker);
+    const { f, stat } = alloc;
     this.tokens = new Int32Array(part.hasEmbedding ? N : 0);
     this.targets = new Int32Array(part.hasHead ? N : 0);
     this.hidden = Array.from({ length: part.numLayers + 1 }, () => f(rows * C));
     this.layers = Array.from({ length: part.numLayers }, () => {
       if (recomputed.recompute === "full") return recomputed.layer;
       const att = recomputed.recompute === "selective" ? recomputed.att : undefined;
-      return layerActivations(f, modelDims(config, B, T, tp, sp), B, T, att, recomputed.attention);
+      return layerActivations(alloc, modelDims(config, B, T, tp, sp), B, T, att, recomputed.attention);
     });
-    this.head = part.hasHead ? { lnf: f(N * C), rstdf: f(rows), logits: f(N * Vl), probs: f(N * Vl), losses: f(N) } : null;
-    this.bytes = bytes() + this.tokens.byteLength + this.targets.byteLength;
+    // The cross-entropy runs in float32 on the 16-bit logits (Megatron-LM upcasts them): its probabilities and losses are float32.
+    this.head = part.hasHead ? { lnf: f(N * C), rstdf: stat(rows), logits: f(N * Vl), probs: stat(N * Vl), losses: stat(N) } : null;
+    this.bytes = alloc.bytes() + this.tokens.byteLength + this.targets.byteLength;
   }
 
   /** The stage's output hidden state [rows,C] (what a pipeline stage sends forward). */

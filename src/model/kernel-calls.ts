@@ -30,6 +30,7 @@ import { residualForward } from "../kernels/residual.js";
 import { rmsnormBackward, rmsnormForward } from "../kernels/rmsnorm.js";
 import { ropeBackward, ropeForward, type RopeTables } from "../kernels/rope.js";
 import { swigluBackward, swigluForward } from "../kernels/swiglu.js";
+import { storeAs, type Dtype } from "../kernels/round.js";
 import type { Floats } from "../kernels/types.js";
 import type { TpComm } from "../parallel/tensor.js";
 import {
@@ -97,36 +98,69 @@ export function chargingTpComm(tp: TpComm, charge: Charger): TpComm {
   };
 }
 
+/** The dtypes kernel outputs are stored in: activations and their gradients, and weight gradients. */
+export interface StoreDtypes {
+  activations: Dtype;
+  grads: Dtype;
+}
+
+const FP32_STORE: StoreDtypes = { activations: "fp32", grads: "fp32" };
+
 /**
  * Each method: the kernel of the same name (same arguments, same order: outputs, saved buffers,
  * inputs, dimensions), preceded by its charge. Legend as in src/kernels: N rows, K input and O
  * output features, C hidden, B batch, T time, H/G query/kv heads, D head size, F intermediate.
+ *
+ * Mixed precision: each kernel runs as one fused kernel does on a GPU, accumulating in float32 or
+ * wider, and what it writes is then stored in its dtype (src/kernels/round.ts): activations,
+ * probabilities and activation gradients in `store.activations`, weight gradients in
+ * `store.grads`. The norms' rstd, flash attention's log-sum-exp and the cross-entropy's
+ * probabilities and losses are statistics kept in float32, as Megatron-LM's fused kernels keep them.
  */
 export class KernelCalls {
   constructor(
     private readonly charge: Charger,
     /** False: charge only (shapes-only runs and FLOP counting). */
     readonly computes = true,
+    private readonly store: StoreDtypes = FP32_STORE,
   ) {}
+
+  /** Stores kernel outputs that are activations or activation gradients. */
+  private act(...bufs: (Floats | null)[]): void {
+    for (const b of bufs) if (b) storeAs(this.store.activations, b);
+  }
+
+  /** Stores a weight gradient. */
+  private grad(buf: Floats | null): void {
+    if (buf) storeAs(this.store.grads, buf);
+  }
 
   linearForward(out: Floats, inp: Floats, weight: Floats, N: number, K: number, O: number): void {
     this.charge.add(linearFlops(N, K, O).forward);
-    if (this.computes) linearForward(out, inp, weight, N, K, O);
+    if (!this.computes) return;
+    linearForward(out, inp, weight, N, K, O);
+    this.act(out);
   }
 
   linearBackwardInput(dinp: Floats, dout: Floats, weight: Floats, N: number, K: number, O: number): void {
     this.charge.add(linearFlops(N, K, O).backwardInput);
-    if (this.computes) linearBackwardInput(dinp, dout, weight, N, K, O);
+    if (!this.computes) return;
+    linearBackwardInput(dinp, dout, weight, N, K, O);
+    this.act(dinp);
   }
 
   linearBackwardWeight(dweight: Floats, dout: Floats, inp: Floats, N: number, K: number, O: number): void {
     this.charge.add(linearFlops(N, K, O).backwardWeight);
-    if (this.computes) linearBackwardWeight(dweight, dout, inp, N, K, O);
+    if (!this.computes) return;
+    linearBackwardWeight(dweight, dout, inp, N, K, O);
+    this.grad(dweight);
   }
 
   rmsnormForward(out: Floats, rstd: Floats, inp: Floats, weight: Floats, N: number, C: number, eps: number): void {
     this.charge.add(rmsnormFlops(N, C).forward);
-    if (this.computes) rmsnormForward(out, rstd, inp, weight, N, C, eps);
+    if (!this.computes) return;
+    rmsnormForward(out, rstd, inp, weight, N, C, eps);
+    this.act(out);
   }
 
   /** Either gradient may be null; each one computed is charged. */
@@ -134,7 +168,10 @@ export class KernelCalls {
     const cost = rmsnormFlops(N, C);
     if (dinp) this.charge.add(cost.backwardInput);
     if (dweight) this.charge.add(cost.backwardWeight);
-    if (this.computes) rmsnormBackward(dinp, dweight, dout, inp, weight, rstd, N, C);
+    if (!this.computes) return;
+    rmsnormBackward(dinp, dweight, dout, inp, weight, rstd, N, C);
+    this.act(dinp);
+    this.grad(dweight);
   }
 
   /**
@@ -148,22 +185,30 @@ export class KernelCalls {
 
   residualForward(out: Floats, a: Floats, b: Floats, n: number): void {
     this.charge.add(residualFlops(n).forward);
-    if (this.computes) residualForward(out, a, b, n);
+    if (!this.computes) return;
+    residualForward(out, a, b, n);
+    this.act(out);
   }
 
   ropeForward(out: Floats, inp: Floats, tables: RopeTables, B: number, T: number, NH: number, D: number): void {
     this.charge.add(ropeFlops(B, T, NH, D).forward);
-    if (this.computes) ropeForward(out, inp, tables, B, T, NH, D);
+    if (!this.computes) return;
+    ropeForward(out, inp, tables, B, T, NH, D);
+    this.act(out);
   }
 
   ropeBackward(dinp: Floats, dout: Floats, tables: RopeTables, B: number, T: number, NH: number, D: number): void {
     this.charge.add(ropeFlops(B, T, NH, D).backwardInput);
-    if (this.computes) ropeBackward(dinp, dout, tables, B, T, NH, D);
+    if (!this.computes) return;
+    ropeBackward(dinp, dout, tables, B, T, NH, D);
+    this.act(dinp);
   }
 
   attentionForward(out: Floats, att: Floats, q: Floats, k: Floats, v: Floats, B: number, T: number, H: number, G: number, D: number): void {
     this.charge.add(attentionFlops(B, T, H, D).forward);
-    if (this.computes) attentionForward(out, att, q, k, v, B, T, H, G, D);
+    if (!this.computes) return;
+    attentionForward(out, att, q, k, v, B, T, H, G, D);
+    this.act(out, att);
   }
 
   attentionBackward(
@@ -171,13 +216,17 @@ export class KernelCalls {
     B: number, T: number, H: number, G: number, D: number,
   ): void {
     this.charge.add(attentionFlops(B, T, H, D).backwardInput);
-    if (this.computes) attentionBackward(dq, dk, dv, dout, att, q, k, v, B, T, H, G, D);
+    if (!this.computes) return;
+    attentionBackward(dq, dk, dv, dout, att, q, k, v, B, T, H, G, D);
+    this.act(dq, dk, dv);
   }
 
   /** Flash attention: the same output as attentionForward; keeps each row's log-sum-exp instead of the probabilities. */
   flashAttentionForward(out: Floats, lse: Floats, q: Floats, k: Floats, v: Floats, B: number, T: number, H: number, G: number, D: number): void {
     this.charge.add(flashAttentionFlops(B, T, H, D).forward);
-    if (this.computes) flashAttentionForward(out, lse, q, k, v, B, T, H, G, D);
+    if (!this.computes) return;
+    flashAttentionForward(out, lse, q, k, v, B, T, H, G, D);
+    this.act(out);
   }
 
   /** Recomputes the probabilities from q, k and lse, block by block, and accumulates dq, dk, dv. */
@@ -186,13 +235,17 @@ export class KernelCalls {
     B: number, T: number, H: number, G: number, D: number,
   ): void {
     this.charge.add(flashAttentionFlops(B, T, H, D).backwardInput);
-    if (this.computes) flashAttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, B, T, H, G, D);
+    if (!this.computes) return;
+    flashAttentionBackward(dq, dk, dv, dout, out, lse, q, k, v, B, T, H, G, D);
+    this.act(dq, dk, dv);
   }
 
   /** Block-sparse causal attention (Child et al. 2019): only the pattern's blocks are computed and charged. */
   sparseAttentionForward(out: Floats, att: Floats, q: Floats, k: Floats, v: Floats, B: number, T: number, H: number, G: number, D: number, pattern: SparsePattern): void {
     this.charge.add(sparseAttentionFlops(B, T, H, D, pattern).forward);
-    if (this.computes) sparseAttentionForward(out, att, q, k, v, B, T, H, G, D, pattern);
+    if (!this.computes) return;
+    sparseAttentionForward(out, att, q, k, v, B, T, H, G, D, pattern);
+    this.act(out, att);
   }
 
   sparseAttentionBackward(
@@ -200,18 +253,24 @@ export class KernelCalls {
     B: number, T: number, H: number, G: number, D: number, pattern: SparsePattern,
   ): void {
     this.charge.add(sparseAttentionFlops(B, T, H, D, pattern).backwardInput);
-    if (this.computes) sparseAttentionBackward(dq, dk, dv, dout, att, q, k, v, B, T, H, G, D, pattern);
+    if (!this.computes) return;
+    sparseAttentionBackward(dq, dk, dv, dout, att, q, k, v, B, T, H, G, D, pattern);
+    this.act(dq, dk, dv);
   }
 
   /** SwiGLU over [N,F] (gate and up). */
   swigluForward(out: Floats, gate: Floats, up: Floats, N: number, F: number): void {
     this.charge.add(swigluFlops(N, F).forward);
-    if (this.computes) swigluForward(out, gate, up, N * F);
+    if (!this.computes) return;
+    swigluForward(out, gate, up, N * F);
+    this.act(out);
   }
 
   swigluBackward(dgate: Floats, dup: Floats, dout: Floats, gate: Floats, up: Floats, N: number, F: number): void {
     this.charge.add(swigluFlops(N, F).backwardInput);
-    if (this.computes) swigluBackward(dgate, dup, dout, gate, up, N * F);
+    if (!this.computes) return;
+    swigluBackward(dgate, dup, dout, gate, up, N * F);
+    this.act(dgate, dup);
   }
 
   /**
@@ -221,13 +280,17 @@ export class KernelCalls {
    */
   embeddingForward(out: Floats, tokens: Int32Array, table: Floats, N: number, C: number, V: number, vStart: number, Vl: number): void {
     this.charge.add(embeddingFlops(N, C).forward);
-    if (this.computes) vocabEmbeddingForward(out, tokens, table, N, C, V, vStart, Vl);
+    if (!this.computes) return;
+    vocabEmbeddingForward(out, tokens, table, N, C, V, vStart, Vl);
+    this.act(out);
   }
 
   /** The embedding's weight gradient (a scatter-add), charged over all N rows as the forward is. */
   embeddingBackward(dtable: Floats, dout: Floats, tokens: Int32Array, N: number, C: number, vStart: number, Vl: number): void {
     this.charge.add(embeddingFlops(N, C).backwardWeight);
-    if (this.computes) vocabEmbeddingBackward(dtable, dout, tokens, N, C, vStart, Vl);
+    if (!this.computes) return;
+    vocabEmbeddingBackward(dtable, dout, tokens, N, C, vStart, Vl);
+    this.grad(dtable);
   }
 
   /**
@@ -247,6 +310,8 @@ export class KernelCalls {
 
   crossEntropyBackward(dlogits: Floats, probs: Floats, targets: Int32Array, scale: number, N: number, vStart: number, Vl: number): void {
     this.charge.add(crossEntropyFlops(N, Vl).backwardInput);
-    if (this.computes) vocabCrossEntropyBackward(dlogits, probs, targets, scale, N, vStart, Vl);
+    if (!this.computes) return;
+    vocabCrossEntropyBackward(dlogits, probs, targets, scale, N, vStart, Vl);
+    this.act(dlogits);
   }
 }

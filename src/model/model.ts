@@ -34,7 +34,8 @@ import type { SparsePattern } from "../kernels/sparse-pattern.js";
 import { headDim, type ModelConfig } from "./config.js";
 import { modelDims, type ModelDims } from "./dims.js";
 import { headBackwardInput, headBackwardWeight, headForward, type HeadWeights } from "./head.js";
-import { Charger, chargingTpComm, KernelCalls, type ModelHooks } from "./kernel-calls.js";
+import { Charger, chargingTpComm, KernelCalls, type ModelHooks, type StoreDtypes } from "./kernel-calls.js";
+import { DTYPE_BYTES } from "../kernels/round.js";
 import { layerBackwardInput, layerBackwardWeight, layerForward, type LayerContext, type LayerWeights } from "./layer.js";
 import { EMBED_NAME, FINAL_NORM_NAME, LAYER_TENSORS, LM_HEAD_NAME, layerTensorName, views, type Layout } from "./layout.js";
 
@@ -61,6 +62,8 @@ export interface ModelOptions {
   attention?: AttentionKernel;
   /** Block-sparse attention pattern (naive kernel only), default causal. */
   attentionPattern?: SparsePattern;
+  /** Mixed precision: the dtypes kernel outputs are stored in (src/train/precision.ts); default fp32. */
+  store?: StoreDtypes;
 }
 
 const NO_HOOKS: ModelHooks = { compute() {}, gradsReady() {} };
@@ -128,7 +131,9 @@ export class LlamaModel {
     const computes = !isMeta(params);
     invariant(computes === !isMeta(grads), "params and grads must both be meta arrays or both be real");
     this.sequenceParallel = sp;
-    this.buffers = computes ? arrayMaker(params instanceof Float64Array ? Float64Array : Float32Array) : metaMaker;
+    // Tensors count their stored width: 2 bytes in 16-bit precision (emulated in float32 arrays).
+    const stored = options.store && DTYPE_BYTES[options.store.activations];
+    this.buffers = computes ? arrayMaker(params instanceof Float64Array ? Float64Array : Float32Array, stored) : metaMaker(stored);
     this.dims = modelDims(config, B, T, tp.size, sp);
     this.paramViews = views(layout, params);
     this.gradViews = views(layout, grads);
@@ -138,7 +143,7 @@ export class LlamaModel {
     this.headGrads = { norm: this.gradViews[FINAL_NORM_NAME], lmHead: this.gradViews[LM_HEAD_NAME] };
     const { N, rows, C, D, Hl, Gl, Fl } = this.dims;
     const workspace = countingAllocator(this.buffers);
-    this.recomputed = recomputedBuffers(workspace.f, this.dims, B, T, options);
+    this.recomputed = recomputedBuffers(workspace, this.dims, B, T, options);
     const { recompute, attention } = this.recomputed;
     this.recomputedOutput = workspace.f(recompute === "full" ? rows * C : 0);
     this.acts = this.newActivations();
@@ -156,7 +161,7 @@ export class LlamaModel {
       rope: ropeTables(T, headDim(config), config.ropeTheta),
       ws,
       charge,
-      ops: new KernelCalls(charge, computes),
+      ops: new KernelCalls(charge, computes, options.store),
       recomputeAttention: recompute === "selective",
       flash: attention === "flash",
       pattern: options.attentionPattern?.kind === "strided" || options.attentionPattern?.kind === "fixed" ? options.attentionPattern : null,

@@ -20,6 +20,7 @@ export const COLORS = {
 
 export const MEMORY_CATEGORIES = [
   ["parameters", "parameters", "#4c78a8"],
+  ["masterWeights", "master weights (fp32)", "#54a24b"],
   ["gradients", "gradients", "#72b7b2"],
   ["optimizerState", "optimizer state", "#eeca3b"],
   ["activations", "activations", "#e45756"],

@@ -63,7 +63,9 @@ function deviceFigures(d: DeviceReport): (string | number)[] {
 function memoryLines(r: RunResult): string[] {
   const m = r.devices[0].memory;
   const lines = [
-    `memory of rank ${r.devices[0].rank}: parameters ${formatBytes(m.parameters)}, gradients ${formatBytes(m.gradients)}, ` +
+    `memory of rank ${r.devices[0].rank}: parameters ${formatBytes(m.parameters)}` +
+      (m.masterWeights > 0 ? `, master weights ${formatBytes(m.masterWeights)}` : "") +
+      `, gradients ${formatBytes(m.gradients)}, ` +
       `optimizer state ${formatBytes(m.optimizerState)}, activations ${formatBytes(m.activations)}, workspace ${formatBytes(m.workspace)}`,
   ];
   const over = r.devices.filter((d) => !d.memory.fits);
@@ -72,6 +74,19 @@ function memoryLines(r: RunResult): string[] {
     lines.push(`over memory: ${over.length} of ${r.devices.length} device rows need more than the ${formatBytes(m.capacity)} of a ${printable(r.scenario.hardware.name)} (at most ${formatBytes(worst)})`);
   }
   return lines;
+}
+
+/** 16-bit runs: what was stored in which dtype; fp16: the loss scale's course and the skipped steps. */
+function precisionLines(r: RunResult): string[] {
+  const t = r.scenario.training;
+  if (t.precision === "fp32") return [];
+  const grads = t.gradReduceFp32 ? "fp32" : t.precision;
+  const lines = [`precision ${t.precision}: ${t.precision} weights, activations and payloads; fp32 master weights and moments; ${grads} gradients`];
+  if (r.lossScale && r.lossScale.length > 0) {
+    const skipped = r.skippedSteps.length > 0 ? `skipped steps (gradient overflow): ${r.skippedSteps.join(", ")}` : "no step skipped";
+    lines.push(`loss scale ${r.lossScale[0]} at step 0, ${r.lossScale[r.lossScale.length - 1]} at the last step; ${skipped}`);
+  }
+  return [...lines, ""];
 }
 
 /** A name the user wrote, safe to print on a terminal: control characters (C0 and DEL) become `\xNN`. */
@@ -86,6 +101,7 @@ export function formatRunReport(r: RunResult, options: RunReportOptions = {}): s
   const name = printable(s.name);
   if (options.brief) return `${name}: ${summary}`;
   const lines: string[] = [`${name}: ${r.worldSize} device(s), dp ${p.dp} × tp ${p.tp} × pp ${p.pp}, hardware ${printable(s.hardware.name)}`, ""];
+  lines.push(...precisionLines(r));
   if (r.losses.length > 0) lines.push(...lossTable(r.losses), "");
   lines.push(summary, "");
   lines.push("simulated time and traffic per device, summed over all steps (bubble = idle share of the device's time; stashed = peak micro-batches held):");

@@ -21,6 +21,7 @@ export const deviceReportSchema = z.object({
   bytesByKind,
   memory: z.object({
     parameters: z.number().nonnegative(),
+    masterWeights: z.number().nonnegative(),
     gradients: z.number().nonnegative(),
     optimizerState: z.number().nonnegative(),
     activations: z.number().nonnegative(),
@@ -35,6 +36,8 @@ export const deviceReportSchema = z.object({
 export const runResultSchema = z.object({
   scenario: z.object({ name: z.string(), model: z.object({}).loose(), training: z.object({}).loose(), parallel: z.object({}).loose(), hardware: z.object({}).loose() }).loose(),
   losses: z.array(z.number()),
+  lossScale: z.array(z.number().positive()).nullable(),
+  skippedSteps: z.array(z.number().int().nonnegative()),
   finalLoss: z.number().nullable(),
   bitsPerByte: z.number().nullable(),
   wall: z.object({ seconds, tokensPerSecond: z.number().nonnegative() }),

@@ -7,7 +7,10 @@ import type { TimelineEvent } from "../sim/clock.js";
 
 /** Bytes of the buffers a device allocated, by category (counted from the arrays themselves). */
 export interface MemoryReport {
+  /** The weights the model computes with (16-bit in bf16/fp16 precision). */
   parameters: number;
+  /** fp32 master weights kept beside 16-bit ones (sharded under ZeRO-1); 0 in fp32 precision. */
+  masterWeights: number;
   gradients: number;
   /** AdamW's m and v (sharded under ZeRO-1). */
   optimizerState: number;
@@ -57,6 +60,10 @@ export interface RunResult {
   finalLoss: number | null;
   /** finalLoss in bits per byte: tokens are bytes, so this is loss / ln 2; null in shapes mode. */
   bitsPerByte: number | null;
+  /** fp16: the loss scale each step's backward used; null without loss scaling (fp32, bf16). */
+  lossScale: number[] | null;
+  /** Steps whose gradients overflowed (fp16), so that no rank updated its weights. */
+  skippedSteps: number[];
   /** Host time of the training loop (not the simulated cluster's). */
   wall: { seconds: number; tokensPerSecond: number };
   worldSize: number;
@@ -128,3 +135,6 @@ export interface CompareOutput {
   result: CompareResult;
   timelines: TimelineEvent[][];
 }
+
+/** What a run records step by step. */
+export type StepTrace = Pick<RunResult, "losses" | "lossScale" | "skippedSteps">;

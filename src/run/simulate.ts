@@ -13,7 +13,8 @@ import type { DeviceApi, DeviceData, FlatPiece } from "../runtime/device.js";
 import type { Scenario } from "../scenario/schema.js";
 import type { TimelineEvent } from "../sim/clock.js";
 import { modelConfigOf, type StepOutcome } from "../train/trainer.js";
-import type { DeviceReport, RunOutput, RunResult } from "./results.js";
+import { lossScaleSettings } from "../train/loss-scale.js";
+import type { DeviceReport, RunOutput, RunResult, StepTrace } from "./results.js";
 import { shapesPlan } from "./shapes.js";
 
 export interface SimulateOptions {
@@ -76,6 +77,7 @@ async function execute(scenario: Scenario, options: SimulateOptions, recordTimel
   try {
     const { steps } = scenario.training;
     const losses: number[] = [];
+    const precision: Omit<StepTrace, "losses"> = { lossScale: lossScaleSettings(scenario.training) && [], skippedSteps: [] };
     const timeline: TimelineEvent[] = [];
     const started = performance.now();
     for (let step = 0; step < steps; step++) {
@@ -87,14 +89,17 @@ async function execute(scenario: Scenario, options: SimulateOptions, recordTimel
         throw new Error(`step ${step}: the loss is ${loss} — training diverged (lr ${scenario.training.optimizer.lr})`);
       }
       if (!shapes) losses.push(loss);
-      options.onStep?.({ step, loss: shapes ? null : loss, gradNorm: outcomes[0].gradNorm, lr: outcomes[0].lr });
+      const { gradNorm, lr, lossScale, skipped } = outcomes[0];
+      precision.lossScale?.push(lossScale!);
+      if (skipped) precision.skippedSteps.push(step);
+      options.onStep?.({ step, loss: shapes ? null : loss, gradNorm, lr, lossScale, skipped });
       for (const o of outcomes) for (const e of o.events) timeline.push(e);
     }
     const wallSeconds = (performance.now() - started) / 1000;
     const devices = await cluster.all("report", (device) => device.report());
     if (options.save !== undefined) await saveCheckpoint(cluster, scenario, mesh, options.save);
     const gradients = options.captureGradients ? await gatherGradients(cluster, scenario) : undefined;
-    return { result: buildResult(scenario, mesh.worldSize, losses, wallSeconds, devices), timeline, gradients };
+    return { result: buildResult(scenario, mesh.worldSize, { losses, ...precision }, wallSeconds, devices), timeline, gradients };
   } finally {
     await cluster.close();
   }
@@ -133,7 +138,8 @@ async function saveCheckpoint(cluster: Cluster<DeviceApi>, scenario: Scenario, m
   writeCheckpoint(dir, modelConfigOf(scenario), layout.tensors.map((t) => ({ name: t.name, shape: t.shape, data: full.get(t.name)! })), "--save");
 }
 
-function buildResult(scenario: Scenario, worldSize: number, losses: number[], wallSeconds: number, devices: DeviceReport[]): RunResult {
+function buildResult(scenario: Scenario, worldSize: number, trace: StepTrace, wallSeconds: number, devices: DeviceReport[]): RunResult {
+  const { losses } = trace;
   const { steps, globalBatch } = scenario.training;
   const tokensPerStep = globalBatch * scenario.model.seqLen;
   const finalLoss = losses.length > 0 ? losses[losses.length - 1] : null;
@@ -145,7 +151,7 @@ function buildResult(scenario: Scenario, worldSize: number, losses: number[], wa
   for (const d of devices) for (const [kind, bytes] of Object.entries(d.bytesByKind)) bytesByKind[kind] = (bytesByKind[kind] ?? 0) + d.ranks * bytes;
   return {
     scenario,
-    losses,
+    ...trace,
     finalLoss,
     bitsPerByte: finalLoss === null ? null : finalLoss / Math.LN2,
     wall: { seconds: wallSeconds, tokensPerSecond: (steps * tokensPerStep) / wallSeconds },

@@ -20,6 +20,7 @@ import { stagesOfRank } from "../parallel/placement.js";
 import { generateSchedule } from "../schedule/generators.js";
 import { Trainer, modelConfigOf, type StepOutcome } from "../train/trainer.js";
 import { PipelineExecutor } from "./executor.js";
+import { dtypeBytes, numericFormat, wireDtype } from "../train/precision.js";
 import type { WorkerInit } from "./worker.js";
 
 /** What the main thread gives every device. */
@@ -98,7 +99,8 @@ export class Device {
     const ranks = shapes ? rankSpaceOf(shapes, this.mesh, worker.rank) : undefined;
     this.rank = ranks ? ranks.rank : worker.rank;
     this.clock = new Clock(this.rank, scenario.hardware, { wallOriginMs: worker.shared.wallOriginMs, recordEvents: worker.data.recordTimeline });
-    this.comm = new Comm(worker.shared, worker.rank, { clock: this.clock, ranks });
+    const format = numericFormat(scenario.training);
+    this.comm = new Comm(worker.shared, worker.rank, { clock: this.clock, ranks, wire: (kind) => wireDtype(format, kind) });
     this.dpGroup = this.mesh.groupOf(this.rank, "dp");
     this.ppGroup = this.mesh.groupOf(this.rank, "pp");
     this.tpGroup = this.mesh.groupOf(this.rank, "tp");
@@ -126,7 +128,7 @@ export class Device {
     const m = scenario.training.microBatches;
     const actions = generateSchedule(parallel.schedule, { p: parallel.pp, m, v: parallel.virtualStages })[coords.pp];
     this.executor = new PipelineExecutor(trainer, this.comm, { p: parallel.pp, v: parallel.virtualStages, m, ppGroup: this.ppGroup.ranks }, actions);
-    const buckets = planBuckets(trainer.layout, parallel.bucketBytes, trainer.grads.BYTES_PER_ELEMENT);
+    const buckets = planBuckets(trainer.layout, parallel.bucketBytes, dtypeBytes(format.grads));
     // ZeRO-1 reduce-scatters the whole buffer after backward, so its buckets never launch early.
     this.gradientSync = new GradientSync(this.comm, this.dpGroup, trainer.grads, buckets, parallel.overlapGradReduce && !this.zeroSharded);
   }
@@ -149,10 +151,11 @@ export class Device {
     const partial = this.zeroSharded ? this.reduceScatterGradients() : this.allReduceGradients();
     const sumSquares = this.addOver(this.ppGroup, this.addOver(this.tpGroup, partial));
     if (step === this.worker.data.captureGradientsAt) this.capture();
-    const { gradNorm, lr } = trainer.update(step, sumSquares);
-    if (this.zeroSharded) this.allGatherParameters();
+    const outcome = trainer.update(step, sumSquares);
+    // A skipped step (fp16 overflow) changed no weights: there is nothing to gather.
+    if (this.zeroSharded && !outcome.skipped) this.allGatherParameters();
     this.clock.waitAll();
-    return { step, loss, gradNorm, lr };
+    return { step, loss, ...outcome };
   }
 
   /** Plain DP: finish the bucketed all-reduce; every replica then holds the whole summed gradient. */
@@ -199,8 +202,7 @@ export class Device {
   memory(): MemoryReport {
     const trainer = this.trainer;
     const report = {
-      parameters: trainer.params.byteLength,
-      gradients: trainer.grads.byteLength,
+      ...trainer.stateBytes(),
       optimizerState: trainer.optimizer.stateBytes(),
       activations: this.executor.activationBytes(),
       workspace: trainer.chunks.reduce((n, c) => n + c.model.workspaceBytes(), 0),

@@ -6,13 +6,14 @@
  *
  * Formula (bytes, summed over all dp·tp·pp devices):
  *
- *   state       = Σ devices  4·P + 4·P + 4·2·S
+ *   state       = Σ devices  4·P + 4·P + 4·2·S  (+ 4·S of fp32 master weights in bf16/fp16)
  *   activations = Σ devices  Σ stages s of the device  k_s · (A_s + W_s)
  *
  * - P: elements of the device's parameter buffer, `buildLayout(config, part, tp).totalSize`
  *   summed over its pipeline stages (its tensor-parallel shard; norms replicated). The buffer
  *   and the gradient buffer of the same layout take 4·P bytes each.
  * - S: AdamW's state per moment (m and v): P, or under ZeRO-1 the device's 1/dp shard of P.
+ *   16-bit precision is emulated in float32 buffers, so only its master weights add host memory.
  * - A_s: one micro-batch's saved activations of stage s (`Activations` with buffers that are
  *   counted, not allocated); B = globalBatch / dp / microBatches rows of seqLen.
  * - k_s: the activation sets stage s keeps, the most micro-batches it holds at once in the
@@ -65,6 +66,8 @@ export function hostFootprint(scenario: Scenario): HostFootprint {
   const tp = { size: p.tp, index: 0 };
   // dp replicas hold the same layout; under ZeRO-1 their moments add up to one copy.
   const momentCopies = p.zero === 1 ? 1 : p.dp;
+  // 16-bit precision keeps fp32 master weights beside the moments (emulated 16-bit buffers are float32 on the host).
+  const optimizerCopies = scenario.training.precision === "fp32" ? 2 : 3;
   let stateBytes = 0;
   let activationBytes = 0;
   let largestBuffer = 0;
@@ -73,7 +76,7 @@ export function hostFootprint(scenario: Scenario): HostFootprint {
     for (const s of stagesOfRank(r, shape)) {
       const P = buildLayout(config, parts[s], tp).totalSize;
       largestBuffer = Math.max(largestBuffer, P);
-      stateBytes += p.tp * FLOAT32_BYTES * (2 * P * p.dp + 2 * P * momentCopies);
+      stateBytes += p.tp * FLOAT32_BYTES * (2 * P * p.dp + optimizerCopies * P * momentCopies);
       const perSet = savedBytes(config, parts[s], B, scenario, split);
       activationBytes += p.tp * p.dp * Math.max(1, sets.get(s) ?? 0) * perSet;
     }
@@ -85,8 +88,8 @@ export function hostFootprint(scenario: Scenario): HostFootprint {
 function savedBytes(config: ModelConfig, part: StagePart, B: number, scenario: Scenario, split: boolean): number {
   const { tp, sequenceParallel: sp } = scenario.parallel;
   const T = config.seqLen;
-  const acts = new Activations(config, part, B, T, metaMaker, tp, sp).bytes;
-  return split ? acts + new WeightGradInputs(config, part, B, T, metaMaker, tp, sp).bytes : acts;
+  const acts = new Activations(config, part, B, T, metaMaker(), tp, sp).bytes;
+  return split ? acts + new WeightGradInputs(config, part, B, T, metaMaker(), tp, sp).bytes : acts;
 }
 
 /**

@@ -81,6 +81,21 @@ export const dataSchema = z.discriminatedUnion(
   { error: rule('must be { source: "synthetic" } or { source: "text", path: FILE }') },
 );
 
+const isPowerOfTwo = (x: number) => x > 0 && Number.isFinite(x) && Number.isInteger(Math.log2(x));
+/** A power of two in [min, max]: then scaling by it, and undoing that, is exact in binary floating point. */
+const powerOfTwo = (min: number, max: number, text: string) => {
+  const e = { error: rule(text) };
+  return z.number(e).min(min, e).max(max, e).refine(isPowerOfTwo, e);
+};
+
+/** fp16's dynamic loss scaling; defaults as PyTorch's torch.amp.GradScaler. */
+export const lossScaleSchema = z.strictObject({
+  initial: powerOfTwo(1, 2 ** 64, "must be a power of two from 1 to 2^64").default(2 ** 16),
+  growthFactor: powerOfTwo(2, 2 ** 16, "must be a power of two from 2 to 2^16").default(2),
+  backoffFactor: powerOfTwo(2 ** -16, 0.5, "must be a power of two from 2^-16 to 0.5").default(0.5),
+  growthInterval: positiveInt().default(2000),
+});
+
 export const trainingSchema = z.strictObject({
   steps: positiveInt(),
   globalBatch: positiveInt(),
@@ -90,6 +105,12 @@ export const trainingSchema = z.strictObject({
   data: dataSchema.default({ source: "synthetic" }),
   /** Activation recomputation (Korthikanti et al. 2022): none, selective (attention core) or full (whole layers). */
   recompute: z.enum(["none", "selective", "full"], { error: rule("must be one of none, selective, full") }).default("none"),
+  /** fp32, or 16-bit storage with fp32 master weights and moments (README, "Mixed precision"). */
+  precision: z.enum(["fp32", "bf16", "fp16"], { error: rule("must be one of fp32, bf16, fp16") }).default("fp32"),
+  /** Keep weight gradients and their data-parallel reduction in fp32 (Megatron-LM's --accumulate-allreduce-grads-in-fp32). */
+  gradReduceFp32: z.boolean({ error: rule("must be true or false") }).default(false),
+  /** fp16 only: dynamic loss scaling settings (defaults as PyTorch's GradScaler). */
+  lossScale: lossScaleSchema.optional(),
 });
 
 export const parallelSchema = z.strictObject({
@@ -178,6 +199,7 @@ export const scenarioSchema = z
         throw new InputError("training.microBatches", `must be a multiple of parallel.pp = ${p.pp} for the interleaved schedule, got ${t.microBatches}`);
       }
     });
+    if (t.lossScale && t.precision !== "fp16") fail(["training", "lossScale"], `applies to training.precision: fp16 only (${t.precision} has float32's exponent range and no loss scale)`);
     if (t.optimizer.minLr > t.optimizer.lr) fail(["training", "optimizer", "minLr"], `must not exceed lr (${t.optimizer.minLr} > ${t.optimizer.lr})`);
     if (t.optimizer.warmupSteps > t.steps) fail(["training", "optimizer", "warmupSteps"], `must not exceed training.steps (${t.optimizer.warmupSteps} > ${t.steps})`);
   })

@@ -20,6 +20,9 @@ import type { Scenario } from "../scenario/schema.js";
 import { ADAMW_FLOPS_PER_PARAM, AdamW, clipFactor, scaleInPlace, sumOfSquares, type DecayRange } from "./optimizer.js";
 import { learningRate } from "./schedule.js";
 import { isMeta } from "../kernels/meta.js";
+import { storeAs } from "../kernels/round.js";
+import { dtypeBytes, numericFormat, type NumericFormat } from "./precision.js";
+import { LossScaler, lossScaleSettings } from "./loss-scale.js";
 
 export { modelConfigOf };
 
@@ -30,7 +33,14 @@ export interface StepOutcome {
   /** Global gradient norm before clipping. */
   gradNorm: number;
   lr: number;
+  /** fp16: the loss scale this step's backward used; null without loss scaling (fp32, bf16). */
+  lossScale: number | null;
+  /** fp16: the step's gradients held an inf or NaN somewhere, so no rank updated its weights. */
+  skipped: boolean;
 }
+
+/** What `Trainer.update` did. */
+export type UpdateOutcome = Omit<StepOutcome, "step" | "loss">;
 
 /**
  * Watches the trainer's work: `compute` after each unit of work with its FLOPs (labels like
@@ -121,6 +131,12 @@ export class Trainer {
   readonly microRows: number;
   /** Built on meta arrays (src/kernels/meta.ts): every cost is charged, nothing is computed. */
   readonly shapesOnly: boolean;
+  /** Which tensors are stored in which dtype (src/train/precision.ts). */
+  readonly format: NumericFormat;
+  /** 16-bit precision: the fp32 master weights of this rank's optimizer shard (`params` holds their 16-bit copy); else null. */
+  readonly master: Float32Array | null;
+  /** fp16: the dynamic loss scaler; else null. */
+  readonly scaler: LossScaler | null;
   /** The pass in progress. The models' hooks, installed once by `observe`, read it; only `during` sets it. */
   private pass = NO_PASS;
 
@@ -150,6 +166,10 @@ export class Trainer {
     else if (tp) layouts.forEach((l, k) => shardTpTensors(l, options.init!, this.params.subarray(offsets[k], offsets[k] + l.totalSize)));
     else loadTensors(this.layout, this.params, options.init, parts.length === 1 && parts[0].hasEmbedding && parts[0].hasHead);
     this.shard = options.optimizerShard?.(this.layout.totalSize) ?? { offset: 0, size: this.layout.totalSize };
+    this.format = numericFormat(scenario.training);
+    this.master = this.format.masterWeights ? this.makeMasterWeights(allocate) : null;
+    const scaling = lossScaleSettings(scenario.training);
+    this.scaler = scaling && new LossScaler(scaling);
     const ranges = shardRanges(decayRanges(this.layout), this.shard.offset, this.shard.size);
     // Moments are private to the rank (never communicated): plain arrays, or meta ones in shapes mode.
     this.optimizer = new AdamW(scenario.training.optimizer, this.shard.size, ranges, this.shapesOnly ? allocate : undefined);
@@ -159,11 +179,30 @@ export class Trainer {
       const range = (buf: Float32Array) => buf.subarray(offsets[k], offsets[k] + layout.totalSize);
       const [params, grads] = [range(this.params), range(this.grads)];
       const { attention, attentionPattern } = scenario.model;
-      const options = { sequenceParallel: tp?.sequenceParallel, recompute: scenario.training.recompute, attention, attentionPattern };
+      const store = { activations: this.format.compute, grads: this.format.grads };
+      const options = { sequenceParallel: tp?.sequenceParallel, recompute: scenario.training.recompute, attention, attentionPattern, store };
       const model = new LlamaModel(this.config, layout, params, grads, this.microRows, seqLen, tp?.comm, options);
       return { part: parts[k], layout, offset: offsets[k], model };
     });
     if (options.observer) this.observe(options.observer);
+  }
+
+  /**
+   * The fp32 master copy of this rank's optimizer shard, from the initial weights; the weights the
+   * model computes with become their 16-bit copy.
+   */
+  private makeMasterWeights(allocate: (n: number) => Float32Array): Float32Array {
+    const { offset, size } = this.shard;
+    const master = this.shapesOnly ? allocate(size) : new Float32Array(size);
+    if (this.shapesOnly) return master;
+    master.set(this.params.subarray(offset, offset + size));
+    storeAs(this.format.compute, this.params);
+    return master;
+  }
+
+  /** The loss scale of the step in progress (1 without loss scaling). */
+  get lossScale(): number {
+    return this.scaler?.scale ?? 1;
   }
 
   /** Reports every chunk's work to `observer`, labelled with the pass in progress. */
@@ -195,7 +234,8 @@ export class Trainer {
 
   /** Backward of chunk `chunk`, or its input-gradient half with `deferWeights` (see LlamaModel.stageBackward). */
   stageBackward(chunk: number, acts: Activations, dOutput: Floats | null, gradScale: number, deferWeights: boolean, pass: StagePass): Floats | null {
-    return this.during(pass, () => this.chunks[chunk].model.stageBackward(acts, dOutput, gradScale, deferWeights));
+    const scaled = gradScale * this.lossScale;
+    return this.during(pass, () => this.chunks[chunk].model.stageBackward(acts, dOutput, scaled, deferWeights));
   }
 
   /** The weight-gradient half of a split backward of chunk `chunk` (see LlamaModel.stageBackwardWeights). */
@@ -222,27 +262,49 @@ export class Trainer {
     for (let mb = 0; mb < m; mb++) {
       const micro = sliceBatch(batch, mb * this.microRows, this.microRows);
       lossSum += this.during({ label: `F${mb}` }, () => this.model.forward(micro.inputs, micro.targets));
-      this.during({ label: `B${mb}`, completesGrads: mb === m - 1 }, () => this.model.backward(1 / tokensInGlobalBatch));
+      this.during({ label: `B${mb}`, completesGrads: mb === m - 1 }, () => this.model.backward(this.lossScale / tokensInGlobalBatch));
     }
     return lossSum / m;
   }
 
   /**
    * Clips this rank's optimizer shard of the gradients by the global norm (whose square over
-   * all ranks' shards is `sumSquares`) and applies AdamW to the shard.
+   * all ranks' shards is `sumSquares`) and applies AdamW to the shard: to the fp32 master weights
+   * in 16-bit precision, whose 16-bit copy it then writes. Under loss scaling the gradients carry
+   * the scale, which the clip factor divides out; a non-finite `sumSquares` skips the step.
    */
-  update(step: number, sumSquares: number): { gradNorm: number; lr: number } {
+  update(step: number, sumSquares: number): UpdateOutcome {
     const opt = this.scenario.training.optimizer;
-    const gradNorm = Math.sqrt(sumSquares);
+    const lossScale = this.lossScale;
+    const gradNorm = Math.sqrt(sumSquares) / lossScale;
     const lr = learningRate(opt, step, this.scenario.training.steps);
+    const skipped = this.scaler !== null && !Number.isFinite(sumSquares);
+    this.scaler?.update(!skipped);
+    const outcome = { gradNorm, lr, lossScale: this.scaler && lossScale, skipped };
+    if (skipped) return outcome;
     const { offset, size } = this.shard;
     if (!this.shapesOnly) {
       const grads = this.grads.subarray(offset, offset + size);
-      scaleInPlace(grads, clipFactor(gradNorm, opt.clipGradNorm));
-      this.optimizer.step(this.params.subarray(offset, offset + size), grads, lr);
+      scaleInPlace(grads, clipFactor(gradNorm, opt.clipGradNorm) / lossScale);
+      const weights = this.params.subarray(offset, offset + size);
+      this.optimizer.step(this.master ?? weights, grads, lr);
+      if (this.master) {
+        weights.set(this.master);
+        storeAs(this.format.compute, weights);
+      }
     }
     this.options.observer?.compute("optimizer", ADAMW_FLOPS_PER_PARAM * size);
-    return { gradNorm, lr };
+    return outcome;
+  }
+
+  /** Bytes of this rank's weights, master weights and gradients, at their dtypes' widths. */
+  stateBytes(): { parameters: number; masterWeights: number; gradients: number } {
+    const { compute, grads } = this.format;
+    return {
+      parameters: this.params.length * dtypeBytes(compute),
+      masterWeights: (this.master?.length ?? 0) * dtypeBytes("fp32"),
+      gradients: this.grads.length * dtypeBytes(grads),
+    };
   }
 
   /**

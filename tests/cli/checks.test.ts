@@ -102,6 +102,25 @@ describe("every id and number is checked (built CLI)", () => {
     // Free links (the unit profile's Infinity bandwidth and 0 latency) stay valid.
     expect(parasim(["run", writeTemp("u.json", { ...tiny, hardware: { profile: "unit" } }, dir), "--quiet"]).status).toBe(0);
   });
+
+  it("refuses unknown precision and recompute names and loss-scale settings out of range, one line each", () => {
+    const cases: [Record<string, unknown>, string][] = [
+      [{ precision: "fp8" }, "training.precision: must be one of fp32, bf16, fp16"],
+      [{ recompute: "most" }, "training.recompute: must be one of none, selective, full"],
+      [{ precision: "fp16", lossScale: { initial: 3 } }, "training.lossScale.initial: must be a power of two from 1 to 2^64"],
+      [{ precision: "fp16", lossScale: { initial: 2 ** 65 } }, "training.lossScale.initial: must be a power of two from 1 to 2^64"],
+      [{ precision: "fp16", lossScale: { growthFactor: 1 } }, "training.lossScale.growthFactor: must be a power of two from 2 to 2^16"],
+      [{ precision: "fp16", lossScale: { backoffFactor: 1 } }, "training.lossScale.backoffFactor: must be a power of two from 2^-16 to 0.5"],
+      [{ precision: "fp16", lossScale: { growthInterval: 0 } }, "training.lossScale.growthInterval: must be a positive integer"],
+      [{ precision: "bf16", lossScale: {} }, "training.lossScale: applies to training.precision: fp16 only"],
+      [{ precision: "bf16", gradReduceFp32: "yes" }, "training.gradReduceFp32: must be true or false"],
+    ];
+    for (const [training, message] of cases) {
+      expectBadInput(parasim(["run", writeTemp("p.json", { ...tiny, training: { ...tiny.training, ...training } }, dir)]), message);
+    }
+    const sparse = { ...tiny, model: { ...tiny.model, attentionPattern: { kind: "strided", block: 5, stride: 2 } } };
+    expectBadInput(parasim(["run", writeTemp("s.json", sparse, dir)]), "model.attentionPattern.block: must divide model.seqLen = 12, got 5");
+  });
 });
 
 describe("compare survives a failing layout (built CLI)", () => {

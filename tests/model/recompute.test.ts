@@ -5,7 +5,9 @@
  * per layer and micro-batch equal the closed forms of the README.
  */
 import { describe, expect, it } from "vitest";
-import type { Recompute } from "../../src/model/activations.js";
+import type { AttentionKernel, Recompute } from "../../src/model/activations.js";
+import { metaFloats } from "../../src/kernels/meta.js";
+import type { Dtype } from "../../src/kernels/round.js";
 import type { ModelConfig } from "../../src/model/config.js";
 import { layerFlops } from "../../src/model/flops.js";
 import { initParams } from "../../src/model/init.js";
@@ -103,3 +105,36 @@ describe("activation recomputation", () => {
     expect(scenario({ recompute: "some" }, {})).toThrow(/^training\.recompute: must be one of none, selective, full$/);
   });
 });
+
+/**
+ * The README's table of saved bytes per layer and micro-batch, for every recompute mode,
+ * attention kernel and precision, in real mode and on meta arrays (shapes mode). Tensors count e
+ * bytes per element (4 in fp32, 2 in bf16); the statistics (the norms' rstd, flash's log-sum-exp,
+ * the cross-entropy's probabilities and losses) stay fp32, 4 bytes; token ids and targets are int32.
+ */
+describe("saved bytes: {none, selective, full} × {naive, flash} × {fp32, bf16}, real and shapes mode", () => {
+  const cases: [Recompute, AttentionKernel, Dtype][] = [];
+  for (const recompute of MODES) for (const attention of ["naive", "flash"] as const) for (const dtype of ["fp32", "bf16"] as const) cases.push([recompute, attention, dtype]);
+
+  it.each(cases)("%s recomputation, %s attention, %s", (recompute, attention, dtype) => {
+    const N = B * T;
+    const { hiddenSize: C, intermediateSize: F, numHeads: H, numKvHeads: G, vocabSize: V, numLayers: L } = config;
+    const D = C / H;
+    const e = dtype === "fp32" ? 4 : 2;
+    const input = e * N * C;
+    const kept = e * (2 * N * C + N * C + 2 * N * H * D + 2 * N * G * D + 3 * N * F) + 4 * 2 * N;
+    const probabilities = e * B * H * T * T;
+    const lse = 4 * B * H * T;
+    const attentionKept = attention === "flash" ? lse : recompute === "selective" ? 0 : probabilities;
+    const perLayer = recompute === "full" ? input : input + kept + attentionKept;
+    const fixed = e * N * C + e * (N * C + N * V) + 4 * (N + N * V + N) + 4 * 2 * N; // last hidden state, head, token ids and targets
+    const layout = buildLayout(config);
+    for (const meta of [false, true]) {
+      const [params, grads] = meta ? [metaFloats(layout.totalSize), metaFloats(layout.totalSize)] : [new Float32Array(layout.totalSize), new Float32Array(layout.totalSize)];
+      const store = { activations: dtype, grads: dtype };
+      const model = new LlamaModel(config, layout, params, grads, B, T, undefined, { recompute, attention, store });
+      expect(model.activationBytes(), meta ? "shapes mode" : "real mode").toBe(fixed + L * perLayer);
+    }
+  });
+});
+

@@ -61,7 +61,7 @@ function device(rank: number, layout: FakeLayout, events: TimelineEvent[]): Devi
   const sum = (f: (e: TimelineEvent) => boolean) => mine.filter(f).reduce((s, e) => s + e.end - e.start, 0);
   const sent = mine.filter((e) => e.stream === "comm").reduce((s, e) => s + (e.bytes ?? 0), 0);
   const pp = rank % layout.pp;
-  const memory = { parameters: 4000, gradients: 4000, optimizerState: 8000, activations: 1000 * (layout.pp - pp), workspace: 500 };
+  const memory = { parameters: 4000, masterWeights: 0, gradients: 4000, optimizerState: 8000, activations: 1000 * (layout.pp - pp), workspace: 500 };
   return {
     rank,
     ranks: 1,
@@ -92,6 +92,8 @@ export function fakeRun(layout: FakeLayout): { run: CompareRun; timeline: Timeli
   const run: CompareRun = {
     scenario,
     losses: [5.55, 5.4],
+    lossScale: null,
+    skippedSteps: [],
     finalLoss: 5.4,
     bitsPerByte: 5.4 / Math.LN2,
     wall: { seconds: 1.25, tokensPerSecond: 51.2 },

@@ -77,10 +77,10 @@ describe("shapes mode gives real mode's simulated results", () => {
   });
 
   const tiny = (parallel: object, microBatches = 4, hardware: object = {}, globalBatch = 8) => {
-    const { recompute = "none", attention = "naive", attentionPattern = "causal", ...layout } = parallel as { recompute?: string; attention?: string; attentionPattern?: unknown };
+    const { recompute = "none", attention = "naive", attentionPattern = "causal", precision = "fp32", gradReduceFp32 = false, ...layout } = parallel as Record<string, unknown>;
     return {
       model: { hiddenSize: 16, intermediateSize: 48, numLayers: 8, numHeads: 4, numKvHeads: 4, seqLen: 8, attention, attentionPattern },
-      training: { steps: 2, globalBatch, microBatches, optimizer: { lr: 1e-2 }, recompute },
+      training: { steps: 2, globalBatch, microBatches, optimizer: { lr: 1e-2 }, recompute, precision, gradReduceFp32 },
       parallel: layout,
       hardware,
     };
@@ -100,6 +100,8 @@ describe("shapes mode gives real mode's simulated results", () => {
     ["tp 2 × pp 2 with selective recomputation", { tp: 2, pp: 2, recompute: "selective" }],
     ["dp 2 × tp 2 × pp 2 interleaved with full recomputation", { dp: 2, tp: 2, pp: 2, schedule: "interleaved", recompute: "full" }],
     ["tp 2 × pp 2 zb-h1 with flash attention", { tp: 2, pp: 2, schedule: "zb-h1", attention: "flash" }],
+    ["dp 2 × tp 2 × pp 2 in bf16, sequence parallel, ZeRO-1", { dp: 2, tp: 2, pp: 2, sequenceParallel: true, zero: 1, precision: "bf16" }],
+    ["dp 2 × pp 2 in fp16 with fp32 gradient reduction", { dp: 2, pp: 2, precision: "fp16", gradReduceFp32: true }],
     ["dp 2 × pp 2 with strided sparse attention and selective recomputation", { dp: 2, pp: 2, recompute: "selective", attentionPattern: { kind: "strided", block: 2, stride: 2 } }],
   ];
   it.each(layouts)("%s", async (_name, parallel, microBatches) => {

@@ -20,6 +20,16 @@ describe("host footprint of a real-mode run", () => {
     expect(hostFootprint(s)).toEqual({ stateBytes: 16 * P, activationBytes: acts, totalBytes: 16 * P + acts, devices: 1, largestBuffer: P });
   });
 
+  it("adds the fp32 master weights in 16-bit precision, whose 16-bit buffers are float32 on the host", () => {
+    const bf16 = (parallel: Record<string, unknown>) =>
+      validateScenario({ model, training: { steps: 1, globalBatch: 8, microBatches: 2, precision: "bf16", optimizer: { lr: 1e-3 } }, parallel });
+    const P = buildLayout(modelConfigOf(scenario({}))).totalSize;
+    expect(hostFootprint(bf16({})).stateBytes).toBe(20 * P);
+    expect(hostFootprint(bf16({})).activationBytes).toBe(hostFootprint(scenario({}, 2)).activationBytes);
+    // ZeRO-1 over dp 2: each replica 4·P + 4·P, and one copy of master weights and moments, 12·P, between them.
+    expect(hostFootprint(bf16({ dp: 2, zero: 1 })).stateBytes).toBe(2 * 8 * P + 12 * P);
+  });
+
   it("holds every micro-batch under GPipe and shards the moments under ZeRO-1", () => {
     const single = hostFootprint(scenario({}, 4));
     const gpipe = hostFootprint(scenario({ schedule: "gpipe" }, 4));
