@@ -6,6 +6,11 @@
  * python3; its JSON names the BLAS it loaded, and LD_LIBRARY_PATH passes through to choose one).
  * Without Python and PyTorch the peer is skipped and the bench says so. The default scenario is
  * also run through a device worker (`simulate`), whose messaging costs what the ratio shows.
+ *
+ * This machine is shared, so beside wall-clock tokens/s (median step) the bench prints tokens per
+ * second of CPU time, which other tenants disturb far less: parasim's from process.cpuUsage around
+ * the timed steps, PyTorch's as the difference of the CPU time (bash `time`, user + sys) of two peer
+ * runs that differ only in their number of steps, so start-up and warm-up cancel.
  */
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -32,24 +37,44 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 
-/** Median tokens/s of `steps` steps in this thread, after one warm-up step. */
-function parasimTokensPerSecond(scenario: Scenario, steps: number): number {
+interface Rates {
+  /** Tokens per wall-clock second, median step. */
+  wall: number;
+  /** Tokens per second of CPU time. */
+  cpu: number;
+}
+
+/** Tokens/s of `steps` steps in this thread, after one warm-up step. */
+function parasimTokensPerSecond(scenario: Scenario, steps: number): Rates {
   const trainer = new Trainer(scenario, BATCH);
   const corpus = loadCorpus(scenario);
   const T = scenario.model.seqLen;
   const times: number[] = [];
+  let cpu = { user: 0, system: 0 };
   for (let step = 0; step <= steps; step++) {
     const batch = drawBatch(corpus, scenario.training.seed, step, BATCH, T);
+    if (step === 1) cpu = process.cpuUsage();
     const t0 = performance.now();
     trainer.step(step, batch);
     if (step > 0) times.push((performance.now() - t0) / 1000);
   }
-  return (BATCH * T) / median(times);
+  const used = process.cpuUsage(cpu);
+  return { wall: (BATCH * T) / median(times), cpu: (steps * BATCH * T) / ((used.user + used.system) / 1e6) };
 }
 
 interface Peer {
   tokens_per_s: number;
   blas: string;
+  cpu_tokens_per_s: number;
+}
+
+/** One peer run: its JSON line and its CPU seconds (user + sys of the whole process). */
+function peerRun(python: string, script: string, args: string[]): { json: Peer; cpuSeconds: number } {
+  const quoted = [python, script, ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(" ");
+  const out = execFileSync("bash", ["-c", `TIMEFORMAT='%U %S'; { time ${quoted} ; } 2>&1`], { encoding: "utf8" });
+  const lines = out.trim().split("\n");
+  const [user, sys] = lines.pop()!.split(" ").map(Number);
+  return { json: JSON.parse(lines.filter((l) => l.startsWith("{")).pop()!) as Peer, cpuSeconds: user! + sys! };
 }
 
 /** PyTorch's tokens/s for the same model on one thread, or the reason it could not run. */
@@ -64,24 +89,30 @@ function peerTokensPerSecond(scenario: Scenario, steps: number): Peer | string {
   }
   const m = scenario.model;
   const args = ["--vocab", m.vocabSize, "--hidden", m.hiddenSize, "--inter", m.intermediateSize, "--layers", m.numLayers, "--heads", m.numHeads,
-    "--kv-heads", m.numKvHeads, "--seq", m.seqLen, "--batch", BATCH, "--steps", steps, "--warmup", 2, "--threads", 1].map(String);
-  const out = execFileSync(python, [script, ...args], { encoding: "utf8" });
-  return JSON.parse(out.trim().split("\n").pop()!) as Peer;
+    "--kv-heads", m.numKvHeads, "--seq", m.seqLen, "--batch", BATCH, "--warmup", 2, "--threads", 1].map(String);
+  const long = peerRun(python, script, [...args, "--steps", String(2 * steps)]);
+  const short = peerRun(python, script, [...args, "--steps", String(steps)]);
+  const cpuPerStep = (long.cpuSeconds - short.cpuSeconds) / steps;
+  return { ...long.json, cpu_tokens_per_s: (BATCH * m.seqLen) / cpuPerStep };
 }
 
 export async function run(): Promise<void> {
   console.log(`load average ${loadavg().map((x) => x.toFixed(1)).join(" ")} on this machine (2 cores, shared)`);
   const models: [string, object | null, number][] = [["default (hidden 64)", null, 20], ["hidden-256", HIDDEN_256, 6]];
-  console.log("model                  parasim tok/s   PyTorch tok/s   parasim / PyTorch");
+  console.log("tokens/s            parasim wall   PyTorch wall   ratio   parasim CPU   PyTorch CPU   ratio");
   const blas = new Set<string>();
   for (const [name, model, steps] of models) {
     const scenario = scenarioFor(model);
     const ours = parasimTokensPerSecond(scenario, steps);
     const peer = peerTokensPerSecond(scenario, steps);
-    if (typeof peer === "string") console.log(`${name.padEnd(22)} ${ours.toFixed(0).padStart(13)}   peer skipped: ${peer}`);
+    const w = (x: number, n: number): string => x.toFixed(0).padStart(n);
+    if (typeof peer === "string") console.log(`${name.padEnd(19)} ${w(ours.wall, 12)}   peer skipped: ${peer}   (parasim CPU ${w(ours.cpu, 0)})`);
     else {
       blas.add(peer.blas);
-      console.log(`${name.padEnd(22)} ${ours.toFixed(0).padStart(13)}   ${peer.tokens_per_s.toFixed(0).padStart(13)}   ${(ours / peer.tokens_per_s).toFixed(2).padStart(17)}`);
+      const r = (x: number): string => x.toFixed(2).padStart(5);
+      console.log(
+        `${name.padEnd(19)} ${w(ours.wall, 12)}   ${w(peer.tokens_per_s, 12)}   ${r(ours.wall / peer.tokens_per_s)}   ${w(ours.cpu, 11)}   ${w(peer.cpu_tokens_per_s, 11)}   ${r(ours.cpu / peer.cpu_tokens_per_s)}`,
+      );
     }
   }
   for (const b of blas) console.log(`PyTorch's BLAS: ${b}`);
