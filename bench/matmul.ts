@@ -1,12 +1,19 @@
 /**
- * Matmul throughput of the plain-JavaScript linear kernels on one core, Float32 buffers:
- * forward (`linearForward`) and backward (`linearBackwardInput` + `linearBackwardWeight`) for
- * square sizes 256 and 512, in GFLOP/s, and the 512/256 ratio (ratios are what to compare
- * across runs; this machine is shared). FLOPs: 2·N·K·O per matmul (Kaplan et al.
- * 2020), backward = 2 matmuls.
+ * GEMM throughput on one core, float32: the linear kernels (`linearForward`, and the backward's
+ * `linearBackwardInput` + `linearBackwardWeight`) on the WebAssembly GEMM, at square sizes 256 and
+ * 512 and at the real shapes of the default model and the hidden-256 model (N = B·T rows), beside
+ * the JavaScript kernels (double accumulation) at 256 and 512. FLOPs: 2·N·K·O per product
+ * (Kaplan et al. 2020), backward = 2 products.
+ *
+ * "copy %": the share of a WebAssembly call spent copying its operands into the instance's memory
+ * and its result out (src/wasm/heap.ts), measured by timing the same Float32Array.set calls alone.
+ * Best of several calls, by wall clock and by CPU time (process.cpuUsage), which other tenants of
+ * this shared machine disturb far less; the load average is printed with the results.
  */
-import { linearBackwardInput, linearBackwardWeight, linearForward } from "../src/kernels/linear.js";
+import { loadavg } from "node:os";
+import { linearBackwardInput, linearBackwardInputJs, linearBackwardWeight, linearBackwardWeightJs, linearForward, linearForwardJs } from "../src/kernels/linear.js";
 import { Random } from "../src/util/random.js";
+import { wasmHeap } from "../src/wasm/heap.js";
 
 function randomArray(n: number, stream: string): Float32Array {
   const rng = new Random(1, stream);
@@ -15,41 +22,91 @@ function randomArray(n: number, stream: string): Float32Array {
   return a;
 }
 
-/** Best-of timing: repeats `fn` until `minMs` has passed (at least 3 times), returns the fastest call in ms. */
-function best(fn: () => void, minMs = 400): number {
+/** Best-of timing: repeats `fn` until `minMs` has passed (at least 3 times); the fastest call in ms, by wall clock and by CPU time. */
+function best(fn: () => void, minMs = 300): { wall: number; cpu: number } {
   fn(); // warm-up (JIT)
-  let bestMs = Infinity;
+  const out = { wall: Infinity, cpu: Infinity };
   const start = performance.now();
   for (let i = 0; i < 3 || performance.now() - start < minMs; i++) {
-    const t0 = performance.now();
+    const [t0, c0] = [performance.now(), process.cpuUsage()];
     fn();
-    bestMs = Math.min(bestMs, performance.now() - t0);
+    const c = process.cpuUsage(c0);
+    out.wall = Math.min(out.wall, performance.now() - t0);
+    out.cpu = Math.min(out.cpu, (c.user + c.system) / 1000);
   }
-  return bestMs;
+  return out;
 }
 
-function measure(S: number): { forward: number; backward: number } {
-  const inp = randomArray(S * S, "inp");
-  const w = randomArray(S * S, "w");
-  const dout = randomArray(S * S, "dout");
-  const out = new Float32Array(S * S);
-  const dinp = new Float32Array(S * S);
-  const dw = new Float32Array(S * S);
-  const flops = 2 * S * S * S;
-  const fwdMs = best(() => linearForward(out, inp, w, S, S, S));
+type Shape = { name: string; N: number; K: number; O: number };
+
+interface Rates {
+  forward: number;
+  backward: number;
+  /** The same by CPU time. */
+  forwardCpu: number;
+  backwardCpu: number;
+  copyShare: number;
+}
+
+function measure({ N, K, O }: Shape, js: boolean): Rates {
+  const inp = randomArray(N * K, "inp");
+  const w = randomArray(O * K, "w");
+  const dout = randomArray(N * O, "dout");
+  const [out, dinp, dw] = [new Float32Array(N * O), new Float32Array(N * K), new Float32Array(O * K)];
+  const flops = 2 * N * K * O;
+  const [fwd, bin, bw] = js ? [linearForwardJs, linearBackwardInputJs, linearBackwardWeightJs] : [linearForward, linearBackwardInput, linearBackwardWeight];
+  const fwdMs = best(() => fwd(out, inp, w, N, K, O));
   const bwdMs = best(() => {
-    linearBackwardInput(dinp, dout, w, S, S, S);
-    linearBackwardWeight(dw, dout, inp, S, S, S);
+    bin(dinp, dout, w, N, K, O);
+    bw(dw, dout, inp, N, K, O);
   });
-  return { forward: flops / (fwdMs * 1e6), backward: (2 * flops) / (bwdMs * 1e6) };
+  // The copies of one forward + backward: in inp, w (fwd) + dout, w, dinp (bin) + dout, inp, dw (bw); out out, dinp, dw.
+  const heap = wasmHeap();
+  heap.reset();
+  const copyMs = best(() => {
+    heap.reset();
+    const ptrs = [inp, w, dout, w, dinp, dout, inp, dw].map((a) => heap.input(a, a.length));
+    heap.output(out, ptrs[0]!, out.length);
+    heap.output(dinp, ptrs[4]!, dinp.length);
+    heap.output(dw, ptrs[7]!, dw.length);
+  });
+  return {
+    forward: flops / (fwdMs.wall * 1e6),
+    backward: (2 * flops) / (bwdMs.wall * 1e6),
+    forwardCpu: flops / (fwdMs.cpu * 1e6),
+    backwardCpu: (2 * flops) / (bwdMs.cpu * 1e6),
+    copyShare: copyMs.cpu / (fwdMs.cpu + bwdMs.cpu),
+  };
+}
+
+/** The distinct (N, K, O) of a model's linear layers at global batch B, one device. */
+function modelShapes(label: string, B: number, T: number, C: number, F: number, H: number, G: number, V: number): Shape[] {
+  const N = B * T;
+  const kv = (C / H) * G;
+  return [
+    { name: `${label} q, o`, N, K: C, O: C },
+    { name: `${label} k, v`, N, K: C, O: kv },
+    { name: `${label} gate, up`, N, K: C, O: F },
+    { name: `${label} down`, N, K: F, O: C },
+    { name: `${label} lm head`, N, K: C, O: V },
+  ];
 }
 
 export async function run(): Promise<void> {
-  const r256 = measure(256);
-  const r512 = measure(512);
-  const fmt = (x: number): string => x.toFixed(2);
-  console.log("size  forward GFLOP/s  backward GFLOP/s");
-  console.log(` 256  ${fmt(r256.forward).padStart(15)}  ${fmt(r256.backward).padStart(16)}`);
-  console.log(` 512  ${fmt(r512.forward).padStart(15)}  ${fmt(r512.backward).padStart(16)}`);
-  console.log(`ratio 512/256: forward ${fmt(r512.forward / r256.forward)}, backward ${fmt(r512.backward / r256.backward)}`);
+  console.log(`load average ${loadavg().map((x) => x.toFixed(1)).join(" ")} on this machine (2 cores, shared)`);
+  const square = [256, 512].map((S) => ({ name: `square ${S}`, N: S, K: S, O: S }));
+  const shapes = [...square, ...modelShapes("default", 8, 64, 64, 176, 4, 2, 256), ...modelShapes("h256", 8, 128, 256, 704, 8, 4, 256)];
+  const fmt = (x: number): string => x.toFixed(1);
+  const pair = (wall: number, cpu: number): string => `${fmt(wall).padStart(5)} (${fmt(cpu).padStart(5)})`;
+  console.log("GFLOP/s by wall clock (CPU time); copy %: of the WebAssembly call's CPU time");
+  console.log("shape                 N     K     O      wasm fwd       wasm bwd   copy %        js fwd        js bwd");
+  for (const s of shapes) {
+    const wasm = measure(s, false);
+    const js = s.name.startsWith("square") ? measure(s, true) : null;
+    console.log(
+      `${s.name.padEnd(18)} ${String(s.N).padStart(5)} ${String(s.K).padStart(5)} ${String(s.O).padStart(5)}  ${pair(wasm.forward, wasm.forwardCpu)}  ${pair(wasm.backward, wasm.backwardCpu)}  ${fmt(100 * wasm.copyShare).padStart(6)}` +
+        (js ? `  ${pair(js.forward, js.forwardCpu)}  ${pair(js.backward, js.backwardCpu)}` : ""),
+    );
+  }
+  console.log("target (issue): GEMM ≥ 20 GFLOP/s at 512");
 }

@@ -1,7 +1,9 @@
 /**
  * Builds the package once before the suite: the CLI tests run the built `bin`, and device workers
  * start from the compiled entry (tsc output of the same sources), which starts about 4× faster
- * than TypeScript compiled on the fly by tsx in every worker.
+ * than TypeScript compiled on the fly by tsx in every worker. Then the WebAssembly kernels
+ * (scripts/build-wasm.mjs: compiled when assembly/ changed, copied beside the compiled loader),
+ * so a fresh clone's `npm test` has them too.
  */
 import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -12,5 +14,6 @@ export default function setup(): void {
     cwd: root,
     stdio: "inherit",
   });
+  execFileSync(process.execPath, [fileURLToPath(new URL("../scripts/build-wasm.mjs", import.meta.url))], { cwd: root, stdio: "inherit" });
   process.env.PARASIM_WORKERS_DIR = fileURLToPath(new URL("../dist/workers", import.meta.url));
 }

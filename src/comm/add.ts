@@ -1,5 +1,11 @@
-/** The add loop of every reduction, on the channel path and the zero-copy path alike. */
+/**
+ * The add loop of every reduction, on the channel path and the zero-copy path alike. Float32 runs
+ * in WebAssembly (128-bit vectors, in cache-sized chunks copied in and out; a float32 add is the
+ * JavaScript double add rounded, so the sums are the same bit for bit); float64 in JavaScript.
+ */
 import type { Floats } from "../kernels/types.js";
+import { wasmAddInto } from "../wasm/elementwise.js";
+import { useWasm } from "../wasm/heap.js";
 
 /**
  * dst[i] += src[i]; unrolled by 4, which runs ~1.6× faster than the plain loop in V8. One loop
@@ -8,7 +14,7 @@ import type { Floats } from "../kernels/types.js";
  * loops below are the same text on purpose.
  */
 export function addInto(dst: Floats, src: Floats): void {
-  if (dst instanceof Float32Array) addF32(dst, src as Float32Array);
+  if (dst instanceof Float32Array) (useWasm() ? wasmAddInto : addF32)(dst, src as Float32Array);
   else addF64(dst, src as Float64Array);
 }
 

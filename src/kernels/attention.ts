@@ -10,7 +10,11 @@
  * causal keys of each query row (KeySpans); attentionForward / attentionBackward are them with the
  * causal mask, and the block-sparse kernels (src/kernels/sparse-attention.ts) with a sparse one.
  */
+import { allFloat32, useWasm } from "../wasm/heap.js";
+import { wasmAttentionBackward, wasmAttentionForward } from "../wasm/attention.js";
 import type { Floats } from "./types.js";
+
+type F32 = Float32Array;
 
 export function attentionForward(
   out: Floats,
@@ -24,7 +28,8 @@ export function attentionForward(
   G: number,
   D: number,
 ): void {
-  maskedAttentionForward(out, att, q, k, v, B, T, H, G, D, causalKeySpans);
+  if (useWasm() && allFloat32(out, att, q, k, v)) wasmAttentionForward(out as F32, att as F32, q as F32, k as F32, v as F32, B, T, H, G, D);
+  else maskedAttentionForward(out, att, q, k, v, B, T, H, G, D, causalKeySpans);
 }
 
 /**
@@ -152,7 +157,9 @@ export function attentionBackward(
   G: number,
   D: number,
 ): void {
-  maskedAttentionBackward(dq, dk, dv, dout, att, q, k, v, B, T, H, G, D, causalKeySpans);
+  if (useWasm() && allFloat32(dq, dk, dv, dout, att, q, k, v)) {
+    wasmAttentionBackward(dq as F32, dk as F32, dv as F32, dout as F32, att as F32, q as F32, k as F32, v as F32, B, T, H, G, D);
+  } else maskedAttentionBackward(dq, dk, dv, dout, att, q, k, v, B, T, H, G, D, causalKeySpans);
 }
 
 /** attentionBackward over the keys given by keys, the mask maskedAttentionForward used (causalKeySpans: exactly attentionBackward). */

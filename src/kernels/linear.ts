@@ -3,14 +3,36 @@
  *
  * Legend: N rows (B·T), K input features, O output features.
  *
- * Loops are arranged so the innermost loop walks two contiguous rows (forward: a row of inp and
- * a row of weight; backward: axpy into a Float64Array row accumulator). Several rows are handled
- * per pass so each load is reused, which is what makes plain JavaScript reach ~1–2 GFLOP/s.
+ * Float32 buffers run on the WebAssembly SIMD GEMM (src/wasm/linear.ts, float32 accumulation);
+ * float64 buffers (gradient checks) on the JavaScript loops below (`*Js`, double accumulation).
+ * Those loops are arranged so the innermost loop walks two contiguous rows (forward: a row of inp
+ * and a row of weight; backward: axpy into a Float64Array row accumulator). Several rows are
+ * handled per pass so each load is reused, which is what makes plain JavaScript reach ~1–2 GFLOP/s.
  */
+import { allFloat32, useWasm } from "../wasm/heap.js";
+import { wasmLinearBackwardInput, wasmLinearBackwardWeight, wasmLinearForward } from "../wasm/linear.js";
 import type { Floats } from "./types.js";
 
-/** out[N,O] = inp[N,K] · weight[O,K]ᵀ. Overwrites `out`. */
+/** linearForward in JavaScript, accumulating in double. */
 export function linearForward(out: Floats, inp: Floats, weight: Floats, N: number, K: number, O: number): void {
+  if (useWasm() && allFloat32(out, inp, weight)) wasmLinearForward(out as Float32Array, inp as Float32Array, weight as Float32Array, N, K, O);
+  else linearForwardJs(out, inp, weight, N, K, O);
+}
+
+/** dinp[N,K] += dout[N,O] · weight[O,K]. */
+export function linearBackwardInput(dinp: Floats, dout: Floats, weight: Floats, N: number, K: number, O: number): void {
+  if (useWasm() && allFloat32(dinp, dout, weight)) wasmLinearBackwardInput(dinp as Float32Array, dout as Float32Array, weight as Float32Array, N, K, O);
+  else linearBackwardInputJs(dinp, dout, weight, N, K, O);
+}
+
+/** dweight[O,K] += dout[N,O]ᵀ · inp[N,K]. */
+export function linearBackwardWeight(dweight: Floats, dout: Floats, inp: Floats, N: number, K: number, O: number): void {
+  if (useWasm() && allFloat32(dweight, dout, inp)) wasmLinearBackwardWeight(dweight as Float32Array, dout as Float32Array, inp as Float32Array, N, K, O);
+  else linearBackwardWeightJs(dweight, dout, inp, N, K, O);
+}
+
+/** linearForward in JavaScript, accumulating in double. */
+export function linearForwardJs(out: Floats, inp: Floats, weight: Floats, N: number, K: number, O: number): void {
   let n = 0;
   // Two input rows × four weight rows per pass: 8 accumulators, each loaded value used 2–4 times.
   for (; n + 2 <= N; n += 2) {
@@ -61,8 +83,8 @@ export function linearForward(out: Floats, inp: Floats, weight: Floats, N: numbe
   }
 }
 
-/** dinp[N,K] += dout[N,O] · weight[O,K]. Two rows at a time, each weight load used twice. */
-export function linearBackwardInput(dinp: Floats, dout: Floats, weight: Floats, N: number, K: number, O: number): void {
+/** linearBackwardInput in JavaScript: two rows at a time, each weight load used twice. */
+export function linearBackwardInputJs(dinp: Floats, dout: Floats, weight: Floats, N: number, K: number, O: number): void {
   const acc0 = new Float64Array(K);
   const acc1 = new Float64Array(K);
   let n = 0;
@@ -112,8 +134,8 @@ export function linearBackwardInput(dinp: Floats, dout: Floats, weight: Floats, 
   }
 }
 
-/** dweight[O,K] += dout[N,O]ᵀ · inp[N,K]. Two weight rows at a time, each input load used twice. */
-export function linearBackwardWeight(dweight: Floats, dout: Floats, inp: Floats, N: number, K: number, O: number): void {
+/** linearBackwardWeight in JavaScript: two weight rows at a time, each input load used twice. */
+export function linearBackwardWeightJs(dweight: Floats, dout: Floats, inp: Floats, N: number, K: number, O: number): void {
   const acc0 = new Float64Array(K);
   const acc1 = new Float64Array(K);
   let o = 0;

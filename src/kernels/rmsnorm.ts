@@ -2,8 +2,15 @@
  * RMSNorm as in Hugging Face LlamaRMSNorm: y = w ⊙ x / sqrt(mean(x²) + eps).
  *
  * Legend: N rows (B·T), C channels.
+ *
+ * Float32 buffers run in WebAssembly (in double like the loops below, src/wasm/elementwise.ts);
+ * float64 buffers on the loops below.
  */
+import { wasmRmsnormBackward, wasmRmsnormForward } from "../wasm/elementwise.js";
+import { allFloat32, useWasm } from "../wasm/heap.js";
 import type { Floats } from "./types.js";
+
+type F32 = Float32Array;
 
 /** out[N,C] = weight ⊙ inp · rstd; saves rstd[N] = 1/sqrt(mean(inp²) + eps). Overwrites out, rstd. */
 export function rmsnormForward(
@@ -15,6 +22,7 @@ export function rmsnormForward(
   C: number,
   eps: number,
 ): void {
+  if (useWasm() && allFloat32(out, rstd, inp, weight)) return wasmRmsnormForward(out as F32, rstd as F32, inp as F32, weight as F32, N, C, eps);
   for (let n = 0; n < N; n++) {
     const base = n * C;
     let ss = 0;
@@ -43,6 +51,9 @@ export function rmsnormBackward(
   N: number,
   C: number,
 ): void {
+  if (useWasm() && allFloat32(dout, inp, weight, rstd, ...[dinp, dweight].filter((x) => x !== null))) {
+    return wasmRmsnormBackward(dinp as F32 | null, dweight as F32 | null, dout as F32, inp as F32, weight as F32, rstd as F32, N, C);
+  }
   const dw = dweight === null ? null : new Float64Array(C);
   for (let n = 0; n < N; n++) {
     const base = n * C;

@@ -4,7 +4,12 @@
  *
  * Legend: B batch, T time, NH heads of the tensor (H for q, G for k), D head size (even).
  * Tensors are [B,T,NH,D]; tables are [T, D/2] with angle t · inv_freq[i], inv_freq[i] = θ^(−2i/D).
+ *
+ * Float32 buffers run in WebAssembly, in double with the same operations as the loops below, so
+ * bit for bit the same result (src/wasm/elementwise.ts); float64 buffers on the loops below.
  */
+import { wasmRope } from "../wasm/elementwise.js";
+import { allFloat32, useWasm } from "../wasm/heap.js";
 import type { Floats } from "./types.js";
 
 export interface RopeTables {
@@ -37,6 +42,7 @@ export function ropeTables(T: number, D: number, theta: number): RopeTables {
  * `out` may be the same buffer as `inp` (in-place rotation).
  */
 export function ropeForward(out: Floats, inp: Floats, tables: RopeTables, B: number, T: number, NH: number, D: number): void {
+  if (useWasm() && allFloat32(out, inp)) return wasmRope(out as Float32Array, inp as Float32Array, tables, B, T, NH, D, false);
   const half = D / 2;
   const { cos, sin } = tables;
   for (let b = 0; b < B; b++) {
@@ -59,6 +65,7 @@ export function ropeForward(out: Floats, inp: Floats, tables: RopeTables, B: num
 
 /** The rotation is orthogonal, so dinp += Rᵀ·dout (rotation by −angle). Needs no saved input. */
 export function ropeBackward(dinp: Floats, dout: Floats, tables: RopeTables, B: number, T: number, NH: number, D: number): void {
+  if (useWasm() && allFloat32(dinp, dout)) return wasmRope(dinp as Float32Array, dout as Float32Array, tables, B, T, NH, D, true);
   const half = D / 2;
   const { cos, sin } = tables;
   for (let b = 0; b < B; b++) {

@@ -7,11 +7,13 @@
  * block. q [B,T,H,D] (after rope), k and v [B,T,G,D]; query head h reads kv head ⌊h/(H/G)⌋.
  * Output [B,T,H,D]. Saved: att [B,H,T,T] softmax probabilities, 0 at every masked entry.
  *
- * Both kernels are the naive kernels' loops over the allowed keys only (maskedAttentionForward /
- * maskedAttentionBackward, keys in ascending order), so the causal pattern reproduces
- * attentionForward / attentionBackward bit for bit.
+ * Both kernels are the naive JavaScript kernels' loops over the allowed keys only
+ * (maskedAttentionForward / maskedAttentionBackward, keys in ascending order), so a pattern that
+ * allows every causal key reproduces the JavaScript causal kernel bit for bit. The causal pattern
+ * itself is the causal kernel: it calls attentionForward / attentionBackward (WebAssembly for
+ * float32 buffers), so a model with the causal pattern is the plain model bit for bit.
  */
-import { causalKeySpans, maskedAttentionBackward, maskedAttentionForward, type KeySpans } from "./attention.js";
+import { attentionBackward, attentionForward, causalKeySpans, maskedAttentionBackward, maskedAttentionForward, type KeySpans } from "./attention.js";
 import { blockAllowed, patternBlock, type SparsePattern } from "./sparse-pattern.js";
 import type { Floats } from "./types.js";
 
@@ -57,7 +59,8 @@ export function sparseAttentionForward(
   D: number,
   pattern: SparsePattern,
 ): void {
-  maskedAttentionForward(out, att, q, k, v, B, T, H, G, D, sparseKeySpans(pattern, T));
+  if (pattern.kind === "causal") attentionForward(out, att, q, k, v, B, T, H, G, D);
+  else maskedAttentionForward(out, att, q, k, v, B, T, H, G, D, sparseKeySpans(pattern, T));
 }
 
 /** dq += ∂L/∂q, dk += ∂L/∂k, dv += ∂L/∂v over the same keys as sparseAttentionForward with the same pattern. */
@@ -77,5 +80,6 @@ export function sparseAttentionBackward(
   D: number,
   pattern: SparsePattern,
 ): void {
-  maskedAttentionBackward(dq, dk, dv, dout, att, q, k, v, B, T, H, G, D, sparseKeySpans(pattern, T));
+  if (pattern.kind === "causal") attentionBackward(dq, dk, dv, dout, att, q, k, v, B, T, H, G, D);
+  else maskedAttentionBackward(dq, dk, dv, dout, att, q, k, v, B, T, H, G, D, sparseKeySpans(pattern, T));
 }

@@ -1,5 +1,7 @@
 /**
- * Flash attention against the naive kernel pair of src/kernels/attention.ts.
+ * Flash attention against the naive JavaScript kernel pair of src/kernels/attention.ts (the
+ * masked kernels with the causal mask; float32 attentionForward runs in WebAssembly with float32
+ * accumulation and has its own bound in tests/wasm/attention.test.ts).
  *
  * Float32 tolerance, derived (u = 2⁻²⁴, float32 unit round-off). Both kernels read the same
  * float32 inputs, accumulate in doubles (whose own error, ~1e-16 relative to the summed
@@ -18,7 +20,14 @@
  * extra rounding of slack, and still ~1000× below the O(|gradient|) error of any real bug.
  */
 import { describe, it, expect } from "vitest";
-import { attentionBackward, attentionForward } from "../../src/kernels/attention.js";
+import { causalKeySpans, maskedAttentionBackward, maskedAttentionForward } from "../../src/kernels/attention.js";
+import type { Floats as F } from "../../src/kernels/types.js";
+
+/** The JavaScript causal kernels (double accumulation, as the derivation above assumes). */
+const attentionForward = (out: F, att: F, q: F, k: F, v: F, B: number, T: number, H: number, G: number, D: number): void =>
+  maskedAttentionForward(out, att, q, k, v, B, T, H, G, D, causalKeySpans);
+const attentionBackward = (dq: F, dk: F, dv: F, dout: F, att: F, q: F, k: F, v: F, B: number, T: number, H: number, G: number, D: number): void =>
+  maskedAttentionBackward(dq, dk, dv, dout, att, q, k, v, B, T, H, G, D, causalKeySpans);
 import { flashAttentionBackward, flashAttentionForward } from "../../src/kernels/flash-attention.js";
 import { attentionFlops, flashAttentionFlops } from "../../src/kernels/flops.js";
 import type { Floats } from "../../src/kernels/types.js";

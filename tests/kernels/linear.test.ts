@@ -59,17 +59,6 @@ describe("linear", () => {
     linearBackward(null, dw3, r, inp, w, N, K, O);
     expect(Array.from(dw3)).toEqual(Array.from(dw1));
   });
-
-  it("stores float32 results of a double accumulation", () => {
-    const [N, K, O] = [3, 300, 4];
-    const inp64 = randn(N * K, 3, "inp");
-    const w64 = randn(O * K, 3, "w");
-    const inp = Float32Array.from(inp64);
-    const w = Float32Array.from(w64);
-    const out = new Float32Array(N * O);
-    linearForward(out, inp, w, N, K, O);
-    // Exact (double) dot products of the float32 inputs, rounded once to float32.
-    const exact = naive(Float64Array.from(inp), Float64Array.from(w), N, K, O);
-    expect(Array.from(out)).toEqual(Array.from(Float32Array.from(exact)));
-  });
+  // The float32 path (WebAssembly, float32 accumulation) is held to its round-off bound in
+  // tests/wasm/linear.test.ts; the double-accumulating JavaScript kernel is checked there too.
 });

@@ -1,5 +1,5 @@
 import { describe, it, expect } from "vitest";
-import { attentionBackward, attentionForward } from "../../src/kernels/attention.js";
+import { attentionBackward, attentionForward, causalKeySpans, maskedAttentionBackward, maskedAttentionForward } from "../../src/kernels/attention.js";
 import { attentionFlops, ELEMENTWISE_FLOPS, sparseAttentionFlops, sparseAttentionPairs } from "../../src/kernels/flops.js";
 import { sparseAttentionBackward, sparseAttentionForward, sparseKeySpans } from "../../src/kernels/sparse-attention.js";
 import { blockAllowed, causalBlocks, computedBlocks, type SparsePattern } from "../../src/kernels/sparse-pattern.js";
@@ -39,8 +39,12 @@ function sameBits(a: Floats, b: Floats): boolean {
   return a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 }
 
-/** Forward then backward of one kernel pair on float32 copies of the same inputs; every buffer returned. */
-function runPair(pattern: SparsePattern | null, dims: number[], seed: number): Float32Array[] {
+/**
+ * Forward then backward of one kernel pair on float32 copies of the same inputs; every buffer
+ * returned. null: attentionForward / attentionBackward (float32: WebAssembly); "js": the
+ * JavaScript causal kernel (the masked kernels with the causal mask).
+ */
+function runPair(pattern: SparsePattern | null | "js", dims: number[], seed: number): Float32Array[] {
   const [B, T, H, G, D] = dims;
   const q = Float32Array.from(randn(B * T * H * D, seed, "q"));
   const k = Float32Array.from(randn(B * T * G * D, seed, "k"));
@@ -52,6 +56,9 @@ function runPair(pattern: SparsePattern | null, dims: number[], seed: number): F
   if (pattern === null) {
     attentionForward(out, att, q, k, v, B, T, H, G, D);
     attentionBackward(dq, dk, dv, r, att, q, k, v, B, T, H, G, D);
+  } else if (pattern === "js") {
+    maskedAttentionForward(out, att, q, k, v, B, T, H, G, D, causalKeySpans);
+    maskedAttentionBackward(dq, dk, dv, r, att, q, k, v, B, T, H, G, D, causalKeySpans);
   } else {
     sparseAttentionForward(out, att, q, k, v, B, T, H, G, D, pattern);
     sparseAttentionBackward(dq, dk, dv, r, att, q, k, v, B, T, H, G, D, pattern);
@@ -105,18 +112,19 @@ describe("sparse patterns", () => {
 });
 
 describe("sparse attention", () => {
-  it("with the causal pattern reproduces attentionForward / attentionBackward bit for bit (float32)", () => {
+  it("with the causal pattern reproduces attentionForward / attentionBackward bit for bit (float32); a pattern allowing every causal key, the JavaScript causal kernel", () => {
     const dims = [2, 12, 4, 2, 5];
     const naive = runPair(null, dims, 1);
+    const js = runPair("js", dims, 1);
     const causal = runPair({ kind: "causal" }, dims, 1);
     // A strided pattern whose local window covers every block allows every causal key.
     const wide = runPair({ kind: "strided", block: 3, stride: 4 }, dims, 1);
     for (let i = 0; i < naive.length; i++) {
       expect(sameBits(causal[i], naive[i])).toBe(true);
-      expect(sameBits(wide[i], naive[i])).toBe(true);
+      expect(sameBits(wide[i], js[i])).toBe(true);
     }
     const sparse = runPair({ kind: "strided", block: 3, stride: 2 }, dims, 1);
-    expect(sameBits(sparse[0], naive[0])).toBe(false);
+    expect(sameBits(sparse[0], js[0])).toBe(false);
   });
 
   const patterns: SparsePattern[] = [

@@ -1,0 +1,18 @@
+// The part of the WebAssembly JavaScript API that src/wasm uses. TypeScript declares it only in
+// its DOM library, which this Node project does not load.
+declare namespace WebAssembly {
+  class Module {
+    constructor(bytes: Uint8Array);
+  }
+  class Instance {
+    constructor(module: Module, imports: object);
+    readonly exports: Record<string, unknown>;
+  }
+  class Memory {
+    readonly buffer: ArrayBuffer;
+    grow(pages: number): number;
+  }
+  class Global {
+    readonly value: unknown;
+  }
+}
