@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { InputError } from "../errors.js";
 import { isGpt, type ModelConfig, type ModelNumberField } from "../model/config.js";
-import { buildLayout } from "../model/layout.js";
+import { buildLayout, type TensorSpec } from "../model/layout.js";
 import { fromGpt2Config, fromGpt2Tensors, GPT2_CONFIG_NAMES, isGpt2Config, toGpt2Config, toGpt2Tensors } from "./gpt2.js";
 import { writeFileAtomic, writeFolderAtomic } from "../util/atomic.js";
 import { checkOutputFolder } from "../util/outputs.js";
@@ -189,4 +189,13 @@ export function checkConfigMatches(checkpoint: ModelConfig, scenario: ModelConfi
   if ((checkpoint.tieEmbeddings === true) !== (scenario.tieEmbeddings === true)) {
     throw new InputError("checkpoint", `${CONFIG_FILE} has tie_word_embeddings = ${checkpoint.tieEmbeddings === true} but the scenario's model.tieEmbeddings is ${scenario.tieEmbeddings === true}`);
   }
+}
+
+/**
+ * Copies checkpoint tensors into `params`, after checking names and shapes match the layout.
+ * `exact`: the checkpoint must hold no other tensors (off for a pipeline stage, which holds a part).
+ */
+export function loadTensors(layout: { tensors: TensorSpec[] }, params: Float32Array, tensors: Map<string, NamedTensor>, exact = true): void {
+  checkTensorsMatch(tensors, layout.tensors, exact);
+  for (const t of layout.tensors) params.set(tensors.get(t.name)!.data, t.offset);
 }

@@ -22,7 +22,8 @@
  * parallelism (requires tp | B·T) a stage's input and output hidden states (and the gradients of
  * stageBackward) are this rank's rows [rows, C], rows [index·rows, (index+1)·rows) of the
  * micro-batch; otherwise the full [N,C], identical on every tp rank. The loss (head stages) is
- * the mean over all N tokens on every rank.
+ * the mean over all N tokens on every rank. Each pass names every unit of weights (embedding,
+ * layer, head) before and after reading it to `weights` (src/model/weights.ts): ZeRO-3 gathers there.
  */
 import { InputError, invariant } from "../errors.js";
 import { ropeTables } from "../kernels/rope.js";
@@ -32,7 +33,7 @@ import { Activations, arrayMaker, countingAllocator, metaMaker, recomputedBuffer
 import type { AttentionKernel, BufferMaker, Recompute, RecomputedBuffers } from "./activations.js";
 import { isMeta, metaFloats } from "../kernels/meta.js";
 import type { SparsePattern } from "../kernels/sparse-pattern.js";
-import { familyOf, headDim, tiesEmbeddings, type ModelConfig } from "./config.js";
+import { familyOf, headDim, type ModelConfig } from "./config.js";
 import { embeddingBackwardInput, embeddingBackwardWeight, embeddingForward, type EmbeddingWeights } from "./embedding.js";
 import { modelDims, type ModelDims } from "./dims.js";
 import { headBackwardInput, headBackwardWeight, headForward, type HeadWeights } from "./head.js";
@@ -40,9 +41,10 @@ import { Charger, chargingTpComm, type ModelHooks } from "./charger.js";
 import { KernelCalls, type StoreDtypes } from "./kernel-calls.js";
 import { DTYPE_BYTES } from "../kernels/round.js";
 import { layerBackwardInput, layerBackwardWeight, layerForward, type LayerContext, type LayerWeights } from "./layer.js";
+import { forwardUnits, headViews, layerViews, RESIDENT_WEIGHTS, UnitWalk, type WeightSource } from "./weights.js";
 import { EMBED_NAME, FINAL_NORM_BIAS_NAME, FINAL_NORM_NAME, layerTensorName, layerTensorsOf, LM_HEAD_NAME, POSITION_NAME, views, type Layout } from "./layout.js";
 
-export type { ModelHooks };
+export type { ModelHooks, WeightSource };
 
 export interface StageResult {
   /** Mean loss over the B·T tokens (stages with the head), else null. */
@@ -88,6 +90,10 @@ export class LlamaModel {
   /** Activations of the default micro-batch (used by forward/backward). */
   readonly acts: Activations;
   hooks: ModelHooks = NO_HOOKS;
+  /** Where the weights come from: resident, or gathered unit by unit under ZeRO-3 (src/model/weights.ts). */
+  weights: WeightSource = RESIDENT_WEIGHTS;
+  /** The weight units in forward order. */
+  private readonly units: string[][];
   private readonly buffers: BufferMaker;
   private readonly ctx: LayerContext;
   /** Named views of this rank's parameters and gradients (Hugging Face tensor names). */
@@ -142,10 +148,10 @@ export class LlamaModel {
     this.dims = modelDims(config, B, T, tp.size, sp);
     this.paramViews = views(layout, params);
     this.gradViews = views(layout, grads);
-    this.layerParams = this.layerViews(this.paramViews);
-    this.layerGrads = this.layerViews(this.gradViews);
+    [this.layerParams, this.layerGrads] = [layerViews(config, layout.part, this.paramViews), layerViews(config, layout.part, this.gradViews)];
     [this.headParams, this.embedParams] = [headViews(this.paramViews, config), { table: this.paramViews[EMBED_NAME], positions: this.paramViews[POSITION_NAME] }];
     [this.headGrads, this.embedGrads] = [headViews(this.gradViews, config), { table: this.gradViews[EMBED_NAME], positions: this.gradViews[POSITION_NAME] }];
+    this.units = forwardUnits(layout.part, this.headParams.lmHead === this.embedParams.table);
     const { N, rows, C, D, Hl, Gl, Fl } = this.dims;
     const workspace = countingAllocator(this.buffers);
     const family = familyOf(config);
@@ -206,11 +212,10 @@ export class LlamaModel {
   stageForward(acts: Activations, input: Int32Array | Floats, targets?: Int32Array): StageResult {
     const { N, ctx } = this;
     const part = this.layout.part;
+    const walk = this.walk(false);
     if (part.hasEmbedding) {
       invariant(input instanceof Int32Array && input.length === N, `a first stage's input must be ${N} Int32 token ids`);
-      ctx.charge.begin("embed");
-      embeddingForward(ctx, this.embedParams, acts, input);
-      ctx.charge.flush();
+      walk.within(() => (ctx.charge.begin("embed"), embeddingForward(ctx, this.embedParams, acts, input)));
     } else {
       const hidden = acts.hidden[0];
       invariant(!(input instanceof Int32Array) && input.length === hidden.length, `a later stage's input must be a hidden state of ${hidden.length} floats`);
@@ -218,14 +223,12 @@ export class LlamaModel {
       if (input !== hidden) hidden.set(input);
     }
     for (let l = 0; l < part.numLayers; l++) {
-      layerForward(ctx, this.layerParams[l], acts.layers[l], acts.hidden[l], acts.hidden[l + 1], `L${part.firstLayer + l}`);
+      walk.within(() => layerForward(ctx, this.layerParams[l], acts.layers[l], acts.hidden[l], acts.hidden[l + 1], `L${part.firstLayer + l}`));
     }
     if (!part.hasHead) return { loss: null, output: acts.output };
     invariant(targets !== undefined && targets.length === N, `a last stage needs ${N} Int32 targets`);
     acts.targets.set(targets);
-    ctx.charge.begin("head");
-    const loss = headForward(ctx, this.headParams, acts.head!, acts.output, acts.targets, this.lossStats);
-    ctx.charge.flush();
+    const loss = walk.within(() => (ctx.charge.begin("head"), headForward(ctx, this.headParams, acts.head!, acts.output, acts.targets, this.lossStats)));
     return { loss, output: null };
   }
 
@@ -242,17 +245,21 @@ export class LlamaModel {
     const now = !deferWeights;
     let dY = this.dHiddenA;
     let dX = this.dHiddenB;
+    const walk = this.walk(true);
     if (part.hasHead) {
+      walk.enter();
       ctx.charge.begin("head");
       headBackwardInput(ctx, this.headParams, acts.head!, acts.output, acts.targets, dY, gi, gradScale);
       ctx.charge.flush();
       if (now) this.headWeights(acts, gi);
+      walk.leave();
     } else {
       invariant(dOutput !== null && dOutput.length === dY.length, `a stage without the head needs the gradient of its output, ${dY.length} floats`);
       dY.set(dOutput);
     }
     for (let l = part.numLayers - 1; l >= 0; l--) {
       const label = `L${part.firstLayer + l}`;
+      walk.enter();
       if (this.recomputed.recompute === "full") {
         // Refill the layer's saved tensors from its kept input; the rerun is its own compute event.
         layerForward(ctx, this.layerParams[l], acts.layers[l], acts.hidden[l], this.recomputedOutput, `${label}:recompute`);
@@ -260,24 +267,28 @@ export class LlamaModel {
       layerBackwardInput(ctx, this.layerParams[l], acts.layers[l], acts.hidden[l], dX, dY, gi.layers[l], label);
       ctx.charge.flush();
       if (now) this.layerWeights(acts, l, gi);
+      walk.leave();
       [dX, dY] = [dY, dX];
     }
     if (part.hasEmbedding) {
+      walk.enter();
       embeddingBackwardInput(ctx, dY, gi);
       if (now) this.embedWeights(acts, gi);
+      walk.leave();
     }
     if (deferWeights) gi.pending = true;
     return part.hasEmbedding ? null : dY;
   }
 
-  /** Weight-gradient pass (zero-bubble W) of a backward run with deferWeights. No communication. */
+  /** Weight-gradient pass (zero-bubble W) of a backward run with deferWeights. No communication but ZeRO-3's gathers (norm gradients read the norms' weights). */
   stageBackwardWeights(acts: Activations): void {
     const set = this.deferred.get(acts);
     invariant(set?.pending, "stageBackwardWeights needs a stageBackward with deferWeights first");
     const part = this.layout.part;
-    if (part.hasHead) this.headWeights(acts, set);
-    for (let l = part.numLayers - 1; l >= 0; l--) this.layerWeights(acts, l, set);
-    if (part.hasEmbedding) this.embedWeights(acts, set);
+    const walk = this.walk(true);
+    if (part.hasHead) walk.within(() => this.headWeights(acts, set));
+    for (let l = part.numLayers - 1; l >= 0; l--) walk.within(() => this.layerWeights(acts, l, set));
+    if (part.hasEmbedding) walk.within(() => this.embedWeights(acts, set));
     set.pending = false;
   }
 
@@ -306,6 +317,11 @@ export class LlamaModel {
     this.hooks.gradsReady(this.present([EMBED_NAME, POSITION_NAME]));
   }
 
+  /** A pass's walk over the weight units, forward order or (backward) reverse. */
+  private walk(backward: boolean): UnitWalk {
+    return new UnitWalk(this.weights, backward ? [...this.units].reverse() : this.units, () => this.ctx.charge.flush());
+  }
+
   /** The names of `names` this model's layout holds. */
   private present(names: string[]): string[] {
     return names.filter((name) => this.layout.byName.has(name));
@@ -316,15 +332,6 @@ export class LlamaModel {
     if (!set) this.deferred.set(acts, (set = this.newWeightGradInputs()));
     invariant(!set.pending, "a micro-batch's deferred weight gradients must be consumed (W) before its next backward");
     return set;
-  }
-
-  private layerViews(all: Record<string, Floats>): LayerWeights[] {
-    const part = this.layout.part;
-    return Array.from({ length: part.numLayers }, (_, i) => {
-      const out = {} as LayerWeights;
-      for (const t of layerTensorsOf(this.config)) out[t] = all[layerTensorName(part.firstLayer + i, t)];
-      return out;
-    });
   }
 
   private layerNames(l: number): string[] {
@@ -339,10 +346,4 @@ export class LlamaModel {
     const p = this.layout.part;
     invariant(p.hasEmbedding && p.hasHead && p.numLayers === this.config.numLayers, "forward/backward need the whole model; use stageForward/stageBackward");
   }
-}
-
-/** The head's tensors in `all`: with tied embeddings the LM head is the embedding (or its copy on a last stage). */
-function headViews(all: Record<string, Floats>, config: ModelConfig): HeadWeights {
-  const lmHead = tiesEmbeddings(config) && all[EMBED_NAME] !== undefined ? all[EMBED_NAME] : all[LM_HEAD_NAME];
-  return { norm: { weight: all[FINAL_NORM_NAME], bias: all[FINAL_NORM_BIAS_NAME] }, lmHead };
 }

@@ -13,8 +13,9 @@
  * backward the gradients are reduce-scattered (each rank gets the sum of its shard, `dp-grad`),
  * each rank clips and updates its shard, and the parameters are all-gathered (`dp-param`):
  * the same 2(n−1)/n·S bytes per rank as one all-reduce. Shards are the comm's ring chunks.
+ * ZeRO-2 reduce-scatters bucket by bucket as backward finishes them, and ZeRO-3 unit by unit
+ * (src/parallel/zero.ts): the same GradientSync with `reduce: "reduce-scatter"`.
  */
-import { chunkOffset, chunkSize } from "../comm/ledger.js";
 import type { Comm } from "../comm/comm.js";
 import type { TensorSpec } from "../model/layout.js";
 import type { CommOp } from "../sim/clock.js";
@@ -45,12 +46,10 @@ export function planBuckets(layout: { tensors: TensorSpec[]; totalSize: number }
   return buckets;
 }
 
-/** The element range of the flat buffer that dp rank `index` of `n` owns under ZeRO-1. */
-export function zeroShard(length: number, n: number, index: number): { offset: number; size: number } {
-  return { offset: chunkOffset(length, n, index), size: chunkSize(length, n, index) };
-}
+/** How a bucket's gradients are summed over the dp group: every rank gets all (plain dp) or its chunk (ZeRO-2, ZeRO-3). */
+export type GradientReduce = "all-reduce" | "reduce-scatter";
 
-/** Bucketed gradient all-reduce for one step. */
+/** Bucketed gradient all-reduce (or reduce-scatter) for one step. */
 export class GradientSync {
   /** Tensors whose gradients backward has finished this step. */
   private readonly readyTensors = new Set<string>();
@@ -64,6 +63,7 @@ export class GradientSync {
     private readonly grads: Float32Array,
     readonly buckets: Bucket[],
     private readonly overlap: boolean,
+    private readonly reduce: GradientReduce = "all-reduce",
   ) {}
 
   /** Backward reports finished gradients; complete buckets are launched in order. */
@@ -75,7 +75,7 @@ export class GradientSync {
     }
   }
 
-  /** Reduces whatever is left and waits for every bucket; afterwards every replica holds the summed gradients. */
+  /** Reduces whatever is left and waits for every bucket; afterwards every replica holds the summed gradients (or its chunk of each bucket's). */
   finish(): void {
     while (this.nextBucket < this.buckets.length) this.launch(this.buckets[this.nextBucket++]);
     for (const op of this.launched) this.comm.wait(op);
@@ -87,6 +87,8 @@ export class GradientSync {
   private launch(bucket: Bucket): void {
     if (this.group.ranks.length === 1) return; // a lone replica has nothing to add
     const view = this.grads.subarray(bucket.offset, bucket.offset + bucket.size);
-    this.launched.push(this.comm.allReduce(view, this.group, "dp-grad", { overlap: this.overlap, label: `all-reduce(dp-grad) bucket@${bucket.offset}` }));
+    const options = { overlap: this.overlap, label: `${this.reduce}(dp-grad) bucket@${bucket.offset}` };
+    const op = this.reduce === "all-reduce" ? this.comm.allReduce(view, this.group, "dp-grad", options) : this.comm.reduceScatter(view, this.group, "dp-grad", options);
+    this.launched.push(op);
   }
 }

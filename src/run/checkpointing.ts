@@ -69,19 +69,21 @@ export interface Progress {
 
 /**
  * Writes a checkpoint folder of the run's state after `progress.step` steps, atomically. The
- * weights come from one data-parallel replica (dp index 0); the moments from every rank that holds
- * a different part of them (all ranks under ZeRO-1, else one replica).
+ * weights come from one data-parallel replica (dp index 0; every rank under ZeRO-3, each holding
+ * its chunks); the moments from every rank that holds a different part of them (all ranks under
+ * ZeRO, else one replica).
  */
 export async function saveCheckpoint(cluster: Cluster<DeviceApi>, scenario: Scenario, mesh: Mesh, dir: string, progress: Progress): Promise<void> {
   const all = Array.from({ length: mesh.worldSize }, (_, r) => r);
   const replica = all.filter((r) => mesh.coords(r).dp === 0);
-  const sharded = scenario.parallel.zero === 1 && mesh.shape.dp > 1;
-  const weights = await cluster.all("gather weights", (device) => device.parameters(), { ranks: replica });
+  const sharded = scenario.parallel.zero > 0 && mesh.shape.dp > 1;
+  const weightsSharded = scenario.parallel.zero === 3 && mesh.shape.dp > 1;
+  const weights = await cluster.all("gather weights", (device) => device.parameters(), { ranks: weightsSharded ? all : replica });
   const optimizer = await cluster.all("gather optimizer state", (device) => device.optimizerState(), { ranks: sharded ? all : replica });
   const config = modelConfigOf(scenario);
   const layout = buildLayout(config);
   const named = (full: Map<string, Float32Array>) => new Map(layout.tensors.map((t) => [t.name, { name: t.name, shape: t.shape, data: full.get(t.name)! }]));
-  const gather = (pieces: FlatPiece[]) => named(assembleTensors(scenario, pieces));
+  const gather = (pieces: FlatPiece[][]) => named(assembleTensors(scenario, pieces.flat()));
   const params = gather(weights);
   const t = scenario.training;
   const state: TrainingState = {

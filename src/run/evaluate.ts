@@ -1,11 +1,10 @@
 /** `parasim eval`: the mean next-token loss of a checkpoint on given token sequences. */
 import { readFileSync } from "node:fs";
-import { readCheckpoint, type Checkpoint } from "../checkpoint/hf.js";
+import { loadTensors, readCheckpoint, type Checkpoint } from "../checkpoint/hf.js";
 import { encode } from "../data/tokenizer.js";
 import { InputError } from "../errors.js";
 import { buildLayout } from "../model/layout.js";
 import { LlamaModel } from "../model/model.js";
-import { loadTensors } from "../train/trainer.js";
 
 export interface EvalResult {
   /** Mean next-token loss (nats) over every predicted token. */

@@ -156,7 +156,7 @@ function asInjectedCrash(err: unknown, scenario: Scenario, step: number, last: {
 
 async function gatherGradients(cluster: Cluster<DeviceApi>, scenario: Scenario): Promise<Map<string, Float32Array>> {
   const pieces = await cluster.all("gather gradients", (device) => device.capturedGradients());
-  return assembleTensors(scenario, pieces.filter((p): p is FlatPiece => p !== null));
+  return assembleTensors(scenario, pieces.filter((p): p is FlatPiece[] => p !== null).flat());
 }
 
 function buildResult(scenario: Scenario, worldSize: number, trace: StepTrace, wallSeconds: number, devices: DeviceReport[]): RunResult {

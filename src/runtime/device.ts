@@ -7,7 +7,8 @@ import type { NamedTensor } from "../checkpoint/safetensors.js";
 import { Comm, type RankSpace } from "../comm/comm.js";
 import { metaFloats } from "../kernels/meta.js";
 import { drawBatch, sliceBatch, type Batch } from "../data/batches.js";
-import { GradientSync, planBuckets, zeroShard } from "../parallel/data.js";
+import { GradientSync, planBuckets, type Bucket } from "../parallel/data.js";
+import { ownedChunks, ParameterGather, shardUnits, zeroUnits, type ZeroStage } from "../parallel/zero.js";
 import { syncTpNormGrads, tpCommFrom, type TpComm } from "../parallel/tensor.js";
 import { syncTiedEmbeddingGrads } from "../parallel/tied.js";
 import type { TensorSpec } from "../model/layout.js";
@@ -94,9 +95,13 @@ export class Device {
   private readonly tpGroup: Group;
   private readonly tpComm: TpComm;
   private readonly gradientSync: GradientSync;
-  /** ZeRO-1: the optimizer state, and so the update, is sharded over the dp group. */
-  private readonly zeroSharded: boolean;
-  private captured: FlatPiece | null = null;
+  /** The ZeRO stage in effect (0 without data parallelism): what is sharded over the dp group (src/parallel/zero.ts). */
+  private readonly zero: ZeroStage;
+  /** ZeRO: the units each sharded over the dp group (this rank owns its chunk of each). */
+  private readonly units: Bucket[] = [];
+  /** ZeRO-3: gathers each unit of parameters before a pass reads it. */
+  private readonly gather: ParameterGather | null = null;
+  private captured: FlatPiece[] | null = null;
 
   constructor(private readonly worker: WorkerInit<DeviceData>) {
     const { scenario, init } = worker.data;
@@ -114,7 +119,7 @@ export class Device {
     this.ppGroup = this.mesh.groupOf(this.rank, "pp");
     this.tpGroup = this.mesh.groupOf(this.rank, "tp");
     this.tpComm = tpCommFrom(this.comm, this.tpGroup);
-    this.zeroSharded = parallel.zero === 1 && parallel.dp > 1;
+    this.zero = parallel.dp > 1 ? parallel.zero : 0;
     const coords = this.mesh.coords(this.rank);
     const rows = scenario.training.globalBatch / parallel.dp;
     const shape = { p: parallel.pp, v: parallel.virtualStages, layersPerStage: parallel.layersPerStage };
@@ -128,7 +133,7 @@ export class Device {
       },
       parts,
       tp: { comm: this.tpComm, sequenceParallel: parallel.sequenceParallel },
-      optimizerShard: this.zeroSharded ? (size) => zeroShard(size, parallel.dp, coords.dp) : undefined,
+      optimizerShard: this.zero > 0 ? (layout) => ownedChunks(shardUnits(this.zero, layout, this.bucketsOf(layout)), parallel.dp, coords.dp) : undefined,
       // Gradients are all-reduced (or reduce-scattered) and ZeRO all-gathers parameters: in
       // shared memory the ring reads neighbours' chunks in place instead of copying them through channels.
       allocate: shapes ? (n) => metaFloats(n) as Float32Array : (n) => this.comm.sharedArray(n),
@@ -142,9 +147,24 @@ export class Device {
     const m = scenario.training.microBatches;
     const actions = generateSchedule(parallel.schedule, { p: parallel.pp, m, v: parallel.virtualStages })[coords.pp];
     this.executor = new PipelineExecutor(trainer, this.comm, { p: parallel.pp, v: parallel.virtualStages, m, ppGroup: this.ppGroup.ranks }, actions);
-    const buckets = planBuckets(trainer.layout, parallel.bucketBytes, dtypeBytes(format.grads));
-    // ZeRO-1 reduce-scatters the whole buffer after backward, so its buckets never launch early.
-    this.gradientSync = new GradientSync(this.comm, this.dpGroup, trainer.grads, buckets, parallel.overlapGradReduce && !this.zeroSharded);
+    const buckets = this.bucketsOf(trainer.layout);
+    if (this.zero > 0) this.units = shardUnits(this.zero, trainer.layout, buckets);
+    if (this.zero === 3) {
+      this.gather = new ParameterGather(this.comm, this.dpGroup, trainer.params, zeroUnits(trainer.layout));
+      for (const c of trainer.chunks) c.model.weights = this.gather;
+    }
+    // ZeRO-1 reduce-scatters the whole buffer after backward, so its buckets never launch early;
+    // nor do ZeRO-2's and -3's when a tied embedding's gradient is summed across stages first.
+    const tiedAcross = trainer.config.tieEmbeddings === true && parallel.pp * parallel.virtualStages > 1;
+    const early = parallel.overlapGradReduce && this.zero !== 1 && !(this.zero > 1 && tiedAcross);
+    const units = this.zero > 1 ? this.units : buckets;
+    this.gradientSync = new GradientSync(this.comm, this.dpGroup, trainer.grads, units, early, this.zero > 1 ? "reduce-scatter" : "all-reduce");
+  }
+
+  /** The data-parallel gradient buckets of a flat layout (src/parallel/data.ts). */
+  private bucketsOf(layout: { tensors: TensorSpec[]; totalSize: number }): Bucket[] {
+    const { scenario } = this.worker.data;
+    return planBuckets(layout, scenario.parallel.bucketBytes, dtypeBytes(numericFormat(scenario.training).grads));
   }
 
   /** One training step on this rank's rows of the step's global batch. */
@@ -163,12 +183,13 @@ export class Device {
       const grads = trainer.grads.subarray(chunk.offset, chunk.offset + chunk.layout.totalSize);
       syncTpNormGrads(chunk.layout, grads, this.tpComm, scenario.parallel.sequenceParallel);
     }
-    const partial = this.zeroSharded ? this.reduceScatterGradients() : this.allReduceGradients();
+    const partial = this.zero > 0 ? this.reduceScatterGradients() : this.allReduceGradients();
     const sumSquares = this.addOver(this.ppGroup, this.addOver(this.tpGroup, partial));
     if (step === this.worker.data.captureGradientsAt) this.capture();
     const outcome = trainer.update(step, sumSquares);
-    // A skipped step (fp16 overflow) changed no weights: there is nothing to gather.
-    if (this.zeroSharded && !outcome.skipped) this.allGatherParameters();
+    // A skipped step (fp16 overflow) changed no weights: there is nothing to gather. ZeRO-3
+    // gathers each unit when a pass reads it.
+    if ((this.zero === 1 || this.zero === 2) && !outcome.skipped) this.allGatherParameters();
     this.clock.waitAll();
     return { step, loss, ...outcome };
   }
@@ -199,12 +220,14 @@ export class Device {
   }
 
   /**
-   * ZeRO-1: reduce-scatter gives this rank the summed gradients of its shard only, so the global
-   * norm needs the shards' squared norms added over the dp group.
+   * ZeRO: reduce-scatter gives this rank the summed gradients of its shard only (the whole buffer
+   * at once under ZeRO-1; bucket by bucket or unit by unit under ZeRO-2 and -3, launched as backward
+   * finished them), so the global norm needs the shards' squared norms added over the dp group.
    */
   private reduceScatterGradients(): number {
     this.syncTiedEmbeddings(); // before the shards, which do not line up between stages
-    this.comm.reduceScatter(this.trainer.grads, this.dpGroup, "dp-grad");
+    if (this.zero === 1) this.comm.reduceScatter(this.trainer.grads, this.dpGroup, "dp-grad");
+    else this.gradientSync.finish();
     return this.addOver(this.dpGroup, this.trainer.shardSumOfSquares());
   }
 
@@ -219,13 +242,13 @@ export class Device {
     return partial[0];
   }
 
+  /** ZeRO-1 and -2: every rank's updated chunks to every rank, unit by unit (`dp-param`). */
   private allGatherParameters(): void {
-    this.comm.allGather(this.trainer.params, this.dpGroup, "dp-param");
+    for (const u of this.units) this.comm.allGather(this.trainer.params.subarray(u.offset, u.offset + u.size), this.dpGroup, "dp-param");
   }
 
   private capture(): void {
-    const { offset, size } = this.trainer.shard;
-    this.captured = this.piece(offset, this.trainer.grads.slice(offset, offset + size));
+    this.captured = this.pieces(this.trainer.shard.read(this.trainer.grads).slice());
   }
 
   private piece(offset: number, values: Float32Array): FlatPiece {
@@ -233,11 +256,22 @@ export class Device {
     return { coords: this.mesh.coords(this.rank), offset, values, totalSize, tensors };
   }
 
+  /** The pieces of this rank's optimizer shard, from its packed values. */
+  private pieces(packed: Float32Array): FlatPiece[] {
+    let at = 0;
+    return this.trainer.shard.ranges.map((r) => this.piece(r.offset, packed.subarray(at, (at += r.size))));
+  }
+
   /** Bytes of the buffers this rank allocated, by category. */
   memory(): MemoryReport {
     const trainer = this.trainer;
+    const state = trainer.stateBytes();
+    const { compute, grads } = trainer.format;
+    // ZeRO-2 and -3 keep the gradients of their shard; ZeRO-3 its parameters and the gathered units at their peak.
+    if (this.zero >= 2) state.gradients = trainer.shard.size * dtypeBytes(grads);
+    if (this.gather) state.parameters = (trainer.shard.size + this.gather.peakElements) * dtypeBytes(compute);
     const report = {
-      ...trainer.stateBytes(),
+      ...state,
       optimizerState: trainer.optimizer.stateBytes(),
       activations: this.executor.activationBytes(),
       workspace: trainer.chunks.reduce((n, c) => n + c.model.workspaceBytes(), 0),
@@ -277,20 +311,20 @@ export class Device {
     return this.clock.drainEvents();
   }
 
-  /** This rank's parameters (its stages, its tensor shards), for a checkpoint. */
-  parameters(): FlatPiece {
-    return this.piece(0, this.trainer.params);
+  /** This rank's parameters (its stages, its tensor shards; under ZeRO-3 its chunks of them), for a checkpoint. */
+  parameters(): FlatPiece[] {
+    return this.gather ? this.pieces(this.trainer.shard.read(this.trainer.params)) : [this.piece(0, this.trainer.params)];
   }
 
-  capturedGradients(): FlatPiece | null {
+  capturedGradients(): FlatPiece[] | null {
     return this.captured;
   }
 
   /** This rank's AdamW moments (its optimizer shard of its flat buffer) and update count, for a checkpoint. */
-  optimizerState(): { step: number; m: FlatPiece; v: FlatPiece; master: FlatPiece | null; lossScale: { scale: number; goodSteps: number } | null } {
-    const { optimizer, shard, master, scaler } = this.trainer;
-    const [m, v] = [this.piece(shard.offset, optimizer.m), this.piece(shard.offset, optimizer.v)];
-    return { step: optimizer.stepCount, m, v, master: master && this.piece(shard.offset, master), lossScale: scaler && scaler.state() };
+  optimizerState(): { step: number; m: FlatPiece[]; v: FlatPiece[]; master: FlatPiece[] | null; lossScale: { scale: number; goodSteps: number } | null } {
+    const { optimizer, master, scaler } = this.trainer;
+    const [m, v] = [this.pieces(optimizer.m), this.pieces(optimizer.v)];
+    return { step: optimizer.stepCount, m, v, master: master && this.pieces(master), lossScale: scaler && scaler.state() };
   }
 }
 

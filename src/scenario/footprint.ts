@@ -12,7 +12,7 @@
  * - P: elements of the device's parameter buffer, `buildLayout(config, part, tp).totalSize`
  *   summed over its pipeline stages (its tensor-parallel shard; norms replicated). The buffer
  *   and the gradient buffer of the same layout take 4·P bytes each.
- * - S: AdamW's state per moment (m and v): P, or under ZeRO-1 the device's 1/dp shard of P.
+ * - S: AdamW's state per moment (m and v): P, or under ZeRO (any stage) the device's 1/dp shard of P.
  *   16-bit precision is emulated in float32 buffers, so only its master weights add host memory.
  * - A_s: one micro-batch's saved activations of stage s (`Activations` with buffers that are
  *   counted, not allocated); B = globalBatch / dp / microBatches rows of seqLen.
@@ -64,8 +64,9 @@ export function hostFootprint(scenario: Scenario): HostFootprint {
   const schedule = generateSchedule(p.schedule, { p: p.pp, m, v: p.virtualStages });
   const split = schedule.some((actions) => actions.some((a) => a.type === "W"));
   const tp = { size: p.tp, index: 0 };
-  // dp replicas hold the same layout; under ZeRO-1 their moments add up to one copy.
-  const momentCopies = p.zero === 1 ? 1 : p.dp;
+  // dp replicas hold the same layout; under ZeRO their moments add up to one copy. (ZeRO-2 and -3
+  // keep full-size gradient and parameter arrays on the host: the sharding is in what they count.)
+  const momentCopies = p.zero >= 1 ? 1 : p.dp;
   // 16-bit precision keeps fp32 master weights beside the moments (emulated 16-bit buffers are float32 on the host).
   const optimizerCopies = scenario.training.precision === "fp32" ? 2 : 3;
   let stateBytes = 0;

@@ -140,8 +140,12 @@ export const parallelSchema = z.strictObject({
   layersPerStage: z.array(positiveInt(), { error: rule("must be a list of positive integers") }).optional(),
   /** Tensor parallelism: norms and residuals work on sequence shards; each all-reduce becomes reduce-scatter + all-gather. */
   sequenceParallel: z.boolean({ error: rule("must be true or false") }).default(false),
-  /** ZeRO stage: 0 (off) or 1 (optimizer state sharded over the dp group). */
-  zero: z.union([z.literal(0), z.literal(1)], { error: rule("must be 0 or 1") }).default(0),
+  /**
+   * ZeRO stage (Rajbhandari et al. 2020), over the dp group: 0 off; 1 optimizer state sharded;
+   * 2 gradients too (reduce-scattered, each rank keeps its shard); 3 parameters too (each layer
+   * gathered before its forward and its backward and freed after: FSDP). src/parallel/zero.ts.
+   */
+  zero: z.union([z.literal(0), z.literal(1), z.literal(2), z.literal(3)], { error: rule("must be 0, 1, 2 or 3") }).default(0),
 });
 
 /**

@@ -15,11 +15,12 @@ import { LlamaModel, type StageResult } from "../model/model.js";
 import { tpGradSquares, type TpComm } from "../parallel/tensor.js";
 import { shardTpTensors } from "../parallel/tp-layout.js";
 import type { NamedTensor } from "../checkpoint/safetensors.js";
-import { checkTensorsMatch } from "../checkpoint/hf.js";
+import { loadTensors } from "../checkpoint/hf.js";
 import type { Scenario } from "../scenario/schema.js";
 import { adamwLaunch } from "../kernels/cost.js";
 import type { Launch } from "../sim/roofline.js";
-import { ADAMW_FLOPS_PER_PARAM, AdamW, clipFactor, decayRanges, scaleInPlace, shardRanges, sumOfSquares } from "./optimizer.js";
+import { ADAMW_FLOPS_PER_PARAM, AdamW, clipFactor, decayRanges, scaleInPlace, sumOfSquares } from "./optimizer.js";
+import { OptimizerShard, type Range } from "./shard.js";
 import { learningRate } from "./schedule.js";
 import { isMeta } from "../kernels/meta.js";
 import { storeAs } from "../kernels/round.js";
@@ -61,8 +62,8 @@ export interface TrainerOptions {
   /** Weights to start from instead of the seeded initialisation. */
   init?: Map<string, NamedTensor>;
   observer?: TrainerObserver;
-  /** The range of the flat buffer (of `size` elements) this rank's optimizer updates (ZeRO-1); default all of it. */
-  optimizerShard?: (size: number) => { offset: number; size: number };
+  /** The ranges of the flat buffer this rank's optimizer updates (ZeRO, src/parallel/zero.ts); default all of it. */
+  optimizerShard?: (layout: FlatLayout) => Range[];
   /** The model parts (pipeline stages) this rank holds; default the whole model. */
   parts?: StagePart[];
   /** This rank's tensor-parallel group (default: none, full tensors). */
@@ -114,7 +115,7 @@ export class Trainer {
   readonly params: Float32Array;
   readonly grads: Float32Array;
   readonly optimizer: AdamW;
-  readonly shard: { offset: number; size: number };
+  readonly shard: OptimizerShard;
   readonly chunks: Chunk[];
   /** Rows per micro-batch. */
   readonly microRows: number;
@@ -122,7 +123,7 @@ export class Trainer {
   readonly shapesOnly: boolean;
   /** Which tensors are stored in which dtype (src/train/precision.ts). */
   readonly format: NumericFormat;
-  /** 16-bit precision: the fp32 master weights of this rank's optimizer shard (`params` holds their 16-bit copy); else null. */
+  /** 16-bit precision: the fp32 master weights of this rank's optimizer shard, packed (`params` holds their 16-bit copy); else null. */
   readonly master: Float32Array | null;
   /** fp16: the dynamic loss scaler; else null. */
   readonly scaler: LossScaler | null;
@@ -155,12 +156,12 @@ export class Trainer {
     } else if (!init) initParams(this.layout, this.params, scenario.training.seed, scenario.model.initStd);
     else if (tp) layouts.forEach((l, k) => shardTpTensors(l, init, this.params.subarray(offsets[k], offsets[k] + l.totalSize)));
     else loadTensors(this.layout, this.params, init, parts.length === 1 && parts[0].hasEmbedding && parts[0].hasHead);
-    this.shard = options.optimizerShard?.(this.layout.totalSize) ?? { offset: 0, size: this.layout.totalSize };
+    this.shard = new OptimizerShard(options.optimizerShard?.(this.layout) ?? [{ offset: 0, size: this.layout.totalSize }]);
     this.format = numericFormat(scenario.training);
     this.master = this.format.masterWeights ? this.makeMasterWeights(allocate) : null;
     const scaling = lossScaleSettings(scenario.training);
     this.scaler = scaling && new LossScaler(scaling);
-    const ranges = shardRanges(decayRanges(this.layout), this.shard.offset, this.shard.size);
+    const ranges = this.shard.decayRanges(decayRanges(this.layout));
     // Moments are private to the rank (never communicated): plain arrays, or meta ones in shapes mode.
     this.optimizer = new AdamW(scenario.training.optimizer, this.shard.size, ranges, this.shapesOnly ? allocate : undefined);
     this.microRows = rows / scenario.training.microBatches;
@@ -182,10 +183,8 @@ export class Trainer {
    * model computes with become their 16-bit copy.
    */
   private makeMasterWeights(allocate: (n: number) => Float32Array): Float32Array {
-    const { offset, size } = this.shard;
-    const master = this.shapesOnly ? allocate(size) : new Float32Array(size);
-    if (this.shapesOnly) return master;
-    master.set(this.params.subarray(offset, offset + size));
+    if (this.shapesOnly) return allocate(this.shard.size);
+    const master = this.shard.read(this.params).slice();
     storeAs(this.format.compute, this.params);
     return master;
   }
@@ -272,18 +271,16 @@ export class Trainer {
     this.scaler?.update(!skipped);
     const outcome = { gradNorm, lr, lossScale: this.scaler && lossScale, skipped };
     if (skipped) return outcome;
-    const { offset, size } = this.shard;
+    const shard = this.shard;
     if (!this.shapesOnly) {
-      const grads = this.grads.subarray(offset, offset + size);
+      const grads = shard.read(this.grads);
       scaleInPlace(grads, clipFactor(gradNorm, opt.clipGradNorm) / lossScale);
-      const weights = this.params.subarray(offset, offset + size);
-      this.optimizer.step(this.master ?? weights, grads, lr);
-      if (this.master) {
-        weights.set(this.master);
-        storeAs(this.format.compute, weights);
-      }
+      const weights = this.master ?? shard.read(this.params);
+      this.optimizer.step(weights, grads, lr);
+      shard.write(this.params, weights);
+      if (this.master) for (const r of shard.ranges) storeAs(this.format.compute, this.params.subarray(r.offset, r.offset + r.size));
     }
-    const adamw = adamwLaunch(size, ADAMW_FLOPS_PER_PARAM);
+    const adamw = adamwLaunch(shard.size, ADAMW_FLOPS_PER_PARAM);
     this.options.observer?.compute("optimizer", adamw.flops, [adamw]);
     return outcome;
   }
@@ -305,7 +302,8 @@ export class Trainer {
    */
   shardSumOfSquares(): number {
     if (this.shapesOnly) return 0;
-    return tpGradSquares({ tensors: this.layout.tensors, tp: this.options.tp?.comm }, this.grads, this.shard);
+    const layout = { tensors: this.layout.tensors, tp: this.options.tp?.comm };
+    return this.shard.ranges.reduce((sum, range) => sum + tpGradSquares(layout, this.grads, range), 0);
   }
 
   /**
@@ -315,12 +313,11 @@ export class Trainer {
    */
   resumeOptimizer(t: number, m: TensorsByName, v: TensorsByName, more: { master?: TensorsByName; lossScale?: { scale: number; goodSteps: number } } = {}): void {
     const flat = new Float32Array(this.layout.totalSize);
-    const { offset, size } = this.shard;
     const pairs: [Float32Array | null, TensorsByName | undefined][] = [[this.optimizer.m, m], [this.optimizer.v, v], [this.master, more.master]];
     for (const [state, full] of pairs) {
       if (!state || !full) continue;
       for (const c of this.chunks) shardTpTensors(c.layout, full, flat.subarray(c.offset, c.offset + c.layout.totalSize));
-      state.set(flat.subarray(offset, offset + size));
+      state.set(this.shard.read(flat));
     }
     this.optimizer.resumeAt(t);
     if (more.lossScale) this.scaler?.restore(more.lossScale);
@@ -345,13 +342,4 @@ function withTiedCopies(init: Map<string, NamedTensor>, tensors: readonly Tensor
   const out = new Map(init);
   for (const t of copies) out.set(t.name, { ...init.get(t.tiedTo!)!, name: t.name });
   return out;
-}
-
-/**
- * Copies checkpoint tensors into `params`, after checking names and shapes match the layout.
- * `exact`: the checkpoint must hold no other tensors (off for a pipeline stage, which holds a part).
- */
-export function loadTensors(layout: FlatLayout, params: Float32Array, tensors: Map<string, NamedTensor>, exact = true): void {
-  checkTensorsMatch(tensors, layout.tensors, exact);
-  for (const t of layout.tensors) params.set(tensors.get(t.name)!.data, t.offset);
 }

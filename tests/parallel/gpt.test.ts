@@ -45,6 +45,9 @@ describe("gpt in parallel layouts", () => {
     ["tp 2 with sequence parallelism, tied", { tp: 2, sequenceParallel: true }, true],
     ["pp 2 1f1b, tied (the embedding's gradient summed with the last stage's copy)", { pp: 2 }, true],
     ["dp 2 × pp 2 with ZeRO-1, tied", { dp: 2, pp: 2, zero: 1 }, true],
+    ["dp 2 × pp 2 with ZeRO-2, tied (the copies' gradients summed before the reduce-scatter)", { dp: 2, pp: 2, zero: 2 }, true],
+    ["dp 2 × pp 2 with ZeRO-3, tied", { dp: 2, pp: 2, zero: 3 }, true],
+    ["dp 2 with ZeRO-3, tied (the head gathers the embedding's unit too)", { dp: 2, zero: 3 }, true],
     ["dp 2 × tp 2 × pp 2 zb-h1, sequence parallel, tied", { dp: 2, tp: 2, pp: 2, schedule: "zb-h1", sequenceParallel: true }, true],
     ["dp 2 × tp 2 × pp 2 interleaved, untied", { dp: 2, tp: 2, pp: 2, schedule: "interleaved" }, false],
   ])("%s trains like one device", async (_name, parallel, tie) => {

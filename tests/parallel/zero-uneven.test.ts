@@ -10,6 +10,7 @@ import { chunkOffset, chunkSize, expectedBytes } from "../../src/comm/ledger.js"
 import { simulateWithTimeline, validateScenario } from "../../src/index.js";
 import { buildLayout, type Layout } from "../../src/model/layout.js";
 import { planBuckets } from "../../src/parallel/data.js";
+import { zeroUnits } from "../../src/parallel/zero.js";
 import { stageParts } from "../../src/parallel/pipeline.js";
 import type { RunOutput } from "../../src/run/results.js";
 import type { Scenario } from "../../src/scenario/schema.js";
@@ -50,7 +51,7 @@ const layouts: [string, object][] = [
   ["dp 3 × tp 2", { dp: DP, tp: 2 }],
   ["dp 3 × pp 2", { dp: DP, pp: 2, layersPerStage: [1, 2] }],
 ];
-const cases: [string, number, object][] = layouts.flatMap(([name, parallel]) => [0, 1].map((zero): [string, number, object] => [name, zero, { ...parallel, zero }]));
+const cases: [string, number, object][] = layouts.flatMap(([name, parallel]) => [0, 1, 2, 3].map((zero): [string, number, object] => [name, zero, { ...parallel, zero }]));
 
 /** The flat buffer a rank at (pp, tp) holds, as the Trainer lays it out. */
 function rankLayout(s: Scenario, coords: { pp: number; tp: number }): Layout {
@@ -135,15 +136,46 @@ describe("data parallelism on buffers dp does not divide (dp 3)", () => {
     }
   });
 
+  it.each(layouts)("%s with ZeRO-2 and -3: a rank's gradients, moments (and under ZeRO-3 parameters) are its uneven chunks of every bucket or unit", async (_name, parallel) => {
+    for (const zero of [2, 3]) {
+      const s = scenario({ ...parallel, zero });
+      const out = await run({ ...parallel, zero });
+      for (const coords of positions(s)) {
+        const layout = rankLayout(s, coords);
+        const units = zero === 2 ? planBuckets(layout, BUCKET_BYTES, 4) : zeroUnits(layout);
+        const group = out.result.devices.filter((d) => d.coords.pp === coords.pp && d.coords.tp === coords.tp);
+        const chunks = group.map((d) => units.reduce((n, u) => n + chunkSize(u.size, DP, d.coords.dp), 0));
+        expect(new Set(chunks).size, "uneven chunks").toBeGreaterThan(1);
+        expect(chunks.reduce((a, b) => a + b, 0)).toBe(layout.totalSize);
+        // ZeRO-3 also holds the gathered units: the one computing and the next one's prefetch.
+        const sizes = units.map((u) => u.size);
+        const gathered = Math.max(...sizes.slice(1).map((u, i) => u + sizes[i]));
+        group.forEach((d, k) => {
+          expect(d.memory.gradients).toBe(4 * chunks[k]);
+          expect(d.memory.optimizerState).toBe(8 * chunks[k]);
+          expect(d.memory.parameters).toBe(4 * (zero === 3 ? chunks[k] + gathered : layout.totalSize));
+        });
+      }
+    }
+  });
+
   it.each(cases)("%s with ZeRO-%i: dp-grad and dp-param bytes per rank equal the closed forms for uneven chunks", async (_name, zero, parallel) => {
     const s = scenario(parallel);
     const out = await run(parallel);
     for (const d of out.result.devices) {
       const layout = rankLayout(s, d.coords);
       const p = d.coords.dp; // the rank's position in its dp group
+      // ZeRO-2 and -3 reduce-scatter each bucket or unit; ZeRO-2 all-gathers each bucket after the
+      // update, ZeRO-3 each unit before every forward and backward of each of the 2 micro-batches.
+      const units = zero === 2 ? planBuckets(layout, BUCKET_BYTES, 4) : zeroUnits(layout);
+      const sum = (op: "reduce-scatter" | "all-gather") => units.reduce((n, u) => n + expectedBytes(op, u.size, 4, DP, p).sent, 0);
       if (zero === 1) {
         expect(d.bytesByKind["dp-grad"]).toBe(STEPS * expectedBytes("reduce-scatter", layout.totalSize, 4, DP, p).sent);
         expect(d.bytesByKind["dp-param"]).toBe(STEPS * expectedBytes("all-gather", layout.totalSize, 4, DP, p).sent);
+      } else if (zero >= 2) {
+        expect(d.bytesByKind["dp-grad"]).toBe(STEPS * sum("reduce-scatter"));
+        expect(d.bytesByKind[zero === 2 ? "dp-param" : "dp-param-gather"]).toBe(STEPS * (zero === 2 ? 1 : 4) * sum("all-gather"));
+        expect(d.bytesByKind[zero === 2 ? "dp-param-gather" : "dp-param"]).toBeUndefined();
       } else {
         const perStep = planBuckets(layout, BUCKET_BYTES, 4).reduce((n, b) => n + expectedBytes("all-reduce", b.size, 4, DP, p).sent, 0);
         expect(d.bytesByKind["dp-grad"]).toBe(STEPS * perStep);
@@ -157,7 +189,7 @@ describe("data parallelism on buffers dp does not divide (dp 3)", () => {
       const grad = group.map((d) => d.bytesByKind["dp-grad"]);
       expect(new Set(grad).size).toBeGreaterThan(1);
       const S = 4 * rankLayout(s, coords).totalSize;
-      expect(grad.reduce((a, b) => a + b, 0)).toBe(STEPS * (zero === 1 ? 1 : 2) * (DP - 1) * S);
+      expect(grad.reduce((a, b) => a + b, 0)).toBe(STEPS * (zero >= 1 ? 1 : 2) * (DP - 1) * S);
     }
   });
 });

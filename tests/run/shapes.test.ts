@@ -111,6 +111,10 @@ describe("shapes mode gives real mode's simulated results", () => {
     ["dp 2 × pp 2 in fp16 with fp32 gradient reduction", { dp: 2, pp: 2, precision: "fp16", gradReduceFp32: true }],
     ["dp 2 × pp 2 with strided sparse attention and selective recomputation", { dp: 2, pp: 2, recompute: "selective", attentionPattern: { kind: "strided", block: 2, stride: 2 } }],
     ["gpt, tied, dp 2 × tp 2 × pp 2 interleaved, sequence parallel, ZeRO-1", { family: "gpt", tieEmbeddings: true, dp: 2, tp: 2, pp: 2, schedule: "interleaved", sequenceParallel: true, zero: 1 }],
+    ["dp 2 × tp 2 × pp 2, 1f1b, ZeRO-2", { dp: 2, tp: 2, pp: 2, zero: 2 }],
+    ["dp 2 × tp 2 × pp 2 interleaved in bf16, sequence parallel, ZeRO-3", { dp: 2, tp: 2, pp: 2, schedule: "interleaved", sequenceParallel: true, zero: 3, precision: "bf16" }],
+    ["dp 2 × pp 2 zb-h1, ZeRO-3 (the W pass gathers too)", { dp: 2, pp: 2, schedule: "zb-h1", zero: 3 }],
+    ["gpt, tied, dp 2 × pp 2, ZeRO-3", { family: "gpt", tieEmbeddings: true, dp: 2, pp: 2, zero: 3 }],
     ["gpt, tied, pp 2 zb-h1 with selective recomputation", { family: "gpt", tieEmbeddings: true, pp: 2, schedule: "zb-h1", recompute: "selective" }],
     ["gpt, untied, tp 2 × pp 2 with full recomputation and flash attention", { family: "gpt", tp: 2, pp: 2, recompute: "full", attention: "flash" }],
   ];
