@@ -46,9 +46,19 @@ export const causalKeySpans: KeySpans = (t, spans) => {
 };
 
 /**
+ * Where the probabilities of row t live: dense, att [B,H,T,T] with row t at t·T and 0 outside
+ * the spans; or packed (`rows` given), each head's kept entries only, row t's at rows[t] in key
+ * order, rows[T] per head — what a block-sparse pattern keeps (src/kernels/sparse-attention.ts).
+ */
+function rowBase(rows: Int32Array | null, b: number, h: number, t: number, T: number, H: number): number {
+  return rows ? (b * H + h) * rows[T]! + rows[t]! : ((b * H + h) * T + t) * T;
+}
+
+/**
  * attentionForward with the keys of each query row given by keys (causalKeySpans: exactly
  * attentionForward). The keys are visited in ascending order, so a mask that keeps every t2 ≤ t
- * gives attentionForward's result bit for bit. Entries of att outside the spans are 0.
+ * gives attentionForward's result bit for bit. Dense att: entries outside the spans are 0; with
+ * `rows`, att holds the kept entries only (see rowBase).
  */
 export function maskedAttentionForward(
   out: Floats,
@@ -62,10 +72,11 @@ export function maskedAttentionForward(
   G: number,
   D: number,
   keys: KeySpans,
+  rows: Int32Array | null = null,
 ): void {
   const rep = H / G;
   const c: ForwardContext = {
-    out, att, q, k, v, T, H, G, D, keys,
+    out, att, q, k, v, T, H, G, D, keys, rows,
     scale: 1 / Math.sqrt(D),
     spans: new Int32Array(2 * T),
     scores: new Float64Array(T),
@@ -91,6 +102,7 @@ interface ForwardContext {
   G: number;
   D: number;
   keys: KeySpans;
+  rows: Int32Array | null;
   scale: number;
   spans: Int32Array;
   scores: Float64Array;
@@ -122,13 +134,14 @@ function attentionRowForward(c: ForwardContext, b: number, h: number, g: number,
     }
   }
   const inv = 1 / sum;
-  const ab = ((b * H + h) * T + t) * T;
-  att.fill(0, ab, ab + T);
+  const ab = rowBase(c.rows, b, h, t, T, H);
+  if (!c.rows) att.fill(0, ab, ab + T);
   acc.fill(0);
+  let j = 0;
   for (let r = 0; r < n2; r += 2) {
     for (let t2 = spans[r]; t2 < spans[r + 1]; t2++) {
       const p = scores[t2] * inv;
-      att[ab + t2] = p;
+      att[ab + (c.rows ? j++ : t2)] = p;
       const vb = ((b * T + t2) * G + g) * D;
       for (let d = 0; d < D; d++) acc[d] += p * v[vb + d];
     }
@@ -178,10 +191,11 @@ export function maskedAttentionBackward(
   G: number,
   D: number,
   keys: KeySpans,
+  rows: Int32Array | null = null,
 ): void {
   const kvSize = T * G * D;
   const c: BackwardContext = {
-    dq, dout, att, q, k, v, T, H, G, D, keys,
+    dq, dout, att, q, k, v, T, H, G, D, keys, rows,
     scale: 1 / Math.sqrt(D),
     spans: new Int32Array(2 * T),
     dp: new Float64Array(T),
@@ -238,6 +252,7 @@ interface BackwardContext {
   G: number;
   D: number;
   keys: KeySpans;
+  rows: Int32Array | null;
   scale: number;
   spans: Int32Array;
   dp: Float64Array;
@@ -252,14 +267,15 @@ function attentionRowBackward(c: BackwardContext, b: number, h: number, g: numbe
   const n2 = 2 * c.keys(t, spans);
   const kvSize = T * G * D;
   const qb = ((b * T + t) * H + h) * D;
-  const ab = ((b * H + h) * T + t) * T;
+  const ab = rowBase(c.rows, b, h, t, T, H);
   // dP[t2] = dout·v[t2]; dv[t2] += P[t2]·dout; rowsum of P ⊙ dP.
   let rowDot = 0;
+  let j = 0;
   for (let r = 0; r < n2; r += 2) {
     for (let t2 = spans[r]; t2 < spans[r + 1]; t2++) {
       const vb = (t2 * G + g) * D;
       const vOff = b * kvSize + vb;
-      const p = att[ab + t2];
+      const p = att[ab + (c.rows ? j++ : t2)];
       let sum = 0;
       for (let d = 0; d < D; d++) {
         const go = dout[qb + d];
@@ -271,9 +287,10 @@ function attentionRowBackward(c: BackwardContext, b: number, h: number, g: numbe
     }
   }
   dqAcc.fill(0);
+  j = 0;
   for (let r = 0; r < n2; r += 2) {
     for (let t2 = spans[r]; t2 < spans[r + 1]; t2++) {
-      const ds = att[ab + t2] * (dp[t2] - rowDot) * scale;
+      const ds = att[ab + (c.rows ? j++ : t2)] * (dp[t2] - rowDot) * scale;
       const kb = (t2 * G + g) * D;
       const kOff = b * kvSize + kb;
       for (let d = 0; d < D; d++) {

@@ -5,7 +5,9 @@
  *
  * Legend: B batch, T time, H query heads, G kv heads (groups), D head size, block positions per
  * block. q [B,T,H,D] (after rope), k and v [B,T,G,D]; query head h reads kv head ⌊h/(H/G)⌋.
- * Output [B,T,H,D]. Saved: att [B,H,T,T] softmax probabilities, 0 at every masked entry.
+ * Output [B,T,H,D]. Saved: att, the softmax probabilities of the kept entries only, packed row by
+ * row in key order: B·H·sparseProbabilities(pattern, T) elements (the causal pattern: [B,H,T,T]).
+ * Memory then shrinks with the pattern, as FLOPs do.
  *
  * Both kernels are the naive JavaScript kernels' loops over the allowed keys only
  * (maskedAttentionForward / maskedAttentionBackward, keys in ascending order), so a pattern that
@@ -46,6 +48,25 @@ export function sparseKeySpans(pattern: SparsePattern, T: number): KeySpans {
   };
 }
 
+/** Where each row's kept probabilities start in a head's packed block: rows[t], rows[T] = the block's length. */
+export function packedRows(pattern: SparsePattern, T: number): Int32Array {
+  const keys = sparseKeySpans(pattern, T);
+  const spans = new Int32Array(2 * T);
+  const rows = new Int32Array(T + 1);
+  for (let t = 0; t < T; t++) {
+    const n = keys(t, spans);
+    let kept = 0;
+    for (let r = 0; r < n; r++) kept += spans[2 * r + 1]! - spans[2 * r]!;
+    rows[t + 1] = rows[t]! + kept;
+  }
+  return rows;
+}
+
+/** Probabilities one head keeps per sequence under pattern (the causal kernel keeps the dense T × T). */
+export function sparseProbabilities(pattern: SparsePattern, T: number): number {
+  return pattern.kind === "causal" ? T * T : packedRows(pattern, T)[T]!;
+}
+
 export function sparseAttentionForward(
   out: Floats,
   att: Floats,
@@ -60,7 +81,7 @@ export function sparseAttentionForward(
   pattern: SparsePattern,
 ): void {
   if (pattern.kind === "causal") attentionForward(out, att, q, k, v, B, T, H, G, D);
-  else maskedAttentionForward(out, att, q, k, v, B, T, H, G, D, sparseKeySpans(pattern, T));
+  else maskedAttentionForward(out, att, q, k, v, B, T, H, G, D, sparseKeySpans(pattern, T), packedRows(pattern, T));
 }
 
 /** dq += ∂L/∂q, dk += ∂L/∂k, dv += ∂L/∂v over the same keys as sparseAttentionForward with the same pattern. */
@@ -81,5 +102,5 @@ export function sparseAttentionBackward(
   pattern: SparsePattern,
 ): void {
   if (pattern.kind === "causal") attentionBackward(dq, dk, dv, dout, att, q, k, v, B, T, H, G, D);
-  else maskedAttentionBackward(dq, dk, dv, dout, att, q, k, v, B, T, H, G, D, sparseKeySpans(pattern, T));
+  else maskedAttentionBackward(dq, dk, dv, dout, att, q, k, v, B, T, H, G, D, sparseKeySpans(pattern, T), packedRows(pattern, T));
 }

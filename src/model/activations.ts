@@ -16,6 +16,8 @@
  * attOut, gate, up, act, logits, probs) are 1/tp with or without sequence parallelism.
  */
 import { metaFloats } from "../kernels/meta.js";
+import { sparseProbabilities } from "../kernels/sparse-attention.js";
+import type { SparsePattern } from "../kernels/sparse-pattern.js";
 import type { Floats } from "../kernels/types.js";
 import { familyOf, type ModelConfig, type ModelFamily } from "./config.js";
 import { modelDims, type ModelDims } from "./dims.js";
@@ -27,6 +29,8 @@ export type Recompute = "none" | "selective" | "full";
 /** What an Activations set shares with its model instead of allocating, by recompute mode. */
 export type RecomputedBuffers = ({ recompute: "none" } | { recompute: "selective"; att: Floats } | { recompute: "full"; layer: LayerActivations }) & {
   attention?: AttentionKernel;
+  /** Probabilities the naive kernel keeps per head and sequence: T·T, or a sparse pattern's kept entries. */
+  probabilities?: number;
 };
 
 /** naive attention keeps the probabilities for backward; flash keeps each row's log-sum-exp (Dao et al. 2022). */
@@ -44,6 +48,7 @@ export function layerActivations(
   att?: Floats,
   attention: AttentionKernel = "naive",
   family: ModelFamily = "llama",
+  probabilities = T * T,
 ): LayerActivations {
   const { f, stat } = alloc;
   const { N, rows, C, D, Hl, Gl, Fl } = dims;
@@ -56,7 +61,7 @@ export function layerActivations(
     q: f(N * Hl * D),
     k: f(N * Gl * D),
     v: f(N * Gl * D),
-    att: flash ? f(0) : (att ?? f(B * Hl * T * T)),
+    att: flash ? f(0) : (att ?? f(B * Hl * probabilities)),
     lse: stat(flash ? B * Hl * T : 0),
     attOut: f(N * Hl * D),
     res1: f(rows * C),
@@ -75,15 +80,16 @@ export function recomputedBuffers(
   dims: ModelDims,
   B: number,
   T: number,
-  options: { recompute?: Recompute; attention?: AttentionKernel },
+  options: { recompute?: Recompute; attention?: AttentionKernel; attentionPattern?: SparsePattern },
   family: ModelFamily = "llama",
 ): RecomputedBuffers & { attention: AttentionKernel } {
   const attention = options.attention ?? "naive";
+  const probabilities = sparseProbabilities(options.attentionPattern ?? { kind: "causal" }, T);
   // Flash attention keeps no probabilities, so there is nothing for selective recomputation to redo.
   const recompute = attention === "flash" && options.recompute === "selective" ? "none" : (options.recompute ?? "none");
-  if (recompute === "full") return { recompute, attention, layer: layerActivations(alloc, dims, B, T, undefined, attention, family) };
-  if (recompute === "selective") return { recompute, attention, att: alloc.f(B * dims.Hl * T * T) };
-  return { recompute, attention };
+  if (recompute === "full") return { recompute, attention, probabilities, layer: layerActivations(alloc, dims, B, T, undefined, attention, family, probabilities) };
+  if (recompute === "selective") return { recompute, attention, probabilities, att: alloc.f(B * dims.Hl * probabilities) };
+  return { recompute, attention, probabilities };
 }
 
 /** Saved tensors of one transformer layer. */
@@ -94,7 +100,7 @@ export interface LayerActivations {
   q: Floats; // [N,Hl·D] after rope (rotated in place)
   k: Floats; // [N,Gl·D] after rope
   v: Floats; // [N,Gl·D]
-  att: Floats; // [B,Hl,T,T] softmax probabilities (naive attention; empty with flash)
+  att: Floats; // [B,Hl,T,T] softmax probabilities (naive attention; a sparse pattern's kept entries only; empty with flash)
   lse: Floats; // [B,Hl,T] log-sum-exp of each row's scaled scores (flash attention; empty with naive)
   attOut: Floats; // [N,Hl·D] attention output, input of o_proj
   res1: Floats; // [rows,C] residual stream after attention
@@ -197,7 +203,7 @@ export class Activations {
     this.layers = Array.from({ length: part.numLayers }, () => {
       if (recomputed.recompute === "full") return recomputed.layer;
       const att = recomputed.recompute === "selective" ? recomputed.att : undefined;
-      return layerActivations(alloc, modelDims(config, B, T, tp, sp), B, T, att, recomputed.attention, family);
+      return layerActivations(alloc, modelDims(config, B, T, tp, sp), B, T, att, recomputed.attention, family, recomputed.probabilities);
     });
     // The cross-entropy runs in float32 on the 16-bit logits (Megatron-LM upcasts them): its probabilities and losses are float32.
     const meanf = stat(family === "gpt" ? rows : 0);

@@ -1,7 +1,7 @@
 import { describe, it, expect } from "vitest";
 import { attentionBackward, attentionForward, causalKeySpans, maskedAttentionBackward, maskedAttentionForward } from "../../src/kernels/attention.js";
 import { attentionFlops, ELEMENTWISE_FLOPS, sparseAttentionFlops, sparseAttentionPairs } from "../../src/kernels/flops.js";
-import { sparseAttentionBackward, sparseAttentionForward, sparseKeySpans } from "../../src/kernels/sparse-attention.js";
+import { sparseAttentionBackward, sparseAttentionForward, sparseKeySpans, sparseProbabilities } from "../../src/kernels/sparse-attention.js";
 import { blockAllowed, causalBlocks, computedBlocks, type SparsePattern } from "../../src/kernels/sparse-pattern.js";
 import type { Floats } from "../../src/kernels/types.js";
 import { dot, numericGrad, randn, worstRatio } from "./gradcheck.js";
@@ -33,6 +33,21 @@ function reference(q: Float64Array, k: Float64Array, v: Float64Array, dims: numb
     }
   }
   return { out, att };
+}
+
+/**
+ * A sparse kernel's packed probabilities laid out dense [B,H,T,T] (0 where masked), read in the
+ * order the definition gives: rows in order, each row's allowed keys ascending. Also returns how
+ * many packed entries that consumed.
+ */
+function unpack(packed: Floats, pattern: SparsePattern, block: number, B: number, H: number, T: number): { dense: Float64Array; used: number } {
+  const dense = new Float64Array(B * H * T * T);
+  let used = 0;
+  for (let row = 0; row < B * H * T; row++) {
+    const t = row % T;
+    for (let t2 = 0; t2 <= t; t2++) if (keyAllowed(pattern, block, t, t2)) dense[row * T + t2] = packed[used++]!;
+  }
+  return { dense, used };
 }
 
 function sameBits(a: Floats, b: Floats): boolean {
@@ -98,6 +113,17 @@ describe("sparse patterns", () => {
     }
   });
 
+  it("keep one probability per allowed causal pair: sparseProbabilities counts keyAllowed by brute force", () => {
+    const T = 24;
+    expect(sparseProbabilities({ kind: "causal" }, T)).toBe(T * T);
+    for (const kind of ["strided", "fixed"] as const) for (const block of [1, 2, 3, 4]) for (const stride of [1, 2, 3]) {
+      const p: SparsePattern = { kind, block, stride };
+      let pairs = 0;
+      for (let t = 0; t < T; t++) for (let t2 = 0; t2 <= t; t2++) if (keyAllowed(p, block, t, t2)) pairs++;
+      expect(sparseProbabilities(p, T), JSON.stringify(p)).toBe(pairs);
+    }
+  });
+
   it("refuse a T that is not a multiple of block, and a non-positive or fractional block or stride", () => {
     const [B, T, H, G, D] = [1, 10, 2, 1, 2];
     const buf = () => new Float64Array(B * T * H * T * D);
@@ -119,9 +145,12 @@ describe("sparse attention", () => {
     const causal = runPair({ kind: "causal" }, dims, 1);
     // A strided pattern whose local window covers every block allows every causal key.
     const wide = runPair({ kind: "strided", block: 3, stride: 4 }, dims, 1);
+    const [B, T, H] = dims;
     for (let i = 0; i < naive.length; i++) {
       expect(sameBits(causal[i], naive[i])).toBe(true);
-      expect(sameBits(wide[i], js[i])).toBe(true);
+      // The wide pattern keeps its probabilities packed: laid out dense they are the causal kernel's.
+      if (i === 1) expect(sameBits(Float32Array.from(unpack(wide[1], { kind: "strided", block: 3, stride: 4 }, 3, B, H, T).dense), js[1])).toBe(true);
+      else expect(sameBits(wide[i], js[i])).toBe(true);
     }
     const sparse = runPair({ kind: "strided", block: 3, stride: 2 }, dims, 1);
     expect(sameBits(sparse[0], js[0])).toBe(false);
@@ -143,13 +172,17 @@ describe("sparse attention", () => {
       sparseAttentionForward(out, att, q, k, v, B, T, H, G, D, pattern);
       const ref = reference(q, k, v, [B, T, H, G, D], pattern, pattern.kind === "causal" ? T : pattern.block);
       expect(worstRatio(out, ref.out, 1e-12, 1e-12)).toBeLessThanOrEqual(1);
-      expect(worstRatio(att, ref.att, 1e-12, 1e-12)).toBeLessThanOrEqual(1);
+      // Only the kept probabilities are stored: B·H·sparseProbabilities entries, the rest untouched.
+      const { dense, used } = unpack(att, pattern, 2, B, H, T);
+      expect(used).toBe(B * H * sparseProbabilities(pattern, T));
+      expect(att.subarray(used).every((x) => x === 7)).toBe(true);
+      expect(worstRatio(dense, ref.att, 1e-12, 1e-12)).toBeLessThanOrEqual(1);
       let maskedCausal = 0;
       for (let row = 0; row < B * H * T; row++) {
         const t = row % T;
         let sum = 0;
         for (let t2 = 0; t2 < T; t2++) {
-          const p = att[row * T + t2];
+          const p = dense[row * T + t2];
           if (keyAllowed(pattern, 2, t, t2)) expect(p).toBeGreaterThan(0);
           else expect(p).toBe(0);
           if (t2 <= t && !keyAllowed(pattern, 2, t, t2)) maskedCausal++;

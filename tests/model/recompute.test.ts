@@ -7,6 +7,7 @@
 import { describe, expect, it } from "vitest";
 import type { AttentionKernel, Recompute } from "../../src/model/activations.js";
 import { metaFloats } from "../../src/kernels/meta.js";
+import { blockAllowed } from "../../src/kernels/sparse-pattern.js";
 import type { Dtype } from "../../src/kernels/round.js";
 import type { ModelConfig } from "../../src/model/config.js";
 import { layerFlops } from "../../src/model/flops.js";
@@ -134,6 +135,22 @@ describe("saved bytes: {none, selective, full} × {naive, flash} × {fp32, bf16}
       const store = { activations: dtype, grads: dtype };
       const model = new LlamaModel(config, layout, params, grads, B, T, undefined, { recompute, attention, store });
       expect(model.activationBytes(), meta ? "shapes mode" : "real mode").toBe(fixed + L * perLayer);
+    }
+  });
+
+  it("a sparse pattern keeps only its allowed probabilities: per head, one per causal pair the pattern allows", () => {
+    const pattern = { kind: "strided", block: 2, stride: 2 } as const;
+    // Counted from the definition: key t2 ≤ t is kept when its block pair is allowed.
+    let pairs = 0;
+    for (let t = 0; t < T; t++) for (let t2 = 0; t2 <= t; t2++) if (blockAllowed(pattern, Math.floor(t / 2), Math.floor(t2 / 2))) pairs++;
+    expect(pairs).toBeLessThan((T * (T + 1)) / 2);
+    const layout = buildLayout(config);
+    const { numHeads: H, numLayers: L } = config;
+    for (const meta of [false, true]) {
+      const make = () => (meta ? metaFloats(layout.totalSize) : new Float32Array(layout.totalSize));
+      const dense = new LlamaModel(config, layout, make(), make(), B, T);
+      const sparse = new LlamaModel(config, layout, make(), make(), B, T, undefined, { attentionPattern: pattern });
+      expect(dense.activationBytes() - sparse.activationBytes(), meta ? "shapes mode" : "real mode").toBe(L * 4 * B * H * (T * T - pairs));
     }
   });
 });
