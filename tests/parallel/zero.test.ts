@@ -76,6 +76,7 @@ describe("ZeRO bytes per rank per step (dp 4, one micro-batch)", () => {
   const cases: [string, number][] = [
     ["fp32", 4],
     ["bf16", 2],
+    ["fp16", 2],
   ];
   it.each(cases)("%s: ZeRO-1 = ZeRO-2 = 2(n−1)/n·Ψ·bytes; ZeRO-3 = 3(n−1)/n·Ψ·bytes", async (precision, bytes) => {
     const training = { steps: 2, microBatches: 1, precision };
@@ -121,6 +122,7 @@ describe("ZeRO memory per rank equals the ZeRO paper's per-stage formulas (dp 4,
   it.each([
     ["fp32", 4, 4, 0],
     ["bf16", 2, 2, 4],
+    ["fp16", 2, 2, 4],
   ])("%s: stage 1 (w+g)Ψ + (8+m)Ψ/N, stage 2 wΨ + (g+8+m)Ψ/N, stage 3 (w+g+8+m)Ψ/N + the gathered units", async (precision, w, g, master) => {
     for (const zero of [1, 2, 3]) {
       const out = await run({ dp: n, zero }, { steps: 2, microBatches: 1, precision });
