@@ -90,18 +90,7 @@ async function run(scenario: Scenario, options: SimulateOptions, recordTimeline:
     recordTimeline,
     shapes,
   };
-  // Each rank keeps its parameters and gradients (at most the whole model's) in its shared arena;
-  // a shapes-only rank keeps meta arrays, which take no memory.
-  const modelBytes = shapes ? 0 : buildLayout(modelConfigOf(scenario)).totalSize * Float32Array.BYTES_PER_ELEMENT;
-  const cluster = await Cluster.launch<DeviceApi, DeviceData>({
-    entry: workerFile({ compiled: "device.js", source: "device.ts" }),
-    worldSize: shapes ? shapes.representatives.length : mesh.worldSize,
-    arenaBytes: 2 * modelBytes + (1 << 20),
-    channelBytes: options.channelBytes,
-    data,
-    watchdogMs: options.watchdogMs,
-    startupMs: options.startupMs,
-  });
+  const cluster = await launchDevices(data, mesh.worldSize, options);
   try {
     const { steps, checkpointEvery } = scenario.training;
     const losses: number[] = [];
@@ -141,6 +130,23 @@ async function run(scenario: Scenario, options: SimulateOptions, recordTimeline:
   } finally {
     await cluster.close();
   }
+}
+
+/** One worker per device, or per simulated representative in shapes mode. */
+function launchDevices(data: DeviceData, worldSize: number, options: SimulateOptions): Promise<Cluster<DeviceApi>> {
+  const { scenario, shapes } = data;
+  // Each rank keeps its parameters and gradients (at most the whole model's) in its shared arena;
+  // a shapes-only rank keeps meta arrays, which take no memory.
+  const modelBytes = shapes ? 0 : buildLayout(modelConfigOf(scenario)).totalSize * Float32Array.BYTES_PER_ELEMENT;
+  return Cluster.launch<DeviceApi, DeviceData>({
+    entry: workerFile({ compiled: "device.js", source: "device.ts" }),
+    worldSize: shapes ? shapes.representatives.length : worldSize,
+    arenaBytes: 2 * modelBytes + (1 << 20),
+    channelBytes: options.channelBytes,
+    data,
+    watchdogMs: options.watchdogMs,
+    startupMs: options.startupMs,
+  });
 }
 
 /**
