@@ -22,6 +22,8 @@ export interface BroadcastCall {
   rootPosition: number;
   /** When this rank can start (its comm stream's ready time). */
   ready: number;
+  /** Bytes one element counts as on the wire (the payload's dtype; the buffer's own width in fp32). */
+  elementBytes: number;
 }
 
 /** Copies `buf` of the root into `buf` of every member. */
@@ -47,13 +49,13 @@ export function chainBroadcast(buf: Floats, bc: BroadcastCall): Traffic {
       if (pending) xs.push(pending);
       if (q > 0) {
         xs.push(transport.incoming(prev, "broadcast", call.kind, buf, off, len));
-        received += len * buf.BYTES_PER_ELEMENT;
+        received += len * bc.elementBytes;
       }
       transport.drive(xs, call);
       pending = null;
       if (q < n - 1) {
         pending = transport.outgoing(next, "broadcast", call.kind, 0, buf, off, len);
-        sent += len * buf.BYTES_PER_ELEMENT;
+        sent += len * bc.elementBytes;
         if (q === 0) {
           transport.drive([pending], call);
           pending = null;

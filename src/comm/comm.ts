@@ -255,8 +255,8 @@ export class Comm {
     const started = this.start(group);
     const rootPosition = started.group.ranks.indexOf(root);
     if (rootPosition < 0) throw new RangeError(`broadcast root ${root} is not in group ${started.group.id}`);
-    return this.collective("broadcast", buf, kind, options, started, (call, ready) =>
-      chainBroadcast(buf, { transport: this.transport, call, position: started.position, rootPosition, ready }),
+    return this.collective("broadcast", buf, kind, options, started, (call, ready, elementBytes) =>
+      chainBroadcast(buf, { transport: this.transport, call, position: started.position, rootPosition, ready, elementBytes }),
       rootPosition,
     );
   }
@@ -268,7 +268,7 @@ export class Comm {
 
   private ring(op: RingOp, buf: Floats, group: GroupLike, kind: string, options: CollectiveOptions): CommOp {
     const started = this.start(group);
-    return this.collective(op, buf, kind, options, started, (call, ready) =>
+    return this.collective(op, buf, kind, options, started, (call, ready, elementBytes) =>
       ringCollective(buf, {
         transport: this.transport,
         call: { ...call, op },
@@ -276,6 +276,7 @@ export class Comm {
         ready,
         mean: options.op === "mean",
         sharedBuffer: this.isShared(buf),
+        elementBytes,
         store: this.wire.store(buf, kind),
       }),
     );
@@ -299,7 +300,8 @@ export class Comm {
     kind: string,
     options: CollectiveOptions,
     { wallStart, group, position }: Started,
-    run: (call: CallContext, ready: number) => Traffic,
+    /** The algorithm; it counts `elementBytes` per element moved (the payload's dtype, see wire.ts). */
+    run: (call: CallContext, ready: number, elementBytes: number) => Traffic,
     rootPosition?: number,
   ): CommOp {
     const { ranks } = group;
@@ -317,13 +319,11 @@ export class Comm {
       const shape = { op, length: buf.length, bytesPerElement: E, rootPosition, groupPosition: position };
       const memberClass = classes.map((c) => distinct.indexOf(c));
       const classPosition = distinct.indexOf(classes[position]!);
-      const standsIn = standIn || isMeta(buf);
-      const traffic = standsIn
-        ? shapesCollective({ ...shape, memberClass, transport: this.transport, call, position: classPosition, ready })
-        : run(call, ready);
-      // The algorithms count the buffer's bytes; a narrower payload moves the same elements at E bytes each.
-      const narrow = standsIn ? 1 : E / buf.BYTES_PER_ELEMENT;
-      this.ledger.record(op, kind, group.id, traffic.sent * narrow, traffic.received * narrow);
+      const traffic =
+        standIn || isMeta(buf)
+          ? shapesCollective({ ...shape, memberClass, transport: this.transport, call, position: classPosition, ready })
+          : run(call, ready, E);
+      this.ledger.record(op, kind, group.id, traffic.sent, traffic.received);
       const label = options.label ?? `${op}(${kind})`;
       return this.clock.collective(label, op, ranks, buf.length * E, traffic.times, options.overlap ?? false, wallStart);
     } finally {

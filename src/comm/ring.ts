@@ -42,6 +42,8 @@ export interface RingCall {
   mean: boolean;
   /** This rank's buffer lies in its shared arena: the next member reads its chunks in place. */
   sharedBuffer: boolean;
+  /** Bytes one element counts as on the wire (the payload's dtype; the buffer's own width in fp32). */
+  elementBytes: number;
   /**
    * A 16-bit payload (mixed precision): stores a reduced range [from, to) of the buffer in the
    * payload's dtype after every add and after the mean's division, as a ring of 16-bit buffers does.
@@ -120,7 +122,7 @@ class Ring {
     this.n = ranks.length;
     this.p = rc.position;
     this.N = buf.length;
-    this.E = buf.BYTES_PER_ELEMENT;
+    this.E = rc.elementBytes;
     this.next = ranks[mod(this.p + 1, this.n)]!;
     this.prev = ranks[mod(this.p - 1, this.n)]!;
     this.times = new Array<number>(this.n).fill(0);
