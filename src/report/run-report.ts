@@ -1,4 +1,5 @@
 /** The terminal summary of one run: losses per step, then the simulated cluster per device. */
+import { numericFormat } from "../train/precision.js";
 import type { DeviceReport, RunResult } from "../run/results.js";
 import { buildMesh, type Mesh } from "../parallel/mesh.js";
 import { classOfRank } from "../parallel/symmetry.js";
@@ -98,7 +99,7 @@ function memoryLines(r: RunResult): string[] {
 function precisionLines(r: RunResult): string[] {
   const t = r.scenario.training;
   if (t.precision === "fp32") return [];
-  const grads = t.gradReduceFp32 ? "fp32" : t.precision;
+  const { grads } = numericFormat(t);
   const lines = [`precision ${t.precision}: ${t.precision} weights, activations and payloads; fp32 master weights and moments; ${grads} gradients`];
   if (r.lossScale && r.lossScale.length > 0) {
     const skipped = r.skippedSteps.length > 0 ? `skipped steps (gradient overflow): ${r.skippedSteps.join(", ")}` : "no step skipped";

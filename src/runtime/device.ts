@@ -24,7 +24,8 @@ import { stagesOfRank } from "../parallel/placement.js";
 import { generateSchedule } from "../schedule/generators.js";
 import { Trainer, modelConfigOf, type StepOutcome } from "../train/trainer.js";
 import { PipelineExecutor } from "./executor.js";
-import { dtypeBytes, numericFormat, wireDtype } from "../train/precision.js";
+import { numericFormat, wireDtype, type NumericFormat } from "../train/precision.js";
+import { DTYPE_BYTES } from "../kernels/round.js";
 import type { WorkerInit } from "./worker.js";
 
 /** What the main thread gives every device. */
@@ -97,6 +98,8 @@ export class Device {
   private readonly gradientSync: GradientSync;
   /** The ZeRO stage in effect (0 without data parallelism): what is sharded over the dp group (src/parallel/zero.ts). */
   private readonly zero: ZeroStage;
+  /** Which tensors and payloads are 16-bit (src/train/precision.ts). */
+  private readonly format: NumericFormat;
   /** ZeRO: the units each sharded over the dp group (this rank owns its chunk of each). */
   private readonly units: Bucket[] = [];
   /** ZeRO-3: gathers each unit of parameters before a pass reads it. */
@@ -113,7 +116,7 @@ export class Device {
     const slowdown = slowdownOf(scenario.faults, this.rank, { worldSize: this.mesh.worldSize, devicesPerNode: scenario.hardware.devicesPerNode });
     const clockOptions = { wallOriginMs: worker.shared.wallOriginMs, recordEvents: worker.data.recordTimeline, dtype: costDtypeOf(scenario), slowdown };
     this.clock = new Clock(this.rank, scenario.hardware, clockOptions);
-    const format = numericFormat(scenario.training);
+    const format = (this.format = numericFormat(scenario.training));
     this.comm = new Comm(worker.shared, worker.rank, { clock: this.clock, ranks, wire: (kind) => wireDtype(format, kind) });
     this.dpGroup = this.mesh.groupOf(this.rank, "dp");
     this.ppGroup = this.mesh.groupOf(this.rank, "pp");
@@ -164,7 +167,7 @@ export class Device {
   /** The data-parallel gradient buckets of a flat layout (src/parallel/data.ts). */
   private bucketsOf(layout: { tensors: TensorSpec[]; totalSize: number }): Bucket[] {
     const { scenario } = this.worker.data;
-    return planBuckets(layout, scenario.parallel.bucketBytes, dtypeBytes(numericFormat(scenario.training).grads));
+    return planBuckets(layout, scenario.parallel.bucketBytes, DTYPE_BYTES[this.format.grads]);
   }
 
   /** One training step on this rank's rows of the step's global batch. */
@@ -215,8 +218,7 @@ export class Device {
   /** Tied embeddings split over the first and last pipeline stage: their gradients summed (src/parallel/tied.ts). */
   private syncTiedEmbeddings(): void {
     const { trainer } = this;
-    const gradDtype = numericFormat(this.worker.data.scenario.training).grads;
-    syncTiedEmbeddingGrads(this.comm, this.mesh, trainer.layout.tensors, trainer.grads, trainer.config.tieEmbeddings === true, gradDtype);
+    syncTiedEmbeddingGrads(this.comm, this.mesh, trainer.layout.tensors, trainer.grads, trainer.config.tieEmbeddings === true, this.format.grads);
   }
 
   /**
@@ -266,10 +268,10 @@ export class Device {
   memory(): MemoryReport {
     const trainer = this.trainer;
     const state = trainer.stateBytes();
-    const { compute, grads } = trainer.format;
+    const { compute, grads } = this.format;
     // ZeRO-2 and -3 keep the gradients of their shard; ZeRO-3 its parameters and the gathered units at their peak.
-    if (this.zero >= 2) state.gradients = trainer.shard.size * dtypeBytes(grads);
-    if (this.gather) state.parameters = (trainer.shard.size + this.gather.peakElements) * dtypeBytes(compute);
+    if (this.zero >= 2) state.gradients = trainer.shard.size * DTYPE_BYTES[grads];
+    if (this.gather) state.parameters = (trainer.shard.size + this.gather.peakElements) * DTYPE_BYTES[compute];
     const report = {
       ...state,
       optimizerState: trainer.optimizer.stateBytes(),

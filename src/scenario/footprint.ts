@@ -26,6 +26,7 @@
  * buffers, the token stream and the JavaScript heap. The estimate is therefore slightly below
  * what a run allocates, so a scenario it refuses cannot fit.
  */
+import { numericFormat } from "../train/precision.js";
 import { totalmem } from "node:os";
 import { InputError } from "../errors.js";
 import { grouped, LIMITS } from "../limits.js";
@@ -68,7 +69,7 @@ export function hostFootprint(scenario: Scenario): HostFootprint {
   // keep full-size gradient and parameter arrays on the host: the sharding is in what they count.)
   const momentCopies = p.zero >= 1 ? 1 : p.dp;
   // 16-bit precision keeps fp32 master weights beside the moments (emulated 16-bit buffers are float32 on the host).
-  const optimizerCopies = scenario.training.precision === "fp32" ? 2 : 3;
+  const optimizerCopies = numericFormat(scenario.training).masterWeights ? 3 : 2;
   let stateBytes = 0;
   let activationBytes = 0;
   let largestBuffer = 0;

@@ -8,7 +8,7 @@
  * (and their data-parallel reduction) in fp32, as Megatron-LM's
  * `--accumulate-allreduce-grads-in-fp32` does.
  */
-import { DTYPE_BYTES, type Dtype } from "../kernels/round.js";
+import type { Dtype } from "../kernels/round.js";
 
 export type Precision = Dtype;
 
@@ -48,9 +48,4 @@ const STATISTIC_KINDS = new Set(["grad-norm", "tp-loss"]);
 export function wireDtype(format: NumericFormat, kind: string): Dtype | undefined {
   if (format.precision === "fp32" || STATISTIC_KINDS.has(kind)) return undefined;
   return GRADIENT_KINDS.has(kind) ? format.grads : format.compute;
-}
-
-/** Bytes per element of a dtype. */
-export function dtypeBytes(dtype: Dtype): number {
-  return DTYPE_BYTES[dtype];
 }

@@ -23,8 +23,8 @@ import { ADAMW_FLOPS_PER_PARAM, AdamW, clipFactor, decayRanges, scaleInPlace, su
 import { OptimizerShard, type Range } from "./shard.js";
 import { learningRate } from "./schedule.js";
 import { isMeta } from "../kernels/meta.js";
-import { storeAs } from "../kernels/round.js";
-import { dtypeBytes, numericFormat, type NumericFormat } from "./precision.js";
+import { DTYPE_BYTES, storeAs } from "../kernels/round.js";
+import { numericFormat, type NumericFormat } from "./precision.js";
 import { LossScaler, lossScaleSettings } from "./loss-scale.js";
 
 export { modelConfigOf };
@@ -289,9 +289,9 @@ export class Trainer {
   stateBytes(): { parameters: number; masterWeights: number; gradients: number } {
     const { compute, grads } = this.format;
     return {
-      parameters: this.params.length * dtypeBytes(compute),
-      masterWeights: (this.master?.length ?? 0) * dtypeBytes("fp32"),
-      gradients: this.grads.length * dtypeBytes(grads),
+      parameters: this.params.length * DTYPE_BYTES[compute],
+      masterWeights: (this.master?.length ?? 0) * DTYPE_BYTES.fp32,
+      gradients: this.grads.length * DTYPE_BYTES[grads],
     };
   }
 
