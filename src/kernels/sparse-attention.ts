@@ -48,9 +48,8 @@ export function sparseKeySpans(pattern: SparsePattern, T: number): KeySpans {
   };
 }
 
-/** Where each row's kept probabilities start in a head's packed block: rows[t], rows[T] = the block's length. */
-export function packedRows(pattern: SparsePattern, T: number): Int32Array {
-  const keys = sparseKeySpans(pattern, T);
+/** Where each row's kept probabilities start in a head's packed block (keys: sparseKeySpans'): rows[t], rows[T] = the block's length. */
+export function packedRows(keys: KeySpans, T: number): Int32Array {
   const spans = new Int32Array(2 * T);
   const rows = new Int32Array(T + 1);
   for (let t = 0; t < T; t++) {
@@ -64,7 +63,7 @@ export function packedRows(pattern: SparsePattern, T: number): Int32Array {
 
 /** Probabilities one head keeps per sequence under pattern (the causal kernel keeps the dense T × T). */
 export function sparseProbabilities(pattern: SparsePattern, T: number): number {
-  return pattern.kind === "causal" ? T * T : packedRows(pattern, T)[T]!;
+  return pattern.kind === "causal" ? T * T : packedRows(sparseKeySpans(pattern, T), T)[T]!;
 }
 
 export function sparseAttentionForward(
@@ -81,7 +80,10 @@ export function sparseAttentionForward(
   pattern: SparsePattern,
 ): void {
   if (pattern.kind === "causal") attentionForward(out, att, q, k, v, B, T, H, G, D);
-  else maskedAttentionForward(out, att, q, k, v, B, T, H, G, D, sparseKeySpans(pattern, T), packedRows(pattern, T));
+  else {
+    const keys = sparseKeySpans(pattern, T);
+    maskedAttentionForward(out, att, q, k, v, B, T, H, G, D, keys, packedRows(keys, T));
+  }
 }
 
 /** dq += ∂L/∂q, dk += ∂L/∂k, dv += ∂L/∂v over the same keys as sparseAttentionForward with the same pattern. */
@@ -102,5 +104,8 @@ export function sparseAttentionBackward(
   pattern: SparsePattern,
 ): void {
   if (pattern.kind === "causal") attentionBackward(dq, dk, dv, dout, att, q, k, v, B, T, H, G, D);
-  else maskedAttentionBackward(dq, dk, dv, dout, att, q, k, v, B, T, H, G, D, sparseKeySpans(pattern, T), packedRows(pattern, T));
+  else {
+    const keys = sparseKeySpans(pattern, T);
+    maskedAttentionBackward(dq, dk, dv, dout, att, q, k, v, B, T, H, G, D, keys, packedRows(keys, T));
+  }
 }
