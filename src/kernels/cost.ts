@@ -126,7 +126,8 @@ export function embeddingCost(N: number, C: number, e: number): KernelCost {
  * Attention over `pairs` computed (query, key) pairs as three unfused launches each way. Forward:
  * S = QKᵀ (batched GEMM [T,T,D]), P = softmax(S), O = PV ([T,D,T]). Backward: dP = dO·Vᵀ,
  * dV = Pᵀ·dO, dS = softmax'(P, dP), dQ = dS·K, dK = dSᵀ·Q. FLOPs per pair as attentionFlops
- * (2D per product, 5 for the softmax each way); each materialised [B,H,T,T] matrix is `square` elements.
+ * (2D per product, 5 for the softmax each way); each materialised score or probability matrix holds
+ * `square` elements ([B,H,T,T] dense, the kept pairs packed).
  */
 function unfusedAttention(B: number, T: number, H: number, G: number, D: number, pairs: number, square: number, e: number): KernelCost {
   const [q, kv] = [B * H * T * D, B * G * T * D];
@@ -157,10 +158,14 @@ export function attentionCost(B: number, T: number, H: number, G: number, D: num
   return unfusedAttention(B, T, H, G, D, (B * H * T * (T + 1)) / 2, B * H * T * T, e);
 }
 
-/** The block-sparse kernel: the pattern's computed pairs, the same [B,H,T,T] buffer. */
+/**
+ * The block-sparse kernel: the pattern's computed pairs, and a probabilities buffer of just those
+ * pairs (the kernel keeps them packed, src/kernels/sparse-attention.ts).
+ */
 export function sparseAttentionCost(B: number, T: number, H: number, G: number, D: number, pattern: SparsePattern, e: number): KernelCost {
   const { diagonal, offDiagonal } = sparseAttentionPairs(T, pattern);
-  return unfusedAttention(B, T, H, G, D, B * H * (diagonal + offDiagonal), B * H * T * T, e);
+  const pairs = B * H * (diagonal + offDiagonal);
+  return unfusedAttention(B, T, H, G, D, pairs, pairs, e);
 }
 
 /**
