@@ -20,6 +20,7 @@ export type {
 export { compare, compareWithTimelines, layoutSummary, type CompareOptions } from "./run/compare.js";
 export { expandVariations, parseVariation, type Variation, type Expanded, type Expansion } from "./run/vary.js";
 export { modelFlopsPerToken, utilisationOf } from "./run/utilisation.js";
+export { verifyLayout, formatVerify, type VerifyOptions, type VerifyResult } from "./plan/verify.js";
 export { runValidation, formatValidation, publishedScenario, TABLE5, type ValidationResult, type ValidationRow, type PublishedCase } from "./run/validate.js";
 export { evaluateCheckpoint, loadEvalSequences, type EvalResult } from "./run/evaluate.js";
 export { readCheckpoint, writeCheckpoint } from "./checkpoint/hf.js";

@@ -20,6 +20,7 @@ import { checkCheckpointable } from "../checkpoint/hf.js";
 import type { DeviceReport, RunOutput, RunResult, StepTrace } from "./results.js";
 import { utilisationOf } from "./utilisation.js";
 import { shapesPlan } from "./shapes.js";
+import type { Sabotage } from "../runtime/sabotage.js";
 
 export { assembleTensors } from "./assemble.js";
 
@@ -40,6 +41,8 @@ export interface SimulateOptions {
   channelBytes?: number;
   /** How long the workers may take to start (ms, default 60 s); dozens of workers on a busy host need more. */
   startupMs?: number;
+  /** Tests only: a deliberate bug that a correctness check must catch (src/runtime/sabotage.ts). */
+  sabotage?: Sabotage;
 }
 
 export async function simulate(scenario: Scenario, options: SimulateOptions = {}): Promise<RunResult> {
@@ -89,6 +92,7 @@ async function run(scenario: Scenario, options: SimulateOptions, recordTimeline:
     captureGradientsAt: options.captureGradients ? firstStep : undefined,
     recordTimeline,
     shapes,
+    sabotage: options.sabotage,
   };
   const cluster = await launchDevices(data, mesh.worldSize, options);
   try {

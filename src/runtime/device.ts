@@ -24,6 +24,7 @@ import { stagesOfRank } from "../parallel/placement.js";
 import { generateSchedule } from "../schedule/generators.js";
 import { Trainer, modelConfigOf, type StepOutcome } from "../train/trainer.js";
 import { PipelineExecutor } from "./executor.js";
+import { sabotagedPipeline, sabotagedTp, type Sabotage } from "./sabotage.js";
 import { numericFormat, wireDtype, type NumericFormat } from "../train/precision.js";
 import { DTYPE_BYTES } from "../kernels/round.js";
 import type { WorkerInit } from "./worker.js";
@@ -51,6 +52,8 @@ export interface DeviceData {
    * coordinates `marked` by faults, part of them (src/parallel/symmetry.ts).
    */
   shapes?: { representatives: number[]; byStage: boolean; marked: MarkedCoords; sizes: number[] };
+  /** Tests only: a deliberate bug (src/runtime/sabotage.ts). */
+  sabotage?: Sabotage;
 }
 
 /** The ranks a shapes-only device's Comm reaches, and the classes that let one rank stand for many. */
@@ -121,7 +124,7 @@ export class Device {
     this.dpGroup = this.mesh.groupOf(this.rank, "dp");
     this.ppGroup = this.mesh.groupOf(this.rank, "pp");
     this.tpGroup = this.mesh.groupOf(this.rank, "tp");
-    this.tpComm = tpCommFrom(this.comm, this.tpGroup);
+    this.tpComm = sabotagedTp(tpCommFrom(this.comm, this.tpGroup), worker.data.sabotage, this.rank);
     this.zero = parallel.dp > 1 ? parallel.zero : 0;
     const coords = this.mesh.coords(this.rank);
     const rows = scenario.training.globalBatch / parallel.dp;
@@ -149,7 +152,7 @@ export class Device {
     }
     const m = scenario.training.microBatches;
     const actions = generateSchedule(parallel.schedule, { p: parallel.pp, m, v: parallel.virtualStages })[coords.pp];
-    this.executor = new PipelineExecutor(trainer, this.comm, { p: parallel.pp, v: parallel.virtualStages, m, ppGroup: this.ppGroup.ranks }, actions);
+    this.executor = new PipelineExecutor(trainer, sabotagedPipeline(this.comm, worker.data.sabotage, this.rank), { p: parallel.pp, v: parallel.virtualStages, m, ppGroup: this.ppGroup.ranks }, actions);
     const buckets = this.bucketsOf(trainer.layout);
     if (this.zero > 0) this.units = shardUnits(this.zero, trainer.layout, buckets);
     if (this.zero === 3) {

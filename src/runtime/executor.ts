@@ -9,7 +9,8 @@
  * per-stage pool, so the pool's size is the peak number of micro-batches in flight.
  */
 import { metaFloats } from "../kernels/meta.js";
-import type { Comm, P2POp } from "../comm/comm.js";
+import type { P2POp } from "../comm/comm.js";
+import type { PipelineComm } from "./sabotage.js";
 import { sliceBatch, type Batch } from "../data/batches.js";
 import type { Activations } from "../model/activations.js";
 import { chunkOfStage, isFirstStage, isLastStage, nextStageRank, previousStageRank, stageOf } from "../parallel/placement.js";
@@ -51,7 +52,7 @@ export class PipelineExecutor {
 
   constructor(
     private readonly trainer: Trainer,
-    private readonly comm: Comm,
+    private readonly comm: PipelineComm,
     private readonly shape: ExecutorShape,
     private readonly actions: readonly Action[],
   ) {
