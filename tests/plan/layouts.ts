@@ -32,8 +32,8 @@ const LAYOUTS = {
 export type PlannedPreset = keyof typeof LAYOUTS;
 export const PLANNED_PRESETS = Object.keys(LAYOUTS) as PlannedPreset[];
 
-/** The planned layout of `preset`, validated as `plan` hands it to `--verify`. */
-export function plannedLayout(preset: PlannedPreset): Scenario {
+/** The planned layout of `preset`, validated as `plan` hands it to `--verify`; `training` overrides fields of its training section. */
+export function plannedLayout(preset: PlannedPreset, training: object = {}): Scenario {
   const l = LAYOUTS[preset];
-  return validateScenario({ name: `${preset} plan`, mode: "shapes", ...l, training: { steps: 1, optimizer: { lr: 1.5e-4 }, ...l.training } });
+  return validateScenario({ name: `${preset} plan`, mode: "shapes", ...l, training: { steps: 1, optimizer: { lr: 1.5e-4 }, ...l.training, ...training } });
 }

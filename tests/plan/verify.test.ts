@@ -30,8 +30,22 @@ describe("plan --verify", () => {
       // It trained (a check of runs that stand still would prove nothing), and every number is within its bound.
       expect(r.losses.copy).toHaveLength(4);
       expect(r.losses.copy.at(-1)!).toBeLessThan(0.9 * r.losses.copy[0]!);
-      expect(r.maxLossError).toBeLessThanOrEqual(r.lossTolerance);
+      expect(r.lossError).toBeLessThanOrEqual(r.lossTolerance);
       expect(r.gradientError).toBeLessThanOrEqual(r.gradientTolerance);
+    },
+    TIMEOUT_MS,
+  );
+
+  it(
+    "an fp32 plan is held to the fp32 bounds (1e-5, 1e-4); a budget of 8 workers halves tp 4 to 2 and says so",
+    async () => {
+      const r = await verifyLayout(plannedLayout("llama-3-8b", { precision: "fp32" }), { maxWorkers: 8, startupMs: TIMEOUT_MS });
+      expect(r.failures, formatVerify(r)).toEqual([]);
+      expect(r.copy.scenario.parallel).toMatchObject({ dp: 2, tp: 2, pp: 2, schedule: "zb-h1" });
+      expect(r.notes).toContain("tp 4 → 2, to fit 8 workers; the group sizes themselves are not proven");
+      expect([r.gradientTolerance, r.lossTolerance]).toEqual([1e-5, 1e-4]);
+      expect(r.gradientError).toBeLessThanOrEqual(1e-5);
+      expect(r.lossError).toBeLessThanOrEqual(1e-4);
     },
     TIMEOUT_MS,
   );
@@ -57,7 +71,7 @@ describe("plan --verify", () => {
       const r = await verify("llama-3-8b", { kind: "pp-stale", rank: 0 });
       expect(r.pass).toBe(false);
       expect(r.gradientError).toBeGreaterThan(5 * r.gradientTolerance);
-      expect(r.maxLossError).toBeGreaterThan(r.lossTolerance);
+      expect(r.lossError).toBeGreaterThan(r.lossTolerance);
     },
     TIMEOUT_MS,
   );

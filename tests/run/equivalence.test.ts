@@ -1,10 +1,11 @@
 /**
  * The equivalence measure of `plan --verify` (src/run/equivalence.ts) on made-up runs whose
- * errors are known by construction: the bounds per precision, the per-tensor raise from a 16-bit
- * round-off scale, the key bias's round-off check, and that NaN or a missing step never passes.
+ * errors are known by construction: the bounds per precision, the per-tensor and per-step raise
+ * from a measured 16-bit round-off, the key bias's round-off check, and that NaN or a missing step
+ * never passes.
  */
 import { describe, expect, it } from "vitest";
-import { equivalence, equivalenceBounds, relativeErrors } from "../../src/run/equivalence.js";
+import { equivalence, equivalenceBounds, relativeErrors, roundoffOf } from "../../src/run/equivalence.js";
 
 const u = 2 ** -8;
 
@@ -37,11 +38,30 @@ describe("equivalence of two runs", () => {
     expect(past.failures).toHaveLength(1);
     expect(past.failures[0]).toMatch(/^step-0 gradient of w: relative error/);
     // r_t = 3u: bound 6u, so 5u passes and 7u does not.
-    const roundoff = new Map([["w", 3 * u]]);
-    expect(equivalence(run(5 * 5 * u), run(0), bounds, roundoff).failures).toEqual([]);
-    expect(equivalence(run(5 * 5 * u), run(0), bounds, roundoff).gradient.bound).toBeCloseTo(6 * u, 12);
-    expect(equivalence(run(5 * 7 * u), run(0), bounds, roundoff).failures).toHaveLength(1);
-    expect(equivalence(run(0), run(0), bounds, new Map([["w", u]])).gradient.bound).toBe(4 * u);
+    const roundoff = (r: number) => ({ gradients: new Map([["w", r]]), losses: [] });
+    expect(equivalence(run(5 * 5 * u), run(0), bounds, roundoff(3 * u)).failures).toEqual([]);
+    expect(equivalence(run(5 * 5 * u), run(0), bounds, roundoff(3 * u)).gradient.bound).toBeCloseTo(6 * u, 12);
+    expect(equivalence(run(5 * 7 * u), run(0), bounds, roundoff(3 * u)).failures).toHaveLength(1);
+    expect(equivalence(run(0), run(0), bounds, roundoff(u)).gradient.bound).toBe(4 * u);
+    // A round-off that is not finite (an fp16 overflow) leaves the precision's bound, never an infinite one.
+    for (const r of [Infinity, NaN]) expect(equivalence(run(5 * 5 * u), run(0), bounds, roundoff(r)).failures).toHaveLength(1);
+  });
+
+  it("a step's loss bound is max(u, 2·r_k); roundoffOf measures r_t and r_k against the fp32 run, the gradients unscaled", () => {
+    const bounds = equivalenceBounds("bf16");
+    const copy = run(0, [2, 1.5 * (1 + 3 * u)]);
+    expect(equivalence(copy, run(0), bounds).failures).toHaveLength(1);
+    const r = { gradients: new Map<string, number>(), losses: [0, 2 * u] };
+    const e = equivalence(copy, run(0), bounds, r);
+    expect(e.failures).toEqual([]);
+    expect(e.loss).toMatchObject({ step: 1, bound: 4 * u });
+    expect(e.loss.error).toBeCloseTo(3 * u, 9);
+    // A 16-bit run 1 % off on step 1's loss, its gradients scaled by 1024 and 0.5 off on w.
+    const low = { losses: [2, 1.5 * 1.01], gradients: new Map([["w", new Float32Array([3.5 * 1024, 4 * 1024])]]) };
+    const measured = roundoffOf(low, run(0), 1024);
+    expect(measured.losses[0]).toBe(0);
+    expect(measured.losses[1]).toBeCloseTo(0.01, 9);
+    expect(measured.gradients.get("w")).toBeCloseTo(0.1, 7);
   });
 
   it("losses: within u passes, past it fails; NaN and a missing step fail", () => {
