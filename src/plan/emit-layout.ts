@@ -44,7 +44,7 @@ export function fileSlug(name: string): string {
 }
 
 /** The plan's layout in one comment line, shared by both files' headers. */
-export function layoutSummary(s: Scenario, facts: LaunchFacts): string {
+export function launchSummary(s: Scenario, facts: LaunchFacts): string {
   const { dp, tp, pp, schedule, virtualStages } = s.parallel;
   const chunks = schedule === "interleaved" ? ` with ${virtualStages} chunks per rank` : "";
   const pipe = pp > 1 ? `${schedule}${chunks}, ` : "";

@@ -18,7 +18,7 @@
 import { InputError } from "../errors.js";
 import { isGpt, modelConfigOf, tiesEmbeddings } from "../model/config.js";
 import type { Scenario } from "../scenario/schema.js";
-import { launchFacts, layoutSummary, type LaunchFacts } from "./emit-layout.js";
+import { launchFacts, launchSummary, type LaunchFacts } from "./emit-layout.js";
 
 /** One argument: a flag, its value (none for a switch), and the scenario field it comes from. */
 export interface MegatronArg {
@@ -261,7 +261,7 @@ export function megatronScript(s: Scenario): string {
   const lines = [
     "#!/usr/bin/env bash",
     `# Megatron-LM arguments for pretrain_gpt.py, written by parasim plan for scenario "${s.name}".`,
-    `# Layout: ${layoutSummary(s, facts)}.`,
+    `# Layout: ${launchSummary(s, facts)}.`,
     "# Flag names as Megatron-LM's megatron/training/arguments.py spells them; each line names the scenario field it comes from.",
     ...launch.notes.map((n) => `# Note: ${n}`),
     "#",

@@ -24,7 +24,7 @@
 import { InputError } from "../errors.js";
 import { isGpt, modelConfigOf, tiesEmbeddings } from "../model/config.js";
 import type { Scenario } from "../scenario/schema.js";
-import { launchFacts, layoutSummary, type LaunchFacts } from "./emit-layout.js";
+import { launchFacts, launchSummary, type LaunchFacts } from "./emit-layout.js";
 
 /** A TOML value as the job file writes it; `float` marks a float key that must keep its decimal point. */
 export type TomlValue = string | number | boolean | { float: number } | string[][];
@@ -217,7 +217,7 @@ export function torchtitanJob(s: Scenario): string {
   const facts = launchFacts(s);
   const lines = [
     `# torchtitan job file written by parasim plan for scenario "${s.name}".`,
-    `# Layout: ${layoutSummary(s, facts)}.`,
+    `# Layout: ${launchSummary(s, facts)}.`,
     "# Keys as the JobConfig of torchtitan's TOML releases (torchtitan/config/job_config.py); each names the scenario field it comes from.",
     ...job.notes.map((n) => `# Note: ${n}`),
     "#",
