@@ -128,7 +128,8 @@ function parallelArgs(s: Scenario, facts: LaunchFacts): MegatronArg[] {
   const args = [arg("--tensor-model-parallel-size", p.tp, "parallel.tp"), arg("--pipeline-model-parallel-size", p.pp, "parallel.pp")];
   if (p.pp > 1 && !facts.evenStages) {
     args.push(arg("--pipeline-model-parallel-layout", pipelineLayout(facts.stageLayers), "parallel.layersPerStage or parasim's balancing"));
-  } else if (p.schedule === "interleaved") {
+  } else if (p.schedule === "interleaved" && p.pp > 1) {
+    // With pp = 1 a rank's chunks run one after another: plain layers to Megatron-LM, which rejects virtual stages there.
     args.push(arg("--num-virtual-stages-per-pipeline-rank", p.virtualStages, "parallel.virtualStages"));
   }
   // Megatron-LM turns sequence parallelism off at tp = 1 (with a warning); so does parasim's cost model.

@@ -41,6 +41,8 @@ const LAYOUTS = {
   gptZb: scenario("megatron-22b zb-h1", { preset: "megatron-22b" }, { dp: 4, tp: 8, pp: 2, schedule: "zb-h1", sequenceParallel: true, zero: 1 },
     { microBatches: 8, recompute: "selective", precision: "bf16", gradReduceFp32: true }),
   llama3Zero2: scenario("llama-3-8b zero2", { preset: "llama-3-8b" }, { dp: 16, tp: 2, zero: 2 }, { microBatches: 2, precision: "bf16" }),
+  llama2Chunks: scenario("llama-2-7b chunks on one rank", { preset: "llama-2-7b" }, { dp: 2, tp: 2, schedule: "interleaved", virtualStages: 2 },
+    { microBatches: 4, precision: "bf16" }),
 } satisfies Record<string, Scenario>;
 
 const tmp = mkdtempSync(join(tmpdir(), "parasim-emit-"));
@@ -105,7 +107,10 @@ describe("--emit megatron", () => {
     expect(num(args, "--train-iters")).toBe(t.steps);
     // Stages: an even split is Megatron-LM's default (plus virtual stages); an uneven one is spelled out.
     const expected = s.parallel.layersPerStage ?? balancedStages(s.model.numLayers, pp * virtualStages);
-    if (args.has("--pipeline-model-parallel-layout")) {
+    if (pp === 1) {
+      // No pipeline: a rank's chunks (interleaved with pp 1) are plain consecutive layers to Megatron-LM.
+      expect(args.has("--pipeline-model-parallel-layout") || args.has("--num-virtual-stages-per-pipeline-rank")).toBe(false);
+    } else if (args.has("--pipeline-model-parallel-layout")) {
       const stages = parseMegatronLayout(args.get("--pipeline-model-parallel-layout")!);
       expect(stages.map((st) => [...st].filter((c) => c === "t").length)).toEqual(expected);
       expect(stages[0].startsWith("E") && stages[stages.length - 1].endsWith("L")).toBe(true);
@@ -186,7 +191,7 @@ describe("--emit torchtitan", () => {
   const emittable = Object.entries(LAYOUTS).filter(([, s]) => !emitRefusal("torchtitan", s));
 
   it("covers the layouts it can run: llama with each recompute kind, schedule, precision it has, and ZeRO stage", () => {
-    expect(emittable.map(([k]) => k).sort()).toEqual(["llama2Fsdp", "llama3Interleaved", "llama3Uneven", "llama3Zero2"]);
+    expect(emittable.map(([k]) => k).sort()).toEqual(["llama2Chunks", "llama2Fsdp", "llama3Interleaved", "llama3Uneven", "llama3Zero2"]);
   });
 
   it.each(emittable)("%s: parses as TOML, and every section and key is torchtitan's", (_, s) => {
