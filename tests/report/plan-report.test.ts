@@ -223,6 +223,19 @@ describe("planReportHtml on a simulated plan", () => {
     expect(page).toContain("&lt;b&gt;kind&lt;/b&gt; 1 B");
   });
 
+  it("draws no memory line for a device of unlimited memory (the unit profile), and scales the axis to the points", () => {
+    const page = planReportHtml({ ...output, result: { ...output.result, memoryCapacity: Infinity } });
+    const svg = scatterOf(page);
+    expect(attrs(svg, "line", "limit")).toEqual([]);
+    expect(page).toContain("device's memory (unlimited)");
+    expect(svg).not.toMatch(/NaN|Infinity/);
+    // The axis ends at the first round tick at or past the largest memory, not at a capacity.
+    const ticks = [...svg.matchAll(/class="tick x-tick"[^>]*>([^<]+)</g)].map((m) => Number(m[1]));
+    const largest = Math.max(...output.result.ranked.map((l) => l.peakMemoryBytes)) / 2 ** 30;
+    expect(ticks[ticks.length - 1]).toBeGreaterThanOrEqual(largest);
+    expect(ticks[ticks.length - 2]).toBeLessThan(largest);
+  });
+
   it("renders a page for a plan that simulated nothing", () => {
     const page = planReportHtml({ result: { ...output.result, ranked: [] }, timelines: [] });
     expect(page).toContain("No layout was simulated.");
