@@ -42,3 +42,4 @@ export {
 export { runResultSchema, compareResultSchema, deviceReportSchema } from "./run/results-schema.js";
 export { chromeTrace } from "./report/trace.js";
 export { htmlReport } from "./report/html.js";
+export { planReportHtml } from "./report/plan-report.js";
