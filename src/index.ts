@@ -43,3 +43,5 @@ export {
 export { runResultSchema, compareResultSchema, deviceReportSchema } from "./run/results-schema.js";
 export { chromeTrace } from "./report/trace.js";
 export { htmlReport } from "./report/html.js";
+export { planReportHtml } from "./report/plan-report.js";
+export { emitLaunch, emitRefusal, EMIT_ENGINES, type EmitEngine, type EmittedLaunch } from "./plan/emit.js";

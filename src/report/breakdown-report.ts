@@ -6,7 +6,8 @@ import type { RunResult } from "../run/results.js";
 import { PHASES, type Phase } from "../sim/breakdown.js";
 import { formatTable } from "./table.js";
 
-const PHASE_NAMES: Record<Phase, string> = {
+/** How reports name each phase. */
+export const PHASE_NAMES: Record<Phase, string> = {
   forward: "forward",
   backward: "backward",
   recompute: "recompute",

@@ -7,18 +7,18 @@ import type { CompareRun, DeviceReport } from "../run/results.js";
 import { formatBytes, formatSeconds } from "./table.js";
 import { bytesUnit, COLORS, escapeHtml, kindColors, legend, MEMORY_CATEGORIES, niceTicks, tickLabel, timeUnit } from "./html-svg.js";
 
-interface Segment {
+export interface Segment {
   name: string;
   value: number;
   color: string;
 }
 
-interface Bar {
+export interface Bar {
   label: string;
   segments: Segment[];
 }
 
-interface Axis {
+export interface Axis {
   unit: (max: number) => { scale: number; symbol: string };
   format: (value: number) => string;
   title: string;
@@ -31,7 +31,8 @@ const BAR = 18;
 const GAP = 8;
 const AXIS = 40;
 
-function stackedBars(bars: Bar[], axis: Axis): string {
+/** Horizontal stacked bars, one per `bars` entry, on one x axis from 0 (each bar's total is written after it). */
+export function stackedBars(bars: Bar[], axis: Axis): string {
   const totals = bars.map((b) => b.segments.reduce((s, g) => s + g.value, 0));
   const max = Math.max(0, ...totals);
   const unit = axis.unit(max);

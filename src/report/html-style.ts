@@ -33,6 +33,7 @@ svg .coords { font-size: 11px; fill: var(--muted); }
 svg .lane { fill: #f3f4f6; }
 svg .bar-label { font-size: 12px; fill: var(--ink); }
 svg .bar-value { font-size: 12px; fill: var(--muted); }
+svg .point-tag { font-size: 12px; font-weight: 600; fill: var(--ink); }
 section.run { margin-bottom: 18px; }
 footer { max-width: 1220px; margin: 16px auto 24px; padding: 8px 28px; color: var(--muted); font-size: 12px; border-top: 1px solid var(--line); }
 @media print { main { padding: 0; } .scroll, .table-wrap { overflow: visible; } }

@@ -1,4 +1,25 @@
-/** Small pieces shared by the HTML report: escaping, colours, units and axis ticks. */
+/** Small pieces shared by the HTML reports: the page frame, escaping, colours, units and axis ticks. */
+import { REPORT_CSS } from "./html-style.js";
+
+/** A whole self-contained page: inline style, no script, no external resource. `body` is HTML; title and footer are text. */
+export function htmlPage(title: string, body: string[], footer: string): string {
+  return [
+    `<!DOCTYPE html>`,
+    `<html lang="en"><head><meta charset="utf-8">`,
+    `<meta name="viewport" content="width=device-width, initial-scale=1">`,
+    `<title>${escapeHtml(title)}</title>`,
+    `<style>${REPORT_CSS}</style></head>`,
+    `<body><main>${body.join("\n")}</main>`,
+    `<footer>${escapeHtml(footer)}</footer>`,
+    `</body></html>`,
+    ``,
+  ].join("\n");
+}
+
+/** A titled section of a report; `content` is HTML. */
+export function section(title: string, content: string): string {
+  return `<section><h2>${escapeHtml(title)}</h2>${content}</section>`;
+}
 
 /** Escapes text for HTML element content and quoted attribute values. */
 export function escapeHtml(text: string | number): string {

@@ -4,11 +4,10 @@
  * the communication stream as a thin lane under it. The x axis is simulated time since the step's
  * first event on any rank.
  */
-import { laneName, laneRanks } from "./lanes.js";
-import type { CompareRun } from "../run/results.js";
+import { laneName, laneRanks, type LaneDevice } from "./lanes.js";
 import type { TimelineEvent } from "../sim/clock.js";
 import { formatBytes, formatSeconds } from "./table.js";
-import { COLORS, escapeHtml, niceTicks, tickLabel, timeUnit } from "./html-svg.js";
+import { COLORS, escapeHtml, legend, niceTicks, tickLabel, timeUnit } from "./html-svg.js";
 
 const WIDTH = 1160;
 const LEFT = 150;
@@ -21,12 +20,23 @@ const AXIS = 40;
 
 const KIND_NAMES = { compute: "compute", comm: "exposed communication", idle: "idle" } as const;
 
+/** The colours of a timeline, as an HTML legend. */
+export function timelineLegend(): string {
+  return legend([
+    ["compute", COLORS.compute],
+    ["exposed communication", COLORS.comm],
+    ["idle (waiting for a peer)", COLORS.idle],
+    ["communication stream (transfers, collectives; may overlap compute)", COLORS.commStream],
+  ]);
+}
+
 /** The steps a timeline covers, ascending. */
 export function timelineSteps(events: TimelineEvent[]): number[] {
   return [...new Set(events.map((e) => e.step))].sort((a, b) => a - b);
 }
 
-export function timelineSvg(run: CompareRun, events: TimelineEvent[], step: number): string {
+/** `devices`: the run's device rows (a row may stand for a pipeline stage), which name the lanes. */
+export function timelineSvg(devices: readonly LaneDevice[], events: TimelineEvent[], step: number): string {
   const ofStep = events.filter((e) => e.step === step);
   // Folded, not spread: a step of a large run has more events than a call may take arguments.
   const t0 = ofStep.reduce((t, e) => Math.min(t, e.start), Infinity);
@@ -34,7 +44,7 @@ export function timelineSvg(run: CompareRun, events: TimelineEvent[], step: numb
   const span = t1 - t0;
   const plot = WIDTH - LEFT - RIGHT;
   const x = (t: number) => LEFT + (span > 0 ? ((t - t0) / span) * plot : 0);
-  const lanes = laneRanks(run.devices, ofStep);
+  const lanes = laneRanks(devices, ofStep);
   const ranks = lanes.length;
   const height = TOP + ranks * ROW + AXIS;
 
@@ -56,7 +66,7 @@ export function timelineSvg(run: CompareRun, events: TimelineEvent[], step: numb
   const rows: string[] = [];
   lanes.forEach((rank, lane) => {
     const mine = ofStep.filter((e) => e.rank === rank);
-    const device = run.devices.find((d) => d.rank === rank);
+    const device = devices.find((d) => d.rank === rank);
     const coords = device && device.ranks === 1 ? `dp${device.coords.dp} pp${device.coords.pp} tp${device.coords.tp}` : "";
     const parts = [
       `<text x="8" y="${LANE - 4}" class="rank">${escapeHtml(laneName(rank, device))}</text>`,

@@ -159,7 +159,12 @@ export class PipelineExecutor {
     const micro = sliceBatch(batch, mb * rows, rows);
     const input = isFirstStage(stage) ? micro.inputs : acts.hidden[0];
     const targets = isLastStage(stage, this.shape) ? micro.targets : undefined;
-    return this.trainer.stageForward(this.chunkOf(stage), acts, input, targets, { label: `F${mb}` }).loss;
+    const { loss } = this.trainer.stageForward(this.chunkOf(stage), acts, input, targets, { label: `F${mb}` });
+    // A next stage on this same rank (pp 1, interleaved) gets no message: hand the output over here.
+    if (!isLastStage(stage, this.shape) && this.nextStagePeer(stage) === this.comm.rank) {
+      this.stash(stage + 1, mb).hidden[0].set(acts.output);
+    }
+    return loss;
   }
 
   /** A fused backward (BW), or the input-gradient half of a split one (B). */
@@ -177,7 +182,9 @@ export class PipelineExecutor {
       // The model's input gradient lives in its workspace until the next backward: keep a copy for SEND_B.
       const copy = this.gradBuffer();
       copy.set(dInput);
-      this.gradsToSend.set(key, copy);
+      // The previous stage on this same rank (pp 1, interleaved) reads it without a message.
+      if (this.previousStagePeer(stage) === this.comm.rank) this.receivedGrads.set(`${stage - 1}:${mb}`, copy);
+      else this.gradsToSend.set(key, copy);
     }
     if (!split) this.release(stage, mb);
   }

@@ -50,6 +50,7 @@ describe("gpt in parallel layouts", () => {
     ["dp 2 with ZeRO-3, tied (the head gathers the embedding's unit too)", { dp: 2, zero: 3 }, true],
     ["dp 2 × tp 2 × pp 2 zb-h1, sequence parallel, tied", { dp: 2, tp: 2, pp: 2, schedule: "zb-h1", sequenceParallel: true }, true],
     ["dp 2 × tp 2 × pp 2 interleaved, untied", { dp: 2, tp: 2, pp: 2, schedule: "interleaved" }, false],
+    ["pp 1 interleaved, tied (one rank holds the first and the last stage and sums their gradients locally)", { pp: 1, schedule: "interleaved" }, true],
   ])("%s trains like one device", async (_name, parallel, tie) => {
     expectEquivalent(await run(parallel, tie), await run({}, tie), { zeroGradientScale: keyBiasScale });
   });
@@ -81,8 +82,8 @@ describe("gpt in parallel layouts", () => {
 
 describe("tied embeddings on one rank", () => {
   // One rank holding both the first and the last stage (pp 1 with interleaved chunks) sums the
-  // two gradients locally; no collective. (A run cannot take this path yet: pp 1 interleaved fails
-  // in the executor for every model, so the function is checked directly.)
+  // two gradients locally; no collective. The function is checked directly here, in each dtype;
+  // the layout's run is among the equivalences above.
   it("sums the embedding's and the copy's gradients into both, stored in the gradients' dtype", () => {
     const config = modelConfigOf(scenario({}, true));
     const first = buildLayout(config, { firstLayer: 0, numLayers: 2, hasEmbedding: true, hasHead: false });

@@ -42,6 +42,13 @@ describe("pipeline parallelism", () => {
     expect(out.result.devices).toHaveLength(pp);
   });
 
+  it.each([2, 4])("interleaved on one pipeline rank (pp 1, %i micro-batches) hands each chunk's output to the next chunk locally and trains like one device", async (m) => {
+    const out = await run(m, { pp: 1, schedule: "interleaved", virtualStages: 2 });
+    expectEquivalent(out, await run(m, {}));
+    // No message: the chunks share the rank.
+    expect(out.result.devices[0].bytesByKind["pp-act"] ?? 0).toBe(0);
+  });
+
   it.each([2, 4])("1F1B holds min(p − r, m) micro-batches on rank r and GPipe holds m (pp %i)", async (pp) => {
     for (const m of [1, 4, 8]) {
       const oneF = await run(m, { pp, schedule: "1f1b" });

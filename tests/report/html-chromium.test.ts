@@ -3,37 +3,17 @@
  * a screenshot, and the rendered DOM's timeline rows. Skipped, with a warning, where Chromium is
  * absent; the test installs nothing itself.
  */
-import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { htmlReport } from "../../src/report/html.js";
+import { CHROMIUM, chromium, hasChromium } from "./chromium.js";
 import { fakeCompare, rankRowsPerRun } from "./fixture.js";
 
-const CHROMIUM = "/usr/bin/chromium";
-const hasChromium = existsSync(CHROMIUM);
 if (!hasChromium) {
   console.warn(`html-chromium.test.ts: ${CHROMIUM} is absent, so the rendering tests are skipped (install it: apt-get install -y chromium; .ci/run does).`);
-}
-
-/** Runs headless Chromium on `url` with a fresh profile; flags keep it off the (closed) network. */
-function chromium(dir: string, url: string, extra: string[]): { status: number | null; stdout: string; stderr: string } {
-  const profile = mkdtempSync(join(dir, "profile-"));
-  const flags = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    `--user-data-dir=${profile}`,
-  ];
-  const r = spawnSync(CHROMIUM, [...flags, ...extra, url], { encoding: "utf8", timeout: 60_000, maxBuffer: 64 * 1024 * 1024 });
-  return { status: r.status, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
 }
 
 const layouts = [
