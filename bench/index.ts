@@ -8,6 +8,7 @@ const suites: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   comm: () => import("./comm.js"),
   dp: () => import("./dp.js"),
   scale: () => import("./scale.js"),
+  plan: () => import("./plan.js"),
 };
 
 const asked = process.argv.slice(2).filter((a) => a !== "--");

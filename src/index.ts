@@ -42,3 +42,6 @@ export {
 export { runResultSchema, compareResultSchema, deviceReportSchema } from "./run/results-schema.js";
 export { chromeTrace } from "./report/trace.js";
 export { htmlReport } from "./report/html.js";
+export { plan, rankLayouts, type PlanOptions } from "./plan/plan.js";
+export { formatPlan } from "./plan/format.js";
+export type { PlanRequest, PlanLayout, PlannedLayout, PlanCounts, PlanResult, PlanOutput } from "./plan/types.js";

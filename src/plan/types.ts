@@ -21,6 +21,8 @@ export interface PlanRequest {
   top: number;
   /** Allow tensor-parallel groups to span nodes (off: tp ≤ devices per node). */
   tpAcrossNodes: boolean;
+  /** The attention kernel every candidate uses (model.attention); absent: flash. */
+  attention?: "naive" | "flash";
 }
 
 /** The choices that tell one candidate layout from another. */

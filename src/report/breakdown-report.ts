@@ -6,7 +6,7 @@ import type { RunResult } from "../run/results.js";
 import { PHASES, type Phase } from "../sim/breakdown.js";
 import { formatTable } from "./table.js";
 
-const PHASE_NAMES: Record<Phase, string> = {
+export const PHASE_NAMES: Record<Phase, string> = {
   forward: "forward",
   backward: "backward",
   recompute: "recompute",
