@@ -64,25 +64,26 @@ function earlyBuckets(ctx: BoundContext, l: PlanLayout): boolean {
 }
 
 /**
- * What the data-parallel collectives of one rank cost at least: after the optimizer on the compute
- * stream's wait (`tail`), on the comm stream in all (`stream`), and those of `elements` gradient
- * elements that a pass finishing them issues (`overlapped`: 0 when they wait for the end).
+ * What the data-parallel collectives of one rank cost, as its device issues them: after the
+ * optimizer on the compute stream's wait (`tail`), on the comm stream in all (`stream`), and the
+ * buckets of chunk k that the pass finishing its gradients issues (`overlapped`; 0 when they wait
+ * for the end). Plain dp all-reduces bucket by bucket; ZeRO-1 reduce-scatters and all-gathers the
+ * whole buffer; ZeRO-2 both bucket by bucket; ZeRO-3 reduce-scatters unit by unit and gathers
+ * every unit before each pass of each micro-batch.
  */
-function dataParallel(ctx: BoundContext, l: PlanLayout, figures: LayoutFigures, rank: RankFigures): { tail: number; stream: number; overlapped: (elements: number) => number } {
-  const none = { tail: 0, stream: 0, overlapped: () => 0 };
-  if (l.dp === 1) return none;
+function dataParallel(ctx: BoundContext, l: PlanLayout, figures: LayoutFigures, rank: RankFigures): { tail: number; stream: number; overlapped: (chunk: number) => number } {
+  if (l.dp === 1) return { tail: 0, stream: 0, overlapped: () => 0 };
   const e = elementBytes(figures.format);
-  const grads = rank.parameters * e.grads;
-  const params = rank.parameters * e.compute;
-  const reduce = l.zero === 0 ? "all-reduce" : "reduce-scatter";
   const early = earlyBuckets(ctx, l);
-  const reduced = rank.dpCollective(reduce, grads);
-  const gathers = l.zero === 3 ? l.microBatches * (l.schedule === "zb-h1" ? 3 : 2) * rank.dpCollective("all-gather", params) : 0;
-  const afterUpdate = l.zero === 1 || l.zero === 2 ? rank.dpCollective("all-gather", params) : 0;
+  const pieces = l.zero === 3 ? "units" : "buckets";
+  const op = l.zero === 0 ? "all-reduce" : "reduce-scatter";
+  const reduced = l.zero === 1 ? rank.dpCollective(op, rank.parameters * e.grads) : rank.dpSum(op, pieces, e.grads);
+  const afterUpdate = l.zero === 1 ? rank.dpCollective("all-gather", rank.parameters * e.compute) : l.zero === 2 ? rank.dpSum("all-gather", pieces, e.compute) : 0;
+  const gathers = l.zero === 3 ? l.microBatches * (l.schedule === "zb-h1" ? 3 : 2) * rank.dpSum("all-gather", pieces, e.compute) : 0;
   return {
     tail: (early ? 0 : reduced) + afterUpdate,
     stream: reduced + gathers + afterUpdate,
-    overlapped: (elements) => (early ? rank.dpCollective(reduce, elements * e.grads) : 0),
+    overlapped: (chunk) => (early && l.zero !== 3 ? rank.dpSum(op, "buckets", e.grads, chunk) : 0),
   };
 }
 
@@ -97,14 +98,31 @@ function zero3Pass(units: readonly UnitTime[], gather: (elements: number) => num
   return t;
 }
 
-/** Each action's least duration by stage (header, 1). */
-function actionDurations(l: PlanLayout, figures: LayoutFigures): ActionDurations {
+/** Seconds from a pass's start to its first tp collective (Infinity without one). */
+function firstTpOffset(units: readonly UnitTime[]): number {
+  let t = 0;
+  for (const u of units) {
+    if (u.beforeTp < u.total) return t + u.beforeTp;
+    t += u.total;
+  }
+  return Infinity;
+}
+
+/** Each action's least duration by stage, and what delays its first tp collective (header, 1). */
+function actionDurations(ctx: BoundContext, l: PlanLayout, figures: LayoutFigures): ActionDurations {
   const zero3 = l.dp > 1 && l.zero === 3;
   const e = elementBytes(figures.format);
   const F: number[] = [];
   const B: number[] = [];
   const W: number[] = [];
+  const firstTp = { F: [] as number[], B: [] as number[], W: [] as number[] };
+  const buckets: number[] = [];
+  const early = l.dp > 1 && !zero3 && earlyBuckets(ctx, l);
   figures.stages.forEach((c, s) => {
+    firstTp.F.push(firstTpOffset(c.units.forward));
+    firstTp.B.push(firstTpOffset(c.units.backward));
+    firstTp.W.push(firstTpOffset(c.units.weights));
+    buckets.push(early ? figures.ranks[s % l.pp]!.dpSum(l.zero === 0 ? "all-reduce" : "reduce-scatter", "buckets", e.grads, Math.floor(s / l.pp)) : 0);
     const gather = (elements: number): number => figures.ranks[s % l.pp]!.dpCollective("all-gather", elements * e.compute);
     const pass = (total: number, tp: number, units: readonly UnitTime[]): number =>
       zero3 ? Math.max(tp + Math.max(total - tp, gather(c.parameters)), zero3Pass(units, gather)) : total;
@@ -112,7 +130,7 @@ function actionDurations(l: PlanLayout, figures: LayoutFigures): ActionDurations
     B.push(pass(c.backward, c.backwardTp, c.units.backward));
     W.push(l.schedule === "zb-h1" ? pass(c.weights, c.weightsTp, c.units.weights) : 0);
   });
-  return { F, B, W };
+  return early ? { F, B, W, firstTp, buckets } : { F, B, W };
 }
 
 /** The bound's context for a plan's setup. */
@@ -127,8 +145,8 @@ export class StepBound {
   constructor(private readonly ctx: BoundContext) {}
 
   of(l: PlanLayout, figures: LayoutFigures): number {
-    const d = actionDurations(l, figures);
-    const key = `${l.schedule},${l.pp},${l.microBatches},${l.virtualStages}|${d.F.join()}|${d.B.join()}|${d.W.join()}`;
+    const d = actionDurations(this.ctx, l, figures);
+    const key = `${l.schedule},${l.pp},${l.microBatches},${l.virtualStages}|${d.F.join()}|${d.B.join()}|${d.W.join()}|${d.buckets?.join() ?? ""}`;
     let times = this.paths.get(key);
     if (!times) {
       times = earliestTimes(figures.orders, figures.stages.length, l.microBatches, d);
@@ -153,11 +171,11 @@ export class StepBound {
  * collectives, then the longer of its remaining compute and the reduction of every bucket issued
  * from then on (header, 2). Not under ZeRO-3, whose pass durations hold gathers on that stream.
  */
-function finishingPasses(l: PlanLayout, figures: LayoutFigures, d: ActionDurations, starts: Float64Array, r: number, overlapped: (elements: number) => number): number {
+function finishingPasses(l: PlanLayout, figures: LayoutFigures, d: ActionDurations, starts: Float64Array, r: number, overlapped: (chunk: number) => number): number {
   if (l.dp > 1 && l.zero === 3) return 0;
   const order = figures.orders[r]!;
   const finisher = l.schedule === "zb-h1" ? "W" : "BW";
-  let [tp, compute, elements, bound] = [0, 0, 0, 0];
+  let [tp, compute, reduction, bound] = [0, 0, 0, 0];
   for (let i = order.length - 1; i >= 0; i--) {
     const a = order[i]!;
     const c = figures.stages[a.stage]!;
@@ -165,8 +183,8 @@ function finishingPasses(l: PlanLayout, figures: LayoutFigures, d: ActionDuratio
     tp += share;
     compute += durationOf(a, d) - share;
     if (a.type !== finisher || a.mb !== l.microBatches - 1) continue;
-    elements += c.parameters;
-    bound = Math.max(bound, starts[i]! + tp + Math.max(compute, overlapped(elements)));
+    reduction += overlapped(Math.floor(a.stage / l.pp));
+    bound = Math.max(bound, starts[i]! + tp + Math.max(compute, reduction));
   }
   return bound;
 }

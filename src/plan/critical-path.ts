@@ -5,11 +5,17 @@
  * and for its own forward, a W for its B; each rank runs its actions in its schedule's order,
  * one at a time.
  *
+ * Optionally, the gradient buckets a rank reduces as backward finishes them: the pass that
+ * completes a stage's gradients (BW, or W of a split backward, of the last micro-batch) issues
+ * them on the rank's communication stream, a FIFO that also carries its blocking tensor-parallel
+ * collectives. They start no earlier than that pass and take their reduction time in turn, so the
+ * first tp collective of each later action (at its `firstTp` offset) cannot start before they end.
+ *
  * The simulator obeys every one of these constraints and adds more (a receive blocks where the
- * schedule places it, transfers take time, collectives wait for their members), and every start
- * time is a maximum of earlier end times, which only grow when a duration grows or a constraint
- * is added. So when each duration here is at most the simulated one, each rank's end here is at
- * most its simulated end: a lower bound (src/plan/bound.ts).
+ * schedule places it, transfers take time and share that FIFO, collectives wait for their
+ * members), and every start time is a maximum of earlier end times, which only grow when a
+ * duration grows or a constraint is added. So when each duration here is at most the simulated
+ * one, each rank's end here is at most its simulated end: a lower bound (src/plan/bound.ts).
  */
 import { isCompute, type Action } from "../schedule/actions.js";
 
@@ -19,6 +25,10 @@ export interface ActionDurations {
   /** BW, or B of a split backward. */
   B: readonly number[];
   W: readonly number[];
+  /** Seconds from an action's start to its first tp collective, by kind and stage (Infinity: none). */
+  firstTp?: { F: readonly number[]; B: readonly number[]; W: readonly number[] };
+  /** Seconds the stage's gradient buckets take on the comm stream once its gradients are complete (header). */
+  buckets?: readonly number[];
 }
 
 /** Each rank's compute actions in schedule order (communication actions dropped). */
@@ -40,6 +50,9 @@ export function earliestTimes(orders: readonly (readonly Action[])[], stages: nu
   const starts = orders.map((o) => new Float64Array(o.length));
   const next = orders.map(() => 0);
   const now = orders.map(() => 0);
+  // When each rank's comm stream has reduced the buckets issued so far.
+  const commFree = orders.map(() => 0);
+  const finisher = orders.some((o) => o.some((a) => a.type === "W")) ? "W" : "BW";
   let left = orders.reduce((n, o) => n + o.length, 0);
   while (left > 0) {
     let progressed = false;
@@ -51,7 +64,10 @@ export function earliestTimes(orders: readonly (readonly Action[])[], stages: nu
         if (Number.isNaN(ready)) break;
         const start = Math.max(now[r]!, ready);
         starts[r]![next[r]!] = start;
-        const end = start + durationOf(a, d);
+        const duration = durationOf(a, d);
+        const firstTp = d.firstTp ? durationOf(a, d.firstTp) : Infinity;
+        const end = firstTp < duration ? Math.max(start + firstTp, commFree[r]!) + duration - firstTp : start + duration;
+        if (d.buckets && a.type === finisher && a.mb === m - 1) commFree[r] = Math.max(commFree[r]!, start) + d.buckets[a.stage]!;
         if (a.type === "F") forwardEnd[a.stage * m + a.mb] = end;
         else if (a.type !== "W") gradEnd[a.stage * m + a.mb] = end;
         now[r] = end;

@@ -8,7 +8,9 @@
  */
 import { DTYPE_BYTES } from "../kernels/round.js";
 import type { ModelConfig } from "../model/config.js";
-import type { StagePart } from "../model/layout.js";
+import { buildLayout, type StagePart, type TensorSpec } from "../model/layout.js";
+import { planBuckets } from "../parallel/data.js";
+import { zeroUnits } from "../parallel/zero.js";
 import { buildMesh } from "../parallel/mesh.js";
 import { stageParts } from "../parallel/pipeline.js";
 import { stagesOfRank } from "../parallel/placement.js";
@@ -36,6 +38,19 @@ export interface RankFigures {
   workspaceBytes: number;
   /** Seconds of one data-parallel collective of `bytes` over this rank's dp group (NCCL's cost, src/sim/cost.ts). */
   dpCollective(op: CollectiveOp, bytes: number): number;
+  /**
+   * Seconds of one such collective per piece of the rank's flat buffer, summed: per gradient
+   * bucket (`buckets`; only those inside chunk `chunk` when given), or per ZeRO-3 unit (`units`),
+   * at `elementBytes` per element — the collectives its device issues (src/runtime/device.ts).
+   */
+  dpSum(op: CollectiveOp, pieces: "buckets" | "units", elementBytes: number, chunk?: number): number;
+}
+
+/** How a rank's flat buffer is cut for data parallelism: gradient buckets (with the chunk each lies in, or −1) and ZeRO-3 units. */
+interface RankPieces {
+  buckets: number[];
+  bucketChunks: number[];
+  units: number[];
 }
 
 export interface LayoutFigures {
@@ -65,6 +80,8 @@ export class Estimator {
   private readonly meshes = new Map<string, MeshGroups>();
   private readonly times = new Map<string, number>();
   private readonly all = new Map<string, LayoutFigures>();
+  private readonly pieces = new Map<string, RankPieces>();
+  private readonly sums = new Map<string, number>();
 
   constructor(private readonly setup: PlanSetup) {
     this.costs = new StageCosts(setup.template);
@@ -93,7 +110,7 @@ export class Estimator {
       const schedule = generateSchedule(l.schedule, { p: l.pp, m: l.microBatches, v: l.virtualStages });
       return { sets: schedule.map(activationSetsPerStage), orders: computeOrders(schedule) };
     });
-    const ranks = Array.from({ length: l.pp }, (_, r) => this.rankFigures(l, groups, stages, stagesOfRank(r, dims), sets[r]!, r));
+    const ranks = Array.from({ length: l.pp }, (_, r) => this.rankFigures(l, groups, stages, parts, stagesOfRank(r, dims), sets[r]!, r));
     return { stages, orders, ranks, format: this.format };
   }
 
@@ -108,8 +125,29 @@ export class Estimator {
     return { tpRanks: reps.map((rank) => mesh.groupOf(rank, "tp").ranks), dpRanks, dpSpread };
   }
 
-  private rankFigures(l: PlanLayout, groups: MeshGroups, stages: StageCost[], mine: number[], sets: Map<number, number>, r: number): RankFigures {
-    const f: Omit<RankFigures, "dpCollective"> = { parameters: 0, work: 0, forwardBackward: 0, tpComm: 0, activationBytes: 0, workspaceBytes: 0 };
+  /** The rank's flat layout as its Trainer builds it (its parts in order, tp shard 0), cut as its device cuts it. */
+  private rankPieces(l: PlanLayout, parts: StagePart[], mine: number[]): RankPieces {
+    const tp = l.tp > 1 ? { size: l.tp, index: 0 } : undefined;
+    const layouts = mine.map((s) => buildLayout(this.setup.config, parts[s]!, tp));
+    const tensors: TensorSpec[] = [];
+    const starts: number[] = [];
+    let offset = 0;
+    for (const layout of layouts) {
+      starts.push(offset);
+      for (const t of layout.tensors) tensors.push({ ...t, offset: t.offset + offset });
+      offset += layout.totalSize;
+    }
+    const flat = { tensors, totalSize: offset };
+    const buckets = planBuckets(flat, this.setup.template.parallel.bucketBytes, DTYPE_BYTES[this.format.grads]);
+    const chunkOf = (from: number, to: number): number => {
+      const k = starts.findLastIndex((start) => start <= from);
+      return to <= (starts[k + 1] ?? offset) ? k : -1;
+    };
+    return { buckets: buckets.map((b) => b.size), bucketChunks: buckets.map((b) => chunkOf(b.offset, b.offset + b.size)), units: zeroUnits(flat).map((u) => u.size) };
+  }
+
+  private rankFigures(l: PlanLayout, groups: MeshGroups, stages: StageCost[], parts: StagePart[], mine: number[], sets: Map<number, number>, r: number): RankFigures {
+    const f: Omit<RankFigures, "dpCollective" | "dpSum"> = { parameters: 0, work: 0, forwardBackward: 0, tpComm: 0, activationBytes: 0, workspaceBytes: 0 };
     for (const s of mine) {
       const c = stages[s]!;
       f.parameters += c.parameters;
@@ -123,7 +161,14 @@ export class Estimator {
     const [dpRanks, spread] = [groups.dpRanks[r]!, groups.dpSpread[r]!];
     const dpCollective = (op: CollectiveOp, bytes: number): number =>
       this.cached(this.times, `${op},${spread},${bytes}`, () => groupCollectiveTime(this.setup.hardware, op, dpRanks, bytes));
-    return { ...f, dpCollective };
+    const piecesKey = `${l.tp},${l.pp},${l.virtualStages},${r}`;
+    const dpSum = (op: CollectiveOp, which: "buckets" | "units", elementBytes: number, chunk?: number): number =>
+      this.cached(this.sums, `${piecesKey}|${spread}|${op},${which},${elementBytes},${chunk}`, () => {
+        const pieces = this.cached(this.pieces, piecesKey, () => this.rankPieces(l, parts, mine));
+        const sizes = which === "units" ? pieces.units : pieces.buckets.filter((_, i) => chunk === undefined || pieces.bucketChunks[i] === chunk);
+        return sizes.reduce((t, n) => t + dpCollective(op, n * elementBytes), 0);
+      });
+    return { ...f, dpCollective, dpSum };
   }
 
   private cached<T>(map: Map<string, T>, key: string, make: () => T): T {

@@ -94,6 +94,8 @@ export function tpInsideNode(tp: number, devices: number, perNode: number): bool
 /** The checks that depend on the mesh and model only, cached: thousands of candidates share each (dp, tp, pp, v). */
 export class Rules {
   private readonly structural = new Map<string, string | null>();
+  /** Workers a shapes-mode run of each mesh starts. */
+  private readonly workers = new Map<string, number>();
 
   constructor(private readonly setup: PlanSetup) {}
 
@@ -123,8 +125,8 @@ export class Rules {
     if (refuses(() => checkPipeline(config, { p: l.pp, v: l.virtualStages, interleaved }))) return PRUNE.pipelineDivides;
     // Shapes mode runs one worker per pipeline stage when nodes align with the mesh, else one per rank.
     if (l.pp > LIMITS.shapesWorkers) return PRUNE.shapesWorkers;
-    const classes = rankClasses(buildMesh(l), hardware, { dp: [], tp: [] });
-    if (classes.representatives.length > LIMITS.shapesWorkers) return PRUNE.shapesWorkers;
-    return null;
+    const mesh = `${l.dp},${l.tp},${l.pp}`;
+    if (!this.workers.has(mesh)) this.workers.set(mesh, rankClasses(buildMesh(l), hardware, { dp: [], tp: [] }).representatives.length);
+    return this.workers.get(mesh)! > LIMITS.shapesWorkers ? PRUNE.shapesWorkers : null;
   }
 }
