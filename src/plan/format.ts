@@ -59,12 +59,13 @@ export function breakdownLines(top: readonly PlannedLayout[]): string[] {
   const gap = runnerUp.stepSeconds - best.stepSeconds;
   const change = (p: Phase): number => runnerUp.breakdown[p] - best.breakdown[p];
   const phases = [...PHASES].sort((a, b) => Math.abs(change(b)) - Math.abs(change(a)));
-  const signed = (x: number): string => `${x >= 0 ? "+" : "−"}${formatSeconds(Math.abs(x))}`;
+  // Phases summed in another order differ by round-off (≤ 1e-9 of a step): that is no difference.
+  const signed = (x: number): string => (Math.abs(x) <= 1e-9 * best.stepSeconds ? "0 s" : `${x > 0 ? "+" : "−"}${formatSeconds(Math.abs(x))}`);
   const rows = phases.map((p) => [PHASE_NAMES[p], ...top.map((r) => formatSeconds(r.breakdown[p])), signed(change(p))]);
   rows.push(["step", ...top.map((r) => formatSeconds(r.stepSeconds)), signed(gap)]);
   const main = phases.slice(0, 2).map((p) => `${PHASE_NAMES[p]} ${signed(change(p))}`);
   const why =
-    gap > 0
+    gap > 1e-9 * best.stepSeconds
       ? `why #1 beats #2: ${formatSeconds(gap)} per step faster (${pct(gap / runnerUp.stepSeconds)}); #2 differs most in ${main.join(" and ")}`
       : `#1 and #2 tie at ${formatSeconds(best.stepSeconds)} per step (#1 needs ${formatBytes(best.peakMemoryBytes)} per device, #2 ${formatBytes(runnerUp.peakMemoryBytes)})`;
   return [

@@ -23,6 +23,7 @@ export const PRUNE = {
   interleavedMicroBatches: "interleaved needs micro-batches a multiple of pp",
   spTokens: "sp needs tp to divide a micro-batch's tokens",
   fullRecomputeZbH1: "full recompute with zb-h1",
+  gpipeOneMicroBatch: "GPipe with one micro-batch (same as 1F1B)",
   zeroWithoutDp: "ZeRO without data parallelism (same as ZeRO 0)",
   selectiveWithFlash: "selective recompute with flash attention (same as none)",
   scheduleCells: "schedule larger than parasim simulates",
@@ -110,6 +111,8 @@ export class Rules {
     if (l.schedule === "interleaved" && l.microBatches % l.pp !== 0) return PRUNE.interleavedMicroBatches;
     if (l.sequenceParallel && (l.microBatchSize * config.seqLen) % l.tp !== 0) return PRUNE.spTokens;
     if (l.recompute === "full" && l.schedule === "zb-h1") return PRUNE.fullRecomputeZbH1;
+    // With one micro-batch both run F then BW on every rank: the same action lists.
+    if (l.schedule === "gpipe" && l.microBatches === 1) return PRUNE.gpipeOneMicroBatch;
     if (l.zero > 0 && l.dp === 1) return PRUNE.zeroWithoutDp;
     // Flash attention keeps no probabilities, so the model has nothing to recompute selectively (src/model/activations.ts).
     if (l.recompute === "selective" && this.setup.request.attention === "flash") return PRUNE.selectiveWithFlash;
