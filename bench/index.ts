@@ -9,6 +9,7 @@ const suites: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   dp: () => import("./dp.js"),
   scale: () => import("./scale.js"),
   plan: () => import("./plan.js"),
+  table5: () => import("./table5.js"),
 };
 
 const asked = process.argv.slice(2).filter((a) => a !== "--");

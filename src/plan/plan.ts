@@ -12,11 +12,11 @@ import { boundContext, StepBound } from "./bound.js";
 import { candidates, type Candidate } from "./candidates.js";
 import { Estimator } from "./estimate.js";
 import { memoryFloor } from "./memory.js";
-import { layoutLabel } from "./scenario.js";
+import { layoutKey, layoutLabel } from "./scenario.js";
 import { planPool, search, simulateOn, type Simulated } from "./search.js";
 import { planSetup, type PlanSetup } from "./setup.js";
 import { Rules } from "./space.js";
-import type { PlanLayout, PlannedLayout, PlanOutput, PlanRequest } from "./types.js";
+import type { PlanLayout, PlannedLayout, PlanOutput, PlanRequest, PlanResult } from "./types.js";
 
 export interface PlanOptions {
   /** Pool threads (default: the machine's cores). */
@@ -24,9 +24,11 @@ export interface PlanOptions {
   /**
    * Layouts to simulate and rank whatever their bound, e.g. a published one whose rank is
    * wanted; the search then goes on until no unsimulated layout can beat them, so their ranks
-   * are exact. They are counted as simulated beside the space's own.
+   * are exact (unless `exactRanks` is false). They are counted as simulated beside the space's own.
    */
   include?: PlanLayout[];
+  /** With `include`: go on until no unsimulated layout can beat them (default true); false reports how many could instead. */
+  exactRanks?: boolean;
   /** Simulate the top three again recording their timelines (for the HTML report). */
   timelines?: boolean;
   /** After each simulation: simulated so far, layouts queued, the K-th best step so far (Infinity until K fit). */
@@ -58,7 +60,7 @@ export async function plan(request: PlanRequest, options: PlanOptions = {}): Pro
   const rules = new Rules(setup);
   const estimator = new Estimator(setup);
   const include = (options.include ?? []).map((l) => includedCandidate(setup, rules, estimator, l));
-  const outcome = await search(setup, space.kept, { top: setup.request.top, threads: options.threads, include, onSimulated: options.onSimulated });
+  const outcome = await search(setup, space.kept, { top: setup.request.top, threads: options.threads, include, exactRanks: options.exactRanks, onSimulated: options.onSimulated });
   const ranked = rankLayouts(outcome.simulated);
   if (!ranked[0]!.fits) {
     const smallest = ranked.reduce((a, r) => (r.peakMemoryBytes < a.peakMemoryBytes ? r : a));
@@ -69,7 +71,13 @@ export async function plan(request: PlanRequest, options: PlanOptions = {}): Pro
   }
   const timelines = options.timelines ? await topTimelines(ranked, options.threads) : [];
   const counts = { enumerated: space.enumerated, pruned: { ...space.pruned, ...outcome.pruned }, simulated: outcome.runs, cached: outcome.cached };
-  const result = { request: setup.request, counts, ranked, memoryCapacity: setup.hardware.memoryBytes, wallSeconds: (performance.now() - started) / 1000 };
+  const result: PlanResult = { request: setup.request, counts, ranked, memoryCapacity: setup.hardware.memoryBytes, wallSeconds: (performance.now() - started) / 1000 };
+  if (include.length > 0) {
+    result.included = include.map((c) => {
+      const entry = ranked.find((r) => layoutKey(r.layout) === layoutKey(c.layout))!;
+      return { label: entry.label, rank: entry.rank, couldBeatIt: outcome.couldBeatIncluded.get(layoutKey(c.layout))! };
+    });
+  }
   return { result, timelines };
 }
 

@@ -3,8 +3,9 @@
  * bound on a piscina pool (independent runs, as `compare` spreads them; each run starts its own
  * device workers), and stop when the next bound cannot beat the K-th best fitting step simulated
  * so far — no layout left can then enter the top K. Layouts given in `include` are simulated
- * whatever their bound, and the search goes on until the bound passes their step time too, so
- * their rank among all candidates is exact. Repeated layouts are answered from a cache.
+ * whatever their bound; with `exactRanks` the search goes on until the bound passes their step
+ * time too, so their rank among all candidates is exact, otherwise it reports how many
+ * unsimulated candidates could still beat each. Repeated layouts are answered from a cache.
  */
 import { availableParallelism } from "node:os";
 import { Piscina } from "piscina";
@@ -30,6 +31,8 @@ export interface SearchOptions {
   threads?: number;
   /** Layouts to simulate and rank whatever their bound (already checked against the rules). */
   include?: Candidate[];
+  /** Go on until no unsimulated layout can beat an included one (default true; header). */
+  exactRanks?: boolean;
   /** After each finished simulation: simulated so far, layouts queued, the K-th best step (Infinity until K fit). */
   onSimulated?: (done: number, queued: number, kthBest: number) => void;
 }
@@ -40,6 +43,8 @@ export interface SearchOutcome {
   /** Simulations run, and those answered from the cache. */
   runs: number;
   cached: number;
+  /** Per included layout (by layoutKey): the unsimulated candidates whose bound is under its step (0: its rank is exact). */
+  couldBeatIncluded: Map<string, number>;
 }
 
 /** A piscina pool of plan tasks (compiled, or through tsx from sources). */
@@ -78,6 +83,7 @@ export async function search(setup: PlanSetup, kept: Candidate[], options: Searc
   let failure: unknown = null;
   // The step a layout must beat: the K-th best, or an included layout's if slower (its rank must be exact).
   const threshold = (): number => {
+    if (options.exactRanks === false) return kthBest(results.values(), options.top);
     if (forced.some((c) => !results.has(layoutKey(c.layout)))) return Infinity;
     const includedSteps = forced.map((c) => results.get(layoutKey(c.layout))!.figures.stepSeconds);
     return Math.max(kthBest(results.values(), options.top), ...includedSteps);
@@ -127,5 +133,11 @@ export async function search(setup: PlanSetup, kept: Candidate[], options: Searc
   } finally {
     await pool.destroy();
   }
-  return { simulated: [...results.values()], pruned, runs, cached };
+  const couldBeatIncluded = new Map<string, number>();
+  for (const c of forced) {
+    const step = results.get(layoutKey(c.layout))!.figures.stepSeconds;
+    const unsimulated = kept.filter((k) => k.bound < step && !results.has(layoutKey(k.layout)));
+    couldBeatIncluded.set(layoutKey(c.layout), unsimulated.length);
+  }
+  return { simulated: [...results.values()], pruned, runs, cached, couldBeatIncluded };
 }

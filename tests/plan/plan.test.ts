@@ -54,5 +54,6 @@ describe("plan search", () => {
     const pruned = Object.values(result.counts.pruned).reduce((a, b) => a + b, 0);
     expect(pruned + result.counts.simulated + result.counts.cached).toBe(result.counts.enumerated + 1);
     expect(result.ranked.map((r) => r.rank)).toEqual(result.ranked.map((_, i) => i + 1));
+    expect(result.included).toEqual([{ label: entry.label, rank: entry.rank, couldBeatIt: 0 }]);
   });
 });
