@@ -31,7 +31,7 @@ import { adamwLaunch } from "../kernels/cost.js";
 import { ADAMW_FLOPS_PER_PARAM } from "../train/optimizer.js";
 import type { HardwareProfile } from "../sim/hardware.js";
 import type { Dtype } from "../kernels/round.js";
-import { durationOf, earliestTimes, type ActionDurations, type EarliestTimes } from "./critical-path.js";
+import { durationOf, earliestTimes, type ActionDurations, type EarliestTimes, type FinishingUnit } from "./critical-path.js";
 import { elementBytes, type LayoutFigures, type RankFigures } from "./estimate.js";
 import type { UnitTime } from "./probe.js";
 import { shardFloor } from "./memory.js";
@@ -108,6 +108,22 @@ function firstTpOffset(units: readonly UnitTime[]): number {
   return Infinity;
 }
 
+/**
+ * The units of the pass that completes stage `s`'s gradients (BW, or W when split), each with the
+ * reduction of the buckets its gradients complete: a composed stage repeats its layer unit, and
+ * the i-th layer a backward pass meets is the stage's (n − 1 − i)-th.
+ */
+function finishingUnits(l: PlanLayout, figures: LayoutFigures, s: number, gradBytes: number): FinishingUnit[] {
+  const c = figures.stages[s]!;
+  const part = figures.parts[s]!;
+  const reduce = figures.ranks[s % l.pp]!.dpByUnit(l.zero === 0 ? "all-reduce" : "reduce-scatter", gradBytes, Math.floor(s / l.pp));
+  let layer = 0;
+  return c.units[l.schedule === "zb-h1" ? "weights" : "backward"].map((u) => {
+    const name = u.layer ? `L${part.firstLayer + part.numLayers - 1 - layer++}` : u.names[0]!;
+    return { beforeTp: u.beforeTp, total: u.total, gradsAt: u.gradsAt, reduce: reduce.get(name) ?? 0 };
+  });
+}
+
 /** Each action's least duration by stage, and what delays its first tp collective (header, 1). */
 function actionDurations(ctx: BoundContext, l: PlanLayout, figures: LayoutFigures): ActionDurations {
   const zero3 = l.dp > 1 && l.zero === 3;
@@ -116,13 +132,13 @@ function actionDurations(ctx: BoundContext, l: PlanLayout, figures: LayoutFigure
   const B: number[] = [];
   const W: number[] = [];
   const firstTp = { F: [] as number[], B: [] as number[], W: [] as number[] };
-  const buckets: number[] = [];
+  const finishing: FinishingUnit[][] = [];
   const early = l.dp > 1 && !zero3 && earlyBuckets(ctx, l);
   figures.stages.forEach((c, s) => {
     firstTp.F.push(firstTpOffset(c.units.forward));
     firstTp.B.push(firstTpOffset(c.units.backward));
     firstTp.W.push(firstTpOffset(c.units.weights));
-    buckets.push(early ? figures.ranks[s % l.pp]!.dpSum(l.zero === 0 ? "all-reduce" : "reduce-scatter", "buckets", e.grads, Math.floor(s / l.pp)) : 0);
+    if (early) finishing.push(finishingUnits(l, figures, s, e.grads));
     const gather = (elements: number): number => figures.ranks[s % l.pp]!.dpCollective("all-gather", elements * e.compute);
     const pass = (total: number, tp: number, units: readonly UnitTime[]): number =>
       zero3 ? Math.max(tp + Math.max(total - tp, gather(c.parameters)), zero3Pass(units, gather)) : total;
@@ -130,7 +146,7 @@ function actionDurations(ctx: BoundContext, l: PlanLayout, figures: LayoutFigure
     B.push(pass(c.backward, c.backwardTp, c.units.backward));
     W.push(l.schedule === "zb-h1" ? pass(c.weights, c.weightsTp, c.units.weights) : 0);
   });
-  return early ? { F, B, W, firstTp, buckets } : { F, B, W };
+  return early ? { F, B, W, firstTp, finishing } : { F, B, W };
 }
 
 /** The bound's context for a plan's setup. */
@@ -146,7 +162,8 @@ export class StepBound {
 
   of(l: PlanLayout, figures: LayoutFigures): number {
     const d = actionDurations(this.ctx, l, figures);
-    const key = `${l.schedule},${l.pp},${l.microBatches},${l.virtualStages}|${d.F.join()}|${d.B.join()}|${d.W.join()}|${d.buckets?.join() ?? ""}`;
+    const reductions = d.finishing?.map((units) => units.map((u) => u.reduce).join(" ")).join() ?? "";
+    const key = `${l.schedule},${l.pp},${l.microBatches},${l.virtualStages}|${d.F.join()}|${d.B.join()}|${d.W.join()}|${reductions}`;
     let times = this.paths.get(key);
     if (!times) {
       times = earliestTimes(figures.orders, figures.stages.length, l.microBatches, d);

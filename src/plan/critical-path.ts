@@ -8,8 +8,9 @@
  * Optionally, the gradient buckets a rank reduces as backward finishes them: the pass that
  * completes a stage's gradients (BW, or W of a split backward, of the last micro-batch) issues
  * them on the rank's communication stream, a FIFO that also carries its blocking tensor-parallel
- * collectives. They start no earlier than that pass and take their reduction time in turn, so the
- * first tp collective of each later action (at its `firstTp` offset) cannot start before they end.
+ * collectives. A unit's buckets start no earlier than the unit announces its gradients and take
+ * their reduction time in turn, so the first tp collective of each later unit of that pass, and
+ * of each later action (at its `firstTp` offset), cannot start before they end.
  *
  * The simulator obeys every one of these constraints and adds more (a receive blocks where the
  * schedule places it, transfers take time and share that FIFO, collectives wait for their
@@ -27,8 +28,32 @@ export interface ActionDurations {
   W: readonly number[];
   /** Seconds from an action's start to its first tp collective, by kind and stage (Infinity: none). */
   firstTp?: { F: readonly number[]; B: readonly number[]; W: readonly number[] };
-  /** Seconds the stage's gradient buckets take on the comm stream once its gradients are complete (header). */
-  buckets?: readonly number[];
+  /** Per stage, the units of the pass that completes its gradients, in pass order, with the reduction their buckets take (header). */
+  finishing?: readonly (readonly FinishingUnit[])[];
+}
+
+/** One weight unit of a pass that completes gradients: seconds to its first tp collective, in all, to announcing its gradients, and of its buckets' reduction. */
+export interface FinishingUnit {
+  beforeTp: number;
+  total: number;
+  gradsAt: number;
+  reduce: number;
+}
+
+/**
+ * When a finishing pass that starts at `start` and lasts at least `duration` ends at the earliest,
+ * unit by unit, and when the comm stream has reduced its buckets (header).
+ */
+function finishingPass(start: number, duration: number, units: readonly FinishingUnit[], commFree: number): { end: number; commFree: number } {
+  let t = start;
+  let free = commFree;
+  for (const u of units) {
+    const end = u.beforeTp < u.total ? Math.max(t + u.beforeTp, free) + u.total - u.beforeTp : t + u.total;
+    if (u.reduce > 0) free = Math.max(free, t + Math.min(u.gradsAt, u.total)) + u.reduce;
+    t = end;
+  }
+  const outside = duration - units.reduce((sum, u) => sum + u.total, 0);
+  return { end: Math.max(t + Math.max(0, outside), start + duration), commFree: free };
 }
 
 /** Each rank's compute actions in schedule order (communication actions dropped). */
@@ -66,8 +91,11 @@ export function earliestTimes(orders: readonly (readonly Action[])[], stages: nu
         starts[r]![next[r]!] = start;
         const duration = durationOf(a, d);
         const firstTp = d.firstTp ? durationOf(a, d.firstTp) : Infinity;
-        const end = firstTp < duration ? Math.max(start + firstTp, commFree[r]!) + duration - firstTp : start + duration;
-        if (d.buckets && a.type === finisher && a.mb === m - 1) commFree[r] = Math.max(commFree[r]!, start) + d.buckets[a.stage]!;
+        let end = firstTp < duration ? Math.max(start + firstTp, commFree[r]!) + duration - firstTp : start + duration;
+        if (d.finishing && a.type === finisher && a.mb === m - 1) {
+          const pass = finishingPass(start, duration, d.finishing[a.stage]!, commFree[r]!);
+          [end, commFree[r]] = [Math.max(end, pass.end), pass.commFree];
+        }
         if (a.type === "F") forwardEnd[a.stage * m + a.mb] = end;
         else if (a.type !== "W") gradEnd[a.stage * m + a.mb] = end;
         now[r] = end;

@@ -10,7 +10,7 @@ import { DTYPE_BYTES } from "../kernels/round.js";
 import type { ModelConfig } from "../model/config.js";
 import { buildLayout, type StagePart, type TensorSpec } from "../model/layout.js";
 import { planBuckets } from "../parallel/data.js";
-import { zeroUnits } from "../parallel/zero.js";
+import { unitOf, zeroUnits } from "../parallel/zero.js";
 import { buildMesh } from "../parallel/mesh.js";
 import { stageParts } from "../parallel/pipeline.js";
 import { stagesOfRank } from "../parallel/placement.js";
@@ -44,12 +44,16 @@ export interface RankFigures {
    * at `elementBytes` per element — the collectives its device issues (src/runtime/device.ts).
    */
   dpSum(op: CollectiveOp, pieces: "buckets" | "units", elementBytes: number, chunk?: number): number;
+  /** The gradient buckets of chunk `chunk` by the weight unit whose gradients complete them (`L3`, `head`, `embed`): seconds of their collectives. */
+  dpByUnit(op: CollectiveOp, elementBytes: number, chunk: number): ReadonlyMap<string, number>;
 }
 
 /** How a rank's flat buffer is cut for data parallelism: gradient buckets (with the chunk each lies in, or −1) and ZeRO-3 units. */
 interface RankPieces {
   buckets: number[];
   bucketChunks: number[];
+  /** The unit of each bucket's last-ready tensor (src/parallel/zero.ts `unitOf`). */
+  bucketUnits: string[];
   units: number[];
 }
 
@@ -58,6 +62,8 @@ export interface LayoutFigures {
   stages: StageCost[];
   /** Each pipeline rank's compute actions in schedule order. */
   orders: Action[][];
+  /** The model part of each stage. */
+  parts: StagePart[];
   /** By pipeline rank. */
   ranks: RankFigures[];
   format: NumericFormat;
@@ -111,7 +117,7 @@ export class Estimator {
       return { sets: schedule.map(activationSetsPerStage), orders: computeOrders(schedule) };
     });
     const ranks = Array.from({ length: l.pp }, (_, r) => this.rankFigures(l, groups, stages, parts, stagesOfRank(r, dims), sets[r]!, r));
-    return { stages, orders, ranks, format: this.format };
+    return { stages, orders, parts, ranks, format: this.format };
   }
 
   private meshGroups(l: PlanLayout): MeshGroups {
@@ -143,11 +149,16 @@ export class Estimator {
       const k = starts.findLastIndex((start) => start <= from);
       return to <= (starts[k + 1] ?? offset) ? k : -1;
     };
-    return { buckets: buckets.map((b) => b.size), bucketChunks: buckets.map((b) => chunkOf(b.offset, b.offset + b.size)), units: zeroUnits(flat).map((u) => u.size) };
+    return {
+      buckets: buckets.map((b) => b.size),
+      bucketChunks: buckets.map((b) => chunkOf(b.offset, b.offset + b.size)),
+      bucketUnits: buckets.map((b) => unitOf(b.lastTensor)),
+      units: zeroUnits(flat).map((u) => u.size),
+    };
   }
 
   private rankFigures(l: PlanLayout, groups: MeshGroups, stages: StageCost[], parts: StagePart[], mine: number[], sets: Map<number, number>, r: number): RankFigures {
-    const f: Omit<RankFigures, "dpCollective" | "dpSum"> = { parameters: 0, work: 0, forwardBackward: 0, tpComm: 0, activationBytes: 0, workspaceBytes: 0 };
+    const f: Omit<RankFigures, "dpCollective" | "dpSum" | "dpByUnit"> = { parameters: 0, work: 0, forwardBackward: 0, tpComm: 0, activationBytes: 0, workspaceBytes: 0 };
     for (const s of mine) {
       const c = stages[s]!;
       f.parameters += c.parameters;
@@ -168,7 +179,19 @@ export class Estimator {
         const sizes = which === "units" ? pieces.units : pieces.buckets.filter((_, i) => chunk === undefined || pieces.bucketChunks[i] === chunk);
         return sizes.reduce((t, n) => t + dpCollective(op, n * elementBytes), 0);
       });
-    return { ...f, dpCollective, dpSum };
+    const byUnit = new Map<string, Map<string, number>>();
+    const dpByUnit = (op: CollectiveOp, elementBytes: number, chunk: number): ReadonlyMap<string, number> =>
+      this.cached(byUnit, `${op},${elementBytes},${chunk}`, () => {
+        const pieces = this.cached(this.pieces, piecesKey, () => this.rankPieces(l, parts, mine));
+        const out = new Map<string, number>();
+        pieces.buckets.forEach((n, i) => {
+          if (pieces.bucketChunks[i] !== chunk) return;
+          const unit = pieces.bucketUnits[i]!;
+          out.set(unit, (out.get(unit) ?? 0) + dpCollective(op, n * elementBytes));
+        });
+        return out;
+      });
+    return { ...f, dpCollective, dpSum, dpByUnit };
   }
 
   private cached<T>(map: Map<string, T>, key: string, make: () => T): T {

@@ -49,6 +49,8 @@ export interface UnitTime {
   layer: boolean;
   beforeTp: number;
   total: number;
+  /** Seconds from its start to announcing its finished weight gradients (a pass that completes them; else Infinity). */
+  gradsAt: number;
 }
 
 export type Pass = "forward" | "backward" | "weights";
@@ -79,22 +81,27 @@ export interface StageCost {
  */
 class UnitRecorder implements WeightSource {
   pass: UnitTime[] = [];
-  private open: { names: string[]; start: number; firstTp: number | null } | null = null;
+  private open: { names: string[]; start: number; firstTp: number | null; gradsAt: number } | null = null;
   constructor(
     private readonly clock: Clock,
     private readonly sizes: Map<string, number>,
   ) {}
 
   acquire(names: readonly string[]): void {
-    this.open = { names: [...names], start: this.clock.now, firstTp: null };
+    this.open = { names: [...names], start: this.clock.now, firstTp: null, gradsAt: Infinity };
   }
 
   release(): void {
     const u = this.open!;
     const elements = u.names.reduce((n, name) => n + this.sizes.get(name)!, 0);
     const end = this.clock.now;
-    this.pass.push({ names: u.names, elements, layer: /^L\d+$/.test(u.names[0]!), beforeTp: (u.firstTp ?? end) - u.start, total: end - u.start });
+    this.pass.push({ names: u.names, elements, layer: /^L\d+$/.test(u.names[0]!), beforeTp: (u.firstTp ?? end) - u.start, total: end - u.start, gradsAt: u.gradsAt });
     this.open = null;
+  }
+
+  /** Called when the open unit's weight gradients are complete. */
+  gradsReady(): void {
+    if (this.open) this.open.gradsAt = this.clock.now - this.open.start;
   }
 
   /** Called before each tp collective is charged. */
@@ -144,7 +151,7 @@ export function probeStage(template: Scenario, setting: ProbeSetting, part: Stag
     parts: [part],
     tp: { comm: tp, sequenceParallel: setting.sequenceParallel },
     allocate: (n) => metaFloats(n) as Float32Array,
-    observer: { compute: (label, flops, launches) => clock.compute(label, flops, launches), gradsReady() {} },
+    observer: { compute: (label, flops, launches) => clock.compute(label, flops, launches), gradsReady: () => units.gradsReady() },
   });
   const model = trainer.chunks[0]!.model;
   for (const u of zeroUnits(trainer.layout)) sizes.set(u.name, u.size);
@@ -160,9 +167,10 @@ export function probeStage(template: Scenario, setting: ProbeSetting, part: Stag
   const [forward, forwardTp] = timed(() => trainer.stageForward(0, acts, part.hasEmbedding ? tokens : acts.hidden[0]!, part.hasHead ? tokens : undefined, { label: "F0" }));
   const forwardUnits = units.take();
   const dOutput = part.hasHead ? null : (metaFloats(acts.output.length) as Float32Array);
-  const [backward, backwardTp] = timed(() => trainer.stageBackward(0, acts, dOutput, 1, setting.split, { label: "B0" }));
+  // The pass that completes the weight gradients announces them unit by unit, when buckets launch.
+  const [backward, backwardTp] = timed(() => trainer.stageBackward(0, acts, dOutput, 1, setting.split, { label: "B0", completesGrads: !setting.split }));
   const backwardUnits = units.take();
-  const [weights, weightsTp] = setting.split ? timed(() => trainer.stageBackwardWeights(0, acts, { label: "W0" })) : [0, 0];
+  const [weights, weightsTp] = setting.split ? timed(() => trainer.stageBackwardWeights(0, acts, { label: "W0", completesGrads: true })) : [0, 0];
   return {
     forward,
     backward,

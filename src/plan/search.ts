@@ -133,11 +133,15 @@ export async function search(setup: PlanSetup, kept: Candidate[], options: Searc
   } finally {
     await pool.destroy();
   }
-  const couldBeatIncluded = new Map<string, number>();
-  for (const c of forced) {
+  return { simulated: [...results.values()], pruned, runs, cached, couldBeatIncluded: couldBeat(forced, kept, results) };
+}
+
+/** Per included layout: the candidates never simulated whose bound is under its step. */
+function couldBeat(included: readonly Candidate[], kept: readonly Candidate[], results: ReadonlyMap<string, Simulated>): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const c of included) {
     const step = results.get(layoutKey(c.layout))!.figures.stepSeconds;
-    const unsimulated = kept.filter((k) => k.bound < step && !results.has(layoutKey(k.layout)));
-    couldBeatIncluded.set(layoutKey(c.layout), unsimulated.length);
+    out.set(layoutKey(c.layout), kept.filter((k) => k.bound < step && !results.has(layoutKey(k.layout))).length);
   }
-  return { simulated: [...results.values()], pruned, runs, cached, couldBeatIncluded };
+  return out;
 }
