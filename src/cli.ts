@@ -15,7 +15,7 @@ import { dirname, join } from "node:path";
 import { expandVariations, parseVariation, readScenarioFile, inShapesMode, compareWithTimelines, type Expanded } from "./index.js";
 import { formatCompareReport } from "./report/compare-report.js";
 import { htmlReport } from "./report/html.js";
-import { progressBar } from "./report/progress.js";
+import { progressBar, statusLine } from "./report/progress.js";
 import { formatRunReport } from "./report/run-report.js";
 import { chromeTrace } from "./report/trace.js";
 import { formatValidation, runValidation, TABLE5 } from "./run/validate.js";
@@ -172,15 +172,13 @@ async function runPlan(opts: PlanCliOptions): Promise<void> {
     top: opts.top,
     tpAcrossNodes: opts.tpAcrossNodes === true,
   };
-  let bar: ReturnType<typeof progressBar> | null = null;
+  // How many layouts the search simulates is known only when it stops: a status line, not a bar.
+  const status = statusLine("plan: simulated");
   const output = await plan(request, {
     threads: opts.threads,
-    onSimulated: (done, queued, kth) => {
-      bar ??= progressBar(queued, "plan");
-      bar.update(done, Number.isFinite(kth) ? `simulated; K-th best ${kth.toPrecision(4)} s` : "simulated");
-    },
+    onSimulated: (done, _queued, kth) => status.update(done, Number.isFinite(kth) ? `layouts; #${opts.top} so far ${kth.toPrecision(4)} s per step` : "layouts"),
   });
-  (bar as ReturnType<typeof progressBar> | null)?.finish();
+  status.finish();
   console.log(formatPlan(output.result));
   if (opts.json) writeJson(opts.json, output.result);
   // `output` (PlanOutput: the ranked layouts, and timelines when asked for) is what the plan
