@@ -8,6 +8,8 @@ const suites: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   comm: () => import("./comm.js"),
   dp: () => import("./dp.js"),
   scale: () => import("./scale.js"),
+  plan: () => import("./plan.js"),
+  table5: () => import("./table5.js"),
 };
 
 const asked = process.argv.slice(2).filter((a) => a !== "--");

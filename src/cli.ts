@@ -15,10 +15,12 @@ import { dirname, join } from "node:path";
 import { expandVariations, parseVariation, readScenarioFile, inShapesMode, compareWithTimelines, type Expanded } from "./index.js";
 import { formatCompareReport } from "./report/compare-report.js";
 import { htmlReport } from "./report/html.js";
-import { progressBar } from "./report/progress.js";
+import { progressBar, statusLine } from "./report/progress.js";
 import { formatRunReport } from "./report/run-report.js";
 import { chromeTrace } from "./report/trace.js";
 import { formatValidation, runValidation, TABLE5 } from "./run/validate.js";
+import { plan } from "./plan/plan.js";
+import { formatPlan } from "./plan/format.js";
 
 /** A commander option parser for counts: a one-line InputError naming the option otherwise. */
 function positiveInt(option: string) {
@@ -71,6 +73,7 @@ export function buildProgram(): Command {
   addCompareCommand(program);
   addScheduleCommand(program);
   addValidateCommand(program);
+  addPlanCommand(program);
   return program;
 }
 
@@ -114,6 +117,72 @@ function addValidateCommand(program: Command): void {
       console.log(formatValidation(result));
       if (opts.json) writeJson(opts.json, result);
     });
+}
+
+interface PlanCliOptions {
+  model: string;
+  devices: number;
+  hardware: string;
+  globalBatch: number;
+  seq: number;
+  precision: string;
+  attention: string;
+  top: number;
+  json?: string;
+  tpAcrossNodes?: boolean;
+  threads?: number;
+}
+
+/** A commander option parser for a value out of a fixed list. */
+function oneOf<T extends string>(option: string, values: readonly T[]) {
+  return (value: string): T => {
+    if (!(values as readonly string[]).includes(value)) throw new InputError(option, `must be one of ${values.join(", ")}, got "${value}"`);
+    return value as T;
+  };
+}
+
+function addPlanCommand(program: Command): void {
+  program
+    .command("plan")
+    .description("find the fastest layouts of a model on a cluster: enumerate them, prune what cannot divide, fit or win, simulate the rest in shapes mode")
+    .requiredOption("--model <preset|config.json>", "a model preset (see README) or a Hugging Face config.json")
+    .requiredOption("--devices <n>", "devices of the cluster", positiveInt("--devices"))
+    .requiredOption("--hardware <profile>", "hardware profile: a100-80gb, h100-80gb, h200-141gb")
+    .requiredOption("--global-batch <b>", "sequences per step", positiveInt("--global-batch"))
+    .requiredOption("--seq <s>", "tokens per sequence", positiveInt("--seq"))
+    .option("--precision <p>", "fp32 | bf16 | fp16", oneOf("--precision", ["fp32", "bf16", "fp16"] as const), "bf16")
+    .option("--attention <kernel>", "flash | naive", oneOf("--attention", ["flash", "naive"] as const), "flash")
+    .option("--top <k>", "layouts to print", positiveInt("--top"), 5)
+    .option("--json <file>", "write the plan (every simulated layout, counts per prune reason) as JSON")
+    .option("--tp-across-nodes", "let tensor-parallel groups span nodes")
+    .option("--threads <n>", "simulations at a time (default: the machine's cores)", positiveInt("--threads"))
+    .action((opts: PlanCliOptions) => runPlan(opts));
+}
+
+async function runPlan(opts: PlanCliOptions): Promise<void> {
+  checkOutputFiles(opts as unknown as Record<string, unknown>, ["json"]);
+  const request = {
+    model: opts.model,
+    devices: opts.devices,
+    hardware: opts.hardware,
+    globalBatch: opts.globalBatch,
+    seqLen: opts.seq,
+    precision: opts.precision as "fp32" | "bf16" | "fp16",
+    attention: opts.attention as "flash" | "naive",
+    top: opts.top,
+    tpAcrossNodes: opts.tpAcrossNodes === true,
+  };
+  // How many layouts the search simulates is known only when it stops: a status line, not a bar.
+  const status = statusLine("plan: simulated");
+  const output = await plan(request, {
+    threads: opts.threads,
+    onSimulated: (done, _queued, kth) => status.update(done, Number.isFinite(kth) ? `layouts; #${opts.top} so far ${kth.toPrecision(4)} s per step` : "layouts"),
+  });
+  status.finish();
+  console.log(formatPlan(output.result));
+  if (opts.json) writeJson(opts.json, output.result);
+  // `output` (PlanOutput: the ranked layouts, and timelines when asked for) is what the plan
+  // report, --verify and --emit take from here.
 }
 
 function addEvalCommand(program: Command): void {
@@ -218,7 +287,7 @@ export function usageMessage(err: CommanderError): string {
   const hint = /\(Did you mean [^)]*\)/.exec(err.message)?.[0];
   const rules: Record<string, string> = {
     "commander.unknownOption": "unknown option",
-    "commander.unknownCommand": "unknown command (the commands are run, eval, compare, schedule)",
+    "commander.unknownCommand": "unknown command (the commands are run, eval, compare, schedule, validate, plan)",
     "commander.optionMissingArgument": "needs a value",
     "commander.missingMandatoryOptionValue": "must be given",
     "commander.missingArgument": "must be given",

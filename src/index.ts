@@ -45,3 +45,6 @@ export { chromeTrace } from "./report/trace.js";
 export { htmlReport } from "./report/html.js";
 export { planReportHtml } from "./report/plan-report.js";
 export { emitLaunch, emitRefusal, EMIT_ENGINES, type EmitEngine, type EmittedLaunch } from "./plan/emit.js";
+export { plan, rankLayouts, type PlanOptions } from "./plan/plan.js";
+export { formatPlan } from "./plan/format.js";
+export type { PlanRequest, PlanLayout, PlannedLayout, PlanCounts, PlanResult, PlanOutput } from "./plan/types.js";

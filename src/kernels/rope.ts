@@ -36,6 +36,11 @@ export function ropeTables(T: number, D: number, theta: number): RopeTables {
   return { cos, sin, T, D };
 }
 
+/** Tables with no values, for a model that charges RoPE's cost and computes nothing (shapes mode). */
+export function noRopeTables(T: number, D: number): RopeTables {
+  return { cos: new Float64Array(0), sin: new Float64Array(0), T, D };
+}
+
 /**
  * out[b,t,h,i]       = x[i]·cos − x[i+D/2]·sin
  * out[b,t,h,i+D/2]   = x[i+D/2]·cos + x[i]·sin

@@ -26,7 +26,7 @@
  * layer, head) before and after reading it to `weights` (src/model/weights.ts): ZeRO-3 gathers there.
  */
 import { InputError, invariant } from "../errors.js";
-import { ropeTables } from "../kernels/rope.js";
+import { noRopeTables, ropeTables } from "../kernels/rope.js";
 import type { Floats } from "../kernels/types.js";
 import { serialTpComm, tpPairs, type TpComm } from "../parallel/tensor.js";
 import { Activations, arrayMaker, countingAllocator, metaMaker, recomputedBuffers, WeightGradInputs } from "./activations.js";
@@ -170,7 +170,7 @@ export class LlamaModel {
       config, family, B, T, dims: this.dims, sp,
       tp: chargingTpComm(tp, charge),
       ...tpPairs(sp),
-      rope: family === "llama" ? ropeTables(T, headDim(config), config.ropeTheta) : null,
+      rope: family === "llama" ? (computes ? ropeTables(T, headDim(config), config.ropeTheta) : noRopeTables(T, headDim(config))) : null, // meta: never read
       ws,
       charge,
       ops: new KernelCalls(charge, computes, options.store),

@@ -21,6 +21,8 @@ export interface PlanRequest {
   top: number;
   /** Allow tensor-parallel groups to span nodes (off: tp ≤ devices per node). */
   tpAcrossNodes: boolean;
+  /** The attention kernel every candidate uses (model.attention); absent: flash. */
+  attention?: "naive" | "flash";
 }
 
 /** The choices that tell one candidate layout from another. */
@@ -83,6 +85,12 @@ export interface PlanResult {
   memoryCapacity: number;
   /** Host seconds the search took. */
   wallSeconds: number;
+  /**
+   * Layouts the caller asked to rank (`plan(…, { include })`, e.g. a published layout): each one's
+   * rank in `ranked`, and how many unsimulated candidates have a step bound under its step (0:
+   * the rank is exact among all candidates; else the true rank is at most that many places lower).
+   */
+  included?: { label: string; rank: number; couldBeatIt: number }[];
 }
 
 /** A plan plus the simulated timelines of its top layouts (same order as `ranked`, at most three), for the report. */

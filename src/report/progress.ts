@@ -24,3 +24,17 @@ export function progressBar(total: number, label: string, stream: NodeJS.WriteSt
     },
   };
 }
+
+/** A one-line status on a terminal (stderr, redrawn with \r) for work whose total is not known ahead; silent when not a TTY. */
+export function statusLine(label: string, stream: NodeJS.WriteStream = process.stderr): Progress {
+  if (!stream.isTTY) return { update() {}, finish() {} };
+  const started = Date.now();
+  return {
+    update(done, note = "") {
+      stream.write(`\r${label} ${done} ${note}  ${((Date.now() - started) / 1000).toFixed(0)}s\x1b[K`);
+    },
+    finish() {
+      stream.write("\r\x1b[K");
+    },
+  };
+}

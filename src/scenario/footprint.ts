@@ -99,7 +99,7 @@ function savedBytes(config: ModelConfig, part: StagePart, B: number, scenario: S
  * it holds at once: a set is taken when the micro-batch's input arrives (RECV_F, or F on the
  * first stage) and given back by BW, or by W after a split backward.
  */
-function activationSetsPerStage(actions: readonly Action[]): Map<number, number> {
+export function activationSetsPerStage(actions: readonly Action[]): Map<number, number> {
   const held = new Map<number, number>();
   const peak = new Map<number, number>();
   for (const a of actions) {

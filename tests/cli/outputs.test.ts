@@ -96,7 +96,7 @@ describe("output paths are checked before the run", () => {
     expectRefused(["run", "--frob"], "--frob: unknown option");
     expectRefused(["run", "--jsn", "x"], "--jsn: unknown option (Did you mean --json?)");
     expectRefused(["run", scenario, "--json"], "--json: needs a value");
-    expectRefused(["frob"], "frob: unknown command (the commands are run, eval, compare, schedule)");
+    expectRefused(["frob"], "frob: unknown command (the commands are run, eval, compare, schedule, validate, plan)");
     expectRefused(["schedule", "--pp", "2"], "--kind: must be given");
   });
 });
