@@ -6,49 +6,21 @@
 import { LIMITS } from "./limits.js";
 import { Command, CommanderError } from "commander";
 import { InputError } from "./errors.js";
-import { removeTemporaries, writeFileAtomic } from "./util/atomic.js";
-import { checkOutputFile, checkOutputFolder } from "./util/outputs.js";
+import { removeTemporaries } from "./util/atomic.js";
+import { checkOutputFolder } from "./util/outputs.js";
 import { CHECKPOINT_FILES } from "./checkpoint/hf.js";
 import { evaluateCheckpoint, loadEvalSequences, readCheckpoint, loadScenario, simulate, bundledScenarioPath, parseCosts, scheduleCommandOutput } from "./index.js";
-import { readdirSync, existsSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { expandVariations, parseVariation, readScenarioFile, inShapesMode, compareWithTimelines, type Expanded } from "./index.js";
 import { formatCompareReport } from "./report/compare-report.js";
 import { htmlReport } from "./report/html.js";
-import { progressBar, statusLine } from "./report/progress.js";
+import { progressBar } from "./report/progress.js";
 import { formatRunReport } from "./report/run-report.js";
 import { chromeTrace } from "./report/trace.js";
 import { formatValidation, runValidation, TABLE5 } from "./run/validate.js";
-import { plan } from "./plan/plan.js";
-import { formatPlan } from "./plan/format.js";
-
-/** A commander option parser for counts: a one-line InputError naming the option otherwise. */
-function positiveInt(option: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!/^\s*\d+\s*$/.test(value) || !Number.isInteger(n) || n < 1) throw new InputError(option, `must be a positive integer, got "${value}"`);
-    return n;
-  };
-}
-
-/** Writes an output file atomically; a path that cannot be written is bad input naming the option. */
-function writeOutput(option: string, path: string, text: string): void {
-  try {
-    writeFileAtomic(path, text);
-  } catch (err) {
-    throw new InputError(option, `cannot write ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-  }
-}
-
-/** Checks every output file option that is set, before any work starts. */
-function checkOutputFiles(opts: Record<string, unknown>, options: readonly string[]): void {
-  for (const name of options) {
-    const path = opts[name];
-    if (typeof path === "string") checkOutputFile(`--${name}`, path);
-  }
-}
-
-const writeJson = (path: string, value: unknown): void => writeOutput("--json", path, JSON.stringify(value, null, 2) + "\n");
+import { checkOutputFiles, positiveInt, writeJson, writeOutput } from "./cli-io.js";
+import { addPlanCommand } from "./plan/command.js";
 
 /** The bundled comparison: the numbered scenarios in scenarios/, which tell the story in order. */
 function bundledComparison(): string[] {
@@ -117,72 +89,6 @@ function addValidateCommand(program: Command): void {
       console.log(formatValidation(result));
       if (opts.json) writeJson(opts.json, result);
     });
-}
-
-interface PlanCliOptions {
-  model: string;
-  devices: number;
-  hardware: string;
-  globalBatch: number;
-  seq: number;
-  precision: string;
-  attention: string;
-  top: number;
-  json?: string;
-  tpAcrossNodes?: boolean;
-  threads?: number;
-}
-
-/** A commander option parser for a value out of a fixed list. */
-function oneOf<T extends string>(option: string, values: readonly T[]) {
-  return (value: string): T => {
-    if (!(values as readonly string[]).includes(value)) throw new InputError(option, `must be one of ${values.join(", ")}, got "${value}"`);
-    return value as T;
-  };
-}
-
-function addPlanCommand(program: Command): void {
-  program
-    .command("plan")
-    .description("find the fastest layouts of a model on a cluster: enumerate them, prune what cannot divide, fit or win, simulate the rest in shapes mode")
-    .requiredOption("--model <preset|config.json>", "a model preset (see README) or a Hugging Face config.json")
-    .requiredOption("--devices <n>", "devices of the cluster", positiveInt("--devices"))
-    .requiredOption("--hardware <profile>", "hardware profile: a100-80gb, h100-80gb, h200-141gb")
-    .requiredOption("--global-batch <b>", "sequences per step", positiveInt("--global-batch"))
-    .requiredOption("--seq <s>", "tokens per sequence", positiveInt("--seq"))
-    .option("--precision <p>", "fp32 | bf16 | fp16", oneOf("--precision", ["fp32", "bf16", "fp16"] as const), "bf16")
-    .option("--attention <kernel>", "flash | naive", oneOf("--attention", ["flash", "naive"] as const), "flash")
-    .option("--top <k>", "layouts to print", positiveInt("--top"), 5)
-    .option("--json <file>", "write the plan (every simulated layout, counts per prune reason) as JSON")
-    .option("--tp-across-nodes", "let tensor-parallel groups span nodes")
-    .option("--threads <n>", "simulations at a time (default: the machine's cores)", positiveInt("--threads"))
-    .action((opts: PlanCliOptions) => runPlan(opts));
-}
-
-async function runPlan(opts: PlanCliOptions): Promise<void> {
-  checkOutputFiles(opts as unknown as Record<string, unknown>, ["json"]);
-  const request = {
-    model: opts.model,
-    devices: opts.devices,
-    hardware: opts.hardware,
-    globalBatch: opts.globalBatch,
-    seqLen: opts.seq,
-    precision: opts.precision as "fp32" | "bf16" | "fp16",
-    attention: opts.attention as "flash" | "naive",
-    top: opts.top,
-    tpAcrossNodes: opts.tpAcrossNodes === true,
-  };
-  // How many layouts the search simulates is known only when it stops: a status line, not a bar.
-  const status = statusLine("plan: simulated");
-  const output = await plan(request, {
-    threads: opts.threads,
-    onSimulated: (done, _queued, kth) => status.update(done, Number.isFinite(kth) ? `layouts; #${opts.top} so far ${kth.toPrecision(4)} s per step` : "layouts"),
-  });
-  status.finish();
-  console.log(formatPlan(output.result));
-  if (opts.json) writeJson(opts.json, output.result);
-  // `output` (PlanOutput: the ranked layouts, and timelines when asked for) is what the plan
-  // report, --verify and --emit take from here.
 }
 
 function addEvalCommand(program: Command): void {
