@@ -169,9 +169,9 @@ export class Trainer {
     this.chunks = layouts.map((layout, k) => {
       const range = (buf: Float32Array) => buf.subarray(offsets[k], offsets[k] + layout.totalSize);
       const [params, grads] = [range(this.params), range(this.grads)];
-      const { attention, attentionPattern } = scenario.model;
+      const { attention, attentionPattern, dropout } = scenario.model;
       const store = { activations: this.format.compute, grads: this.format.grads };
-      const options = { sequenceParallel: tp?.sequenceParallel, recompute: scenario.training.recompute, attention, attentionPattern, store };
+      const options = { sequenceParallel: tp?.sequenceParallel, recompute: scenario.training.recompute, attention, attentionPattern, store, dropout };
       const model = new LlamaModel(this.config, layout, params, grads, this.microRows, seqLen, tp?.comm, options);
       return { part: parts[k], layout, offset: offsets[k], model };
     });
