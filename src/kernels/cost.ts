@@ -19,6 +19,7 @@ import type { GemmShape, Launch } from "../sim/roofline.js";
 import {
   biasFlops,
   crossEntropyFlops,
+  dropoutFlops,
   ELEMENTWISE_FLOPS,
   embeddingFlops,
   flashAttentionFlops,
@@ -42,47 +43,52 @@ export interface KernelCost {
 
 /** Bytes of per-row statistics kept in fp32 whatever the dtype. */
 const STAT_BYTES = 4;
-/** AdamW per parameter: reads the parameter, its gradient, m and v; writes the parameter, m and v; all fp32. */
-export const ADAMW_BYTES_PER_PARAM = 7 * 4;
+/** A dropout mask element: PyTorch's dropout keeps a bool (1 byte) per element for its backward. */
+const MASK_BYTES = 1;
+/** Bytes per parameter AdamW reads and writes besides the gradient: the fp32 weight (or master weight), m and v, each read and written. */
+const ADAMW_STATE_BYTES = 6 * 4;
 
 const gemm = (M: number, N: number, K: number, batch = 1): GemmShape => ({ M, N, K, batch });
 const one = (flops: number, bytes: number, shape?: GemmShape): Launch[] => [shape ? { flops, bytes, gemm: shape } : { flops, bytes }];
 
-/** out[N,O] = inp[N,K]·W[O,K]ᵀ; dinp = dout·W; dW += doutᵀ·inp (the weight gradient accumulates). */
-export function linearCost(N: number, K: number, O: number, e: number): KernelCost {
+/**
+ * out[N,O] = inp[N,K]·W[O,K]ᵀ; dinp = dout·W; dW += doutᵀ·inp (the weight gradient accumulates:
+ * the GEMM reads and writes it at the gradients' width g).
+ */
+export function linearCost(N: number, K: number, O: number, e: number, g = e): KernelCost {
   const f = linearFlops(N, K, O);
   return {
     forward: one(f.forward, e * (N * K + O * K + N * O), gemm(N, O, K)),
     backwardInput: one(f.backwardInput, e * (N * O + O * K + N * K), gemm(N, K, O)),
-    backwardWeight: one(f.backwardWeight, e * (N * O + N * K + 2 * O * K), gemm(O, K, N)),
+    backwardWeight: one(f.backwardWeight, e * (N * O + N * K) + 2 * g * O * K, gemm(O, K, N)),
   };
 }
 
-/** RMSNorm over [N,C]: forward reads x and w, writes y and rstd; the gradients reread x, dy and rstd. */
-export function rmsnormCost(N: number, C: number, e: number): KernelCost {
+/** RMSNorm over [N,C]: forward reads x and w, writes y and rstd; the gradients reread x, dy and rstd (dw at width g). */
+export function rmsnormCost(N: number, C: number, e: number, g = e): KernelCost {
   const f = rmsnormFlops(N, C);
   return {
     forward: one(f.forward, e * (2 * N * C + C) + STAT_BYTES * N),
     backwardInput: one(f.backwardInput, e * (3 * N * C + C) + STAT_BYTES * N),
-    backwardWeight: one(f.backwardWeight, e * (2 * N * C + 2 * C) + STAT_BYTES * N),
+    backwardWeight: one(f.backwardWeight, e * 2 * N * C + g * 2 * C + STAT_BYTES * N),
   };
 }
 
 /** LayerNorm over [N,C]: as RMSNorm, with a bias and a per-row mean (fp32) beside rstd. */
-export function layernormCost(N: number, C: number, e: number): KernelCost {
+export function layernormCost(N: number, C: number, e: number, g = e): KernelCost {
   const f = layernormFlops(N, C);
   const stats = 2 * STAT_BYTES * N;
   return {
     forward: one(f.forward, e * (2 * N * C + 2 * C) + stats),
     backwardInput: one(f.backwardInput, e * (3 * N * C + C) + stats),
-    backwardWeight: one(f.backwardWeight, e * (2 * N * C + 4 * C) + stats),
+    backwardWeight: one(f.backwardWeight, e * 2 * N * C + g * 4 * C + stats),
   };
 }
 
 /** A bias over [N,O] (also the position embedding): forward out += bias (read and write out); its gradient a column sum into dbias. */
-export function biasCost(N: number, O: number, e: number): KernelCost {
+export function biasCost(N: number, O: number, e: number, g = e): KernelCost {
   const f = biasFlops(N, O);
-  return { forward: one(f.forward, e * (2 * N * O + O)), backwardInput: [], backwardWeight: one(f.backwardWeight, e * (N * O + 2 * O)) };
+  return { forward: one(f.forward, e * (2 * N * O + O)), backwardInput: [], backwardWeight: one(f.backwardWeight, e * N * O + g * 2 * O) };
 }
 
 /** GELU over [N,F]: forward reads inp, writes out; backward reads dout and inp, writes dinp. */
@@ -95,6 +101,38 @@ export function geluCost(N: number, F: number, e: number): KernelCost {
 export function residualCost(n: number, e: number): KernelCost {
   const f = residualFlops(n);
   return { forward: one(f.forward, 3 * e * n), backwardInput: one(f.backwardInput, 3 * e * n), backwardWeight: [] };
+}
+
+/**
+ * Dropout over n elements as PyTorch's fused dropout kernel runs it: forward reads x and writes
+ * the kept, rescaled values and a 1-byte mask; backward reads the gradient and the mask and writes
+ * the masked gradient. Only shapes mode charges it (parasim's real kernels compute no dropout).
+ */
+export function dropoutCost(n: number, e: number): KernelCost {
+  const f = dropoutFlops(n);
+  return {
+    forward: one(f.forward, e * 2 * n + MASK_BYTES * n),
+    backwardInput: one(f.backwardInput, e * 2 * n + MASK_BYTES * n),
+    backwardWeight: [],
+  };
+}
+
+/**
+ * Megatron-LM's fused bias-dropout-add over [N,C] (its `bias_dropout_add_fused_train`, one
+ * kernel): out = residual + dropout(x + bias), reading x, the bias (when the layer has one) and
+ * the residual stream, writing out and the mask. Its backward is the dropout's on the branch's
+ * gradient (the stream's gradient passes through the add unchanged, the bias gradient is
+ * biasCost's). Shapes mode only, as dropoutCost.
+ */
+export function biasDropoutAddCost(N: number, C: number, bias: boolean, e: number): KernelCost {
+  const n = N * C;
+  const drop = dropoutFlops(n);
+  const flops = (bias ? biasFlops(N, C).forward : 0) + drop.forward + residualFlops(n).forward;
+  return {
+    forward: one(flops, e * (3 * n + (bias ? C : 0)) + MASK_BYTES * n),
+    backwardInput: dropoutCost(n, e).backwardInput,
+    backwardWeight: [],
+  };
 }
 
 /** RoPE on [B,T,NH,D]: reads and writes each element (the cos/sin tables stay in cache). */
@@ -116,10 +154,10 @@ export function crossEntropyCost(N: number, V: number, e: number): KernelCost {
   return { forward: one(f.forward, 2 * e * N * V), backwardInput: one(f.backwardInput, 2 * e * N * V), backwardWeight: [] };
 }
 
-/** Embedding lookup of N rows of C: a gather (read + write); its gradient a scatter-add (read dout, read and write rows). */
-export function embeddingCost(N: number, C: number, e: number): KernelCost {
+/** Embedding lookup of N rows of C: a gather (read + write); its gradient a scatter-add (read dout, read and write rows at width g). */
+export function embeddingCost(N: number, C: number, e: number, g = e): KernelCost {
   const f = embeddingFlops(N, C);
-  return { forward: one(f.forward, 2 * e * N * C + 4 * N), backwardInput: [], backwardWeight: one(f.backwardWeight, 3 * e * N * C + 4 * N) };
+  return { forward: one(f.forward, 2 * e * N * C + 4 * N), backwardInput: [], backwardWeight: one(f.backwardWeight, e * N * C + 2 * g * N * C + 4 * N) };
 }
 
 /**
@@ -184,9 +222,23 @@ export function flashAttentionCost(B: number, T: number, H: number, G: number, D
   };
 }
 
-/** AdamW on `size` parameters: memory-bound, fp32 state (ADAMW_BYTES_PER_PARAM). */
-export function adamwLaunch(size: number, flopsPerParam: number): Launch {
-  return { flops: flopsPerParam * size, bytes: ADAMW_BYTES_PER_PARAM * size };
+/**
+ * The optimizer step on `size` parameters as parasim's update runs it, every pass memory-bound:
+ * the squared gradient norm (reads the gradients, at width g), the clip and loss-scale factor
+ * (reads and writes them), AdamW (`adamwFlops` per parameter; fp32 weights or master weights and
+ * moments read and written, the gradient read), in 16-bit precision the rounded copy of the master
+ * weights (reads fp32, writes `copyBytes`; 0: no master weights), and the zeroing of the gradients
+ * for the next step's accumulation.
+ */
+export function optimizerLaunches(size: number, adamwFlops: number, g: number, copyBytes: number): Launch[] {
+  const launches: Launch[] = [
+    { flops: 2 * size, bytes: g * size },
+    { flops: size, bytes: 2 * g * size },
+    { flops: adamwFlops * size, bytes: (ADAMW_STATE_BYTES + g) * size },
+  ];
+  if (copyBytes > 0) launches.push({ flops: 0, bytes: (4 + copyBytes) * size });
+  launches.push({ flops: 0, bytes: g * size });
+  return launches;
 }
 
 /** The FLOPs of a cost's launches per pass. */

@@ -54,6 +54,8 @@ export const ELEMENTWISE_FLOPS = {
   residual: 1,
   /** Embedding backward per element (scatter-add); the forward gather is a copy, 0 FLOPs. */
   embeddingBackward: 1,
+  /** Dropout forward per element: compare a random number with p, scale the kept value by 1/(1 − p); backward: mask and scale the gradient. */
+  dropout: 2,
 } as const;
 
 const E = ELEMENTWISE_FLOPS;
@@ -173,6 +175,11 @@ export function swigluFlops(N: number, F: number): KernelFlops {
 
 export function crossEntropyFlops(N: number, V: number): KernelFlops {
   return { forward: E.crossEntropyForward * N * V, backwardInput: E.crossEntropyBackward * N * V, backwardWeight: 0 };
+}
+
+/** Dropout over n elements (shapes mode only: no real-mode kernel, src/kernels/cost.ts). */
+export function dropoutFlops(n: number): KernelFlops {
+  return { forward: E.dropout * n, backwardInput: E.dropout * n, backwardWeight: 0 };
 }
 
 export function residualFlops(n: number): KernelFlops {

@@ -8,12 +8,13 @@
  * Legend: N = B·T rows; rows = N/tp under sequence parallelism, else N; C hidden; Hl, Gl query
  * and kv heads per rank; D head size; Fl = F/tp; Vl = V/tp (tp = 1: the full sizes).
  *
- * What sequence parallelism shrinks: the residual stream (hidden states, res1), the norms' rstd
- * and the head's final-norm rstd, from N to N/tp rows. What it does not: the norm outputs that
- * feed column-parallel layers (ln1, ln2, lnf) are kept as the gathered [N,C] buffers the weight
- * gradients need (Megatron instead re-gathers them in backward, trading an extra all-gather per
- * layer for memory; parasim keeps the documented volume). Head-sharded buffers (q, k, v, att,
- * attOut, gate, up, act, logits, probs) are 1/tp with or without sequence parallelism.
+ * What sequence parallelism shrinks: the residual stream (hidden states, res1), the norms'
+ * outputs (ln1, ln2, lnf) and statistics, from N to N/tp rows. The column-parallel layers read a
+ * norm output whole: it is all-gathered into the model's workspace when they do, in forward and
+ * again for their weight gradients (Megatron-LM's sequence parallelism, whose activation memory
+ * sbh(34/t + 5as/(ht)) per layer keeps only the shards; Korthikanti et al. 2022). Head-sharded
+ * buffers (q, k, v, att, attOut, gate, up, act, logits, probs) are 1/tp with or without sequence
+ * parallelism.
  */
 import { metaFloats } from "../kernels/meta.js";
 import { sparseProbabilities } from "../kernels/sparse-attention.js";
@@ -55,7 +56,7 @@ export function layerActivations(
   const flash = attention === "flash";
   const gpt = family === "gpt";
   return {
-    ln1: f(N * C),
+    ln1: f(rows * C),
     mean1: stat(gpt ? rows : 0),
     rstd1: stat(rows),
     q: f(N * Hl * D),
@@ -65,7 +66,7 @@ export function layerActivations(
     lse: stat(flash ? B * Hl * T : 0),
     attOut: f(N * Hl * D),
     res1: f(rows * C),
-    ln2: f(N * C),
+    ln2: f(rows * C),
     mean2: stat(gpt ? rows : 0),
     rstd2: stat(rows),
     gate: f(gpt ? 0 : N * Fl),
@@ -94,7 +95,7 @@ export function recomputedBuffers(
 
 /** Saved tensors of one transformer layer. */
 export interface LayerActivations {
-  ln1: Floats; // [N,C] input_layernorm output (gathered)
+  ln1: Floats; // [rows,C] input_layernorm output (this rank's rows under SP; gathered when read, see gatheredNormOutput)
   mean1: Floats; // [rows] LayerNorm's row means (gpt; empty for llama)
   rstd1: Floats; // [rows]
   q: Floats; // [N,Hl·D] after rope (rotated in place)
@@ -104,7 +105,7 @@ export interface LayerActivations {
   lse: Floats; // [B,Hl,T] log-sum-exp of each row's scaled scores (flash attention; empty with naive)
   attOut: Floats; // [N,Hl·D] attention output, input of o_proj
   res1: Floats; // [rows,C] residual stream after attention
-  ln2: Floats; // [N,C] post_attention_layernorm output (gathered)
+  ln2: Floats; // [rows,C] post_attention_layernorm output (as ln1)
   mean2: Floats; // [rows] (gpt; empty for llama)
   rstd2: Floats; // [rows]
   gate: Floats; // [N,Fl] (llama; empty for gpt)
@@ -113,7 +114,7 @@ export interface LayerActivations {
 }
 
 export interface HeadActivations {
-  lnf: Floats; // [N,C] final norm output (gathered)
+  lnf: Floats; // [rows,C] final norm output (as ln1)
   meanf: Floats; // [rows] (gpt; empty for llama)
   rstdf: Floats; // [rows]
   logits: Floats; // [N,Vl]
@@ -207,7 +208,7 @@ export class Activations {
     });
     // The cross-entropy runs in float32 on the 16-bit logits (Megatron-LM upcasts them): its probabilities and losses are float32.
     const meanf = stat(family === "gpt" ? rows : 0);
-    this.head = part.hasHead ? { lnf: f(N * C), meanf, rstdf: stat(rows), logits: f(N * Vl), probs: stat(N * Vl), losses: stat(N) } : null;
+    this.head = part.hasHead ? { lnf: f(rows * C), meanf, rstdf: stat(rows), logits: f(N * Vl), probs: stat(N * Vl), losses: stat(N) } : null;
     this.bytes = alloc.bytes() + this.tokens.byteLength + this.targets.byteLength;
   }
 

@@ -85,9 +85,10 @@ export function validateModelConfig(config: ModelConfig): void {
 
 /**
  * The model section of a scenario as a ModelConfig: without `initStd`, which only seeds the
- * initialisation, and `attention` and `attentionPattern`, which pick a kernel and change no weight.
+ * initialisation, `attention` and `attentionPattern`, which pick a kernel and change no weight,
+ * and `dropout`, which changes no weight either.
  */
-export function modelConfigOf(scenario: { model: ModelConfig & { initStd: number; attention?: string; attentionPattern?: unknown } }): ModelConfig {
-  const { initStd: _seed, attention: _kernel, attentionPattern: _pattern, ...config } = scenario.model;
+export function modelConfigOf(scenario: { model: ModelConfig & { initStd: number; attention?: string; attentionPattern?: unknown; dropout?: number } }): ModelConfig {
+  const { initStd: _seed, attention: _kernel, attentionPattern: _pattern, dropout: _dropout, ...config } = scenario.model;
   return config;
 }

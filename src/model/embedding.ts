@@ -34,10 +34,14 @@ export function embeddingForward(ctx: LayerContext, w: EmbeddingWeights, acts: A
   const hidden = acts.hidden[0];
   hidden.set(ctx.exit.forward(tp, ws.full, TP_EMBED));
   if (w.positions) ops.positionEmbeddingForward(hidden, w.positions, firstRow(ctx), rows, T, C);
+  // Megatron-LM's embedding dropout, on this rank's rows (after the scatter under SP).
+  if (ctx.dropout) ops.dropoutForward(rows * C);
 }
 
 /** The embedding output's gradient on every row (gathered under SP); its input gradient is none. */
 export function embeddingBackwardInput(ctx: LayerContext, dHidden: Floats, gi: WeightGradInputs): void {
+  ctx.charge.begin("embed");
+  if (ctx.dropout) ctx.ops.dropoutBackward(ctx.dims.rows * ctx.dims.C);
   rowChunk(gi.dEmbed, ctx.tp, ctx.sp).set(dHidden);
   ctx.exit.backward(ctx.tp, gi.dEmbed, TP_EMBED);
 }

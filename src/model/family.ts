@@ -70,19 +70,19 @@ export function biasGrad(ctx: LayerContext, dbias: Floats | undefined, dout: Flo
   if (dbias) ctx.ops.biasBackward(dbias, dout, N, O);
 }
 
-/** ws.full [N,C] = this rank's partial sums of the MLP output, from a.ln2 [N,C]. */
-export function mlpForward(ctx: LayerContext, w: LayerWeights, a: LayerActivations): void {
+/** ws.full [N,C] = this rank's partial sums of the MLP output, from the gathered norm output ln2 [N,C]. */
+export function mlpForward(ctx: LayerContext, w: LayerWeights, a: LayerActivations, ln2: Floats): void {
   const { ops, ws } = ctx;
   const { N, C, Fl } = ctx.dims;
   if (ctx.family === "gpt") {
-    ops.linearForward(a.up, a.ln2, w["mlp.fc_in.weight"], N, C, Fl);
+    ops.linearForward(a.up, ln2, w["mlp.fc_in.weight"], N, C, Fl);
     addBias(ctx, a.up, w["mlp.fc_in.bias"], N, Fl);
     ops.geluForward(a.act, a.up, N, Fl);
     ops.linearForward(ws.full, a.act, w["mlp.fc_out.weight"], N, Fl, C);
     return;
   }
-  ops.linearForward(a.gate, a.ln2, w["mlp.gate_proj.weight"], N, C, Fl);
-  ops.linearForward(a.up, a.ln2, w["mlp.up_proj.weight"], N, C, Fl);
+  ops.linearForward(a.gate, ln2, w["mlp.gate_proj.weight"], N, C, Fl);
+  ops.linearForward(a.up, ln2, w["mlp.up_proj.weight"], N, C, Fl);
   ops.swigluForward(a.act, a.gate, a.up, N, Fl);
   ops.linearForward(ws.full, a.act, w["mlp.down_proj.weight"], N, Fl, C);
 }
@@ -107,19 +107,19 @@ export function mlpBackwardInput(ctx: LayerContext, w: LayerWeights, a: LayerAct
   ops.linearBackwardInput(ws.full, gi.dup, w["mlp.up_proj.weight"], N, C, Fl);
 }
 
-/** g += the MLP's weight (and bias) gradients. */
-export function mlpBackwardWeight(ctx: LayerContext, g: LayerWeights, a: LayerActivations, gi: LayerWeightGradInputs): void {
+/** g += the MLP's weight (and bias) gradients; ln2 [N,C] is the gathered norm output. */
+export function mlpBackwardWeight(ctx: LayerContext, g: LayerWeights, a: LayerActivations, gi: LayerWeightGradInputs, ln2: Floats): void {
   const { ops, tp, sp } = ctx;
   const { N, rows, C, Fl } = ctx.dims;
   if (ctx.family === "gpt") {
     ops.linearBackwardWeight(g["mlp.fc_out.weight"], gi.dDown, a.act, N, Fl, C);
     // fc_out's bias was added after the exit, on this rank's rows.
     biasGrad(ctx, g["mlp.fc_out.bias"], rowChunk(gi.dDown, tp, sp), rows, C);
-    ops.linearBackwardWeight(g["mlp.fc_in.weight"], gi.dup, a.ln2, N, C, Fl);
+    ops.linearBackwardWeight(g["mlp.fc_in.weight"], gi.dup, ln2, N, C, Fl);
     biasGrad(ctx, g["mlp.fc_in.bias"], gi.dup, N, Fl);
     return;
   }
   ops.linearBackwardWeight(g["mlp.down_proj.weight"], gi.dDown, a.act, N, Fl, C);
-  ops.linearBackwardWeight(g["mlp.gate_proj.weight"], gi.dgate, a.ln2, N, C, Fl);
-  ops.linearBackwardWeight(g["mlp.up_proj.weight"], gi.dup, a.ln2, N, C, Fl);
+  ops.linearBackwardWeight(g["mlp.gate_proj.weight"], gi.dgate, ln2, N, C, Fl);
+  ops.linearBackwardWeight(g["mlp.up_proj.weight"], gi.dup, ln2, N, C, Fl);
 }

@@ -12,10 +12,10 @@
  * all-gather); the caller begins and flushes the `head` unit.
  */
 import type { Floats } from "../kernels/types.js";
-import { rowChunk, TP_HEAD, TP_LOSS } from "../parallel/tensor.js";
+import { TP_HEAD, TP_LOSS } from "../parallel/tensor.js";
 import type { HeadActivations, WeightGradInputs } from "./activations.js";
 import { normBackwardInput, normBackwardWeight, normForward, type NormWeights } from "./family.js";
-import type { LayerContext } from "./layer.js";
+import { gatheredNormOutput, type LayerContext } from "./layer.js";
 
 /** model.norm.weight [C] (and model.norm.bias for gpt) and this rank's lm_head.weight rows [Vl,C]. */
 export interface HeadWeights {
@@ -40,9 +40,8 @@ export function headForward(
 ): number {
   const { tp, config, ops } = ctx;
   const { N, rows, C, Vl } = ctx.dims;
-  normForward(ctx, rowChunk(h.lnf, tp, ctx.sp), { mean: h.meanf, rstd: h.rstdf }, x, w.norm, rows);
-  ctx.enter.forward(tp, h.lnf, TP_HEAD);
-  ops.linearForward(h.logits, h.lnf, w.lmHead, N, C, Vl);
+  normForward(ctx, h.lnf, { mean: h.meanf, rstd: h.rstdf }, x, w.norm, rows);
+  ops.linearForward(h.logits, gatheredNormOutput(ctx, h.lnf, TP_HEAD), w.lmHead, N, C, Vl);
   const mine = stats.subarray(tp.index * 3 * N, (tp.index + 1) * 3 * N);
   ops.crossEntropyStats(mine, h.logits, targets, N, config.vocabSize, tp.index * Vl, Vl);
   tp.allGather(stats, TP_LOSS);
@@ -75,9 +74,9 @@ export function headBackwardInput(
   normBackwardInput(ctx, dX, gi.dlnf, x, w.norm, { mean: h.meanf, rstd: h.rstdf }, rows);
 }
 
-/** g += ∂L/∂w for the final norm (partial under SP) and the lm_head shard. No communication. */
+/** g += ∂L/∂w for the final norm (partial under SP) and the lm_head shard; under SP the final norm's output is all-gathered again first. */
 export function headBackwardWeight(ctx: LayerContext, w: HeadWeights, g: HeadWeights, h: HeadActivations, x: Floats, gi: HeadGradInputs): void {
   const { N, rows, C, Vl } = ctx.dims;
-  ctx.ops.linearBackwardWeight(g.lmHead, gi.dlogits, h.lnf, N, C, Vl);
+  ctx.ops.linearBackwardWeight(g.lmHead, gi.dlogits, gatheredNormOutput(ctx, h.lnf, TP_HEAD), N, C, Vl);
   normBackwardWeight(ctx, g.norm, gi.dlnf, x, w.norm, { mean: h.meanf, rstd: h.rstdf }, rows);
 }

@@ -19,7 +19,9 @@ import type { SparsePattern } from "../kernels/sparse-pattern.js";
 import {
   attentionCost,
   biasCost,
+  biasDropoutAddCost,
   crossEntropyCost,
+  dropoutCost,
   embeddingCost,
   flashAttentionCost,
   geluCost,
@@ -42,6 +44,7 @@ import { swigluBackward, swigluForward } from "../kernels/swiglu.js";
 import { DTYPE_BYTES, storeAs, type Dtype } from "../kernels/round.js";
 import type { Floats } from "../kernels/types.js";
 import type { Charger } from "./charger.js";
+import { invariant } from "../errors.js";
 import {
   vocabCrossEntropyBackward,
   vocabCrossEntropyFinish,
@@ -74,6 +77,8 @@ const FP32_STORE: StoreDtypes = { activations: "fp32", grads: "fp32" };
 export class KernelCalls {
   /** Bytes per element of activations and weights, for the kernels' memory traffic. */
   private readonly e: number;
+  /** Bytes per element of the weight gradients the backward accumulates into. */
+  private readonly g: number;
   constructor(
     private readonly charge: Charger,
     /** False: charge only (shapes-only runs and FLOP counting). */
@@ -81,6 +86,7 @@ export class KernelCalls {
     private readonly store: StoreDtypes = FP32_STORE,
   ) {
     this.e = DTYPE_BYTES[store.activations];
+    this.g = DTYPE_BYTES[store.grads];
   }
 
   /** Stores kernel outputs that are activations or activation gradients. */
@@ -104,7 +110,7 @@ export class KernelCalls {
   }
 
   linearBackwardWeight(dweight: Floats, dout: Floats, inp: Floats, N: number, K: number, O: number): void {
-    this.charge.add(linearCost(N, K, O, this.e).backwardWeight);
+    this.charge.add(linearCost(N, K, O, this.e, this.g).backwardWeight);
     if (this.computes) { linearBackwardWeight(dweight, dout, inp, N, K, O); this.grad(dweight); }
   }
 
@@ -115,7 +121,7 @@ export class KernelCalls {
 
   /** Either gradient may be null; each one computed is charged. */
   rmsnormBackward(dinp: Floats | null, dweight: Floats | null, dout: Floats, inp: Floats, weight: Floats, rstd: Floats, N: number, C: number): void {
-    const cost = rmsnormCost(N, C, this.e);
+    const cost = rmsnormCost(N, C, this.e, this.g);
     if (dinp) this.charge.add(cost.backwardInput);
     if (dweight) this.charge.add(cost.backwardWeight);
     if (this.computes) { rmsnormBackward(dinp, dweight, dout, inp, weight, rstd, N, C); this.act(dinp); this.grad(dweight); }
@@ -140,7 +146,7 @@ export class KernelCalls {
     dinp: Floats | null, dweight: Floats | null, dbias: Floats | null, dout: Floats, inp: Floats, weight: Floats, mean: Floats, rstd: Floats,
     N: number, C: number,
   ): void {
-    const cost = layernormCost(N, C, this.e);
+    const cost = layernormCost(N, C, this.e, this.g);
     if (dinp) this.charge.add(cost.backwardInput);
     if (dweight) this.charge.add(cost.backwardWeight);
     if (this.computes) { layernormBackward(dinp, dweight, dbias, dout, inp, weight, mean, rstd, N, C); this.act(dinp); this.grad(dweight); this.grad(dbias); }
@@ -159,7 +165,7 @@ export class KernelCalls {
   }
 
   biasBackward(dbias: Floats, dout: Floats, N: number, O: number): void {
-    this.charge.add(biasCost(N, O, this.e).backwardWeight);
+    this.charge.add(biasCost(N, O, this.e, this.g).backwardWeight);
     if (this.computes) { biasBackward(dbias, dout, N, O); this.grad(dbias); }
   }
 
@@ -170,7 +176,7 @@ export class KernelCalls {
   }
 
   positionEmbeddingBackward(dtable: Floats, dout: Floats, firstRow: number, rows: number, T: number, C: number): void {
-    this.charge.add(biasCost(rows, C, this.e).backwardWeight);
+    this.charge.add(biasCost(rows, C, this.e, this.g).backwardWeight);
     if (this.computes) { positionEmbeddingBackward(dtable, dout, firstRow, rows, T, C); this.grad(dtable); }
   }
 
@@ -188,6 +194,30 @@ export class KernelCalls {
   residualForward(out: Floats, a: Floats, b: Floats, n: number): void {
     this.charge.add(residualCost(n, this.e).forward);
     if (this.computes) { residualForward(out, a, b, n); this.act(out); }
+  }
+
+  /**
+   * Dropout over n elements (the attention probabilities, the embedding output). Charged only:
+   * parasim's real kernels compute no dropout, so a model that computes never calls it (the
+   * scenario refuses model.dropout in real mode).
+   */
+  dropoutForward(n: number): void {
+    this.chargeOnly(dropoutCost(n, this.e).forward);
+  }
+
+  /** The gradient through a dropout over n elements (also the branch's gradient of a bias-dropout-add). */
+  dropoutBackward(n: number): void {
+    this.chargeOnly(dropoutCost(n, this.e).backwardInput);
+  }
+
+  /** out[N,C] = residual + dropout(x + bias) in one kernel (biasDropoutAddCost); charged only, as dropoutForward. */
+  biasDropoutAdd(N: number, C: number, bias: boolean): void {
+    this.chargeOnly(biasDropoutAddCost(N, C, bias, this.e).forward);
+  }
+
+  private chargeOnly(launches: Parameters<Charger["add"]>[0]): void {
+    invariant(!this.computes, "dropout has no real-mode kernel: only shapes mode charges it");
+    this.charge.add(launches);
   }
 
   ropeForward(out: Floats, inp: Floats, tables: RopeTables, B: number, T: number, NH: number, D: number): void {
@@ -265,7 +295,7 @@ export class KernelCalls {
 
   /** The embedding's weight gradient (a scatter-add), charged over all N rows as the forward is. */
   embeddingBackward(dtable: Floats, dout: Floats, tokens: Int32Array, N: number, C: number, vStart: number, Vl: number): void {
-    this.charge.add(embeddingCost(N, C, this.e).backwardWeight);
+    this.charge.add(embeddingCost(N, C, this.e, this.g).backwardWeight);
     if (this.computes) { vocabEmbeddingBackward(dtable, dout, tokens, N, C, vStart, Vl); this.grad(dtable); }
   }
 

@@ -61,8 +61,11 @@ export interface LayerContext {
   exit: Conjugate;
   /** RoPE tables (llama); null for gpt, whose positions are learned and added to the embedding. */
   rope: RopeTables | null;
-  /** Scratch: full [N,C] (partial sums), dact [N,Fl], dattOut and dq [N,Hl·D], dk [N,Gl·D]. */
-  ws: Record<"full" | "dact" | "dattOut" | "dq" | "dk", Floats>;
+  /**
+   * Scratch: full [N,C] (partial sums), dact [N,Fl], dattOut and dq [N,Hl·D], dk [N,Gl·D], and
+   * under SP ln [N,C], where a norm output is gathered for the column-parallel layers that read it.
+   */
+  ws: Record<"full" | "dact" | "dattOut" | "dq" | "dk" | "ln", Floats>;
   charge: Charger;
   /** The kernels, each charging its cost on `charge`. */
   ops: KernelCalls;
@@ -72,6 +75,11 @@ export interface LayerContext {
   flash: boolean;
   /** A block-sparse pattern for the naive kernel (Child et al. 2019); null: plain causal. */
   pattern: SparsePattern | null;
+  /**
+   * Megatron-LM's dropouts are charged (model.dropout > 0; shapes mode only): on the naive
+   * kernel's probabilities, and in a fused bias-dropout-add on each branch before its residual add.
+   */
+  dropout: boolean;
 }
 
 /** The naive kernel's forward (sparse when the model has a pattern): out and the probabilities. */
@@ -80,20 +88,54 @@ function attentionProbabilities(ctx: LayerContext, out: Floats, a: LayerActivati
   const { D, Hl, Gl } = ctx.dims;
   if (pattern) ops.sparseAttentionForward(out, a.att, a.q, a.k, a.v, B, T, Hl, Gl, D, pattern);
   else ops.attentionForward(out, a.att, a.q, a.k, a.v, B, T, Hl, Gl, D);
+  // Megatron-LM drops probabilities between the softmax and the product with V (its CoreAttention).
+  if (ctx.dropout) ops.dropoutForward(a.att.length);
+}
+
+/**
+ * stream = residual + branch (+ bias): the residual add that closes a branch. With dropout it is
+ * Megatron-LM's fused bias-dropout-add, one kernel.
+ */
+function closeBranch(ctx: LayerContext, stream: Floats, residual: Floats, branch: Floats, bias: Floats | undefined): void {
+  const { rows, C } = ctx.dims;
+  if (ctx.dropout) {
+    ctx.ops.biasDropoutAdd(rows, C, bias !== undefined);
+    return;
+  }
+  addBias(ctx, branch, bias, rows, C);
+  ctx.ops.residualForward(stream, residual, branch, rows * C);
+}
+
+/** The branch's output gradient (this rank's rows of `full`) from the stream's: through the dropout when there is one. */
+function openBranch(ctx: LayerContext, full: Floats, dStream: Floats): void {
+  if (ctx.dropout) ctx.ops.dropoutBackward(ctx.dims.rows * ctx.dims.C);
+  rowChunk(full, ctx.tp, ctx.sp).set(dStream);
+}
+
+/**
+ * A norm output `saved` [rows,C] as the column-parallel layers read it, [N,C]: `saved` itself
+ * without SP (every rank holds every row); under SP its rows all-gathered into ws.ln. Megatron-LM's
+ * sequence parallelism keeps only the shard and gathers it again for the weight gradients, so the
+ * weight-gradient passes call this a second time: an all-gather per norm output in backward.
+ */
+export function gatheredNormOutput(ctx: LayerContext, saved: Floats, kind: string): Floats {
+  if (!ctx.sp) return saved;
+  rowChunk(ctx.ws.ln, ctx.tp, true).set(saved);
+  return ctx.enter.forward(ctx.tp, ctx.ws.ln, kind);
 }
 
 /** y[rows] = layer(x[rows]); saves what the backward needs in a. */
 export function layerForward(ctx: LayerContext, w: LayerWeights, a: LayerActivations, x: Floats, y: Floats, label: string): void {
-  const { B, T, tp, sp, enter, exit, charge, ws, ops } = ctx;
+  const { B, T, tp, exit, charge, ws, ops } = ctx;
   const { N, rows, C, D, Hl, Gl } = ctx.dims;
   charge.begin(`${label}:attn`);
-  normForward(ctx, rowChunk(a.ln1, tp, sp), { mean: a.mean1, rstd: a.rstd1 }, x, norm1(w), rows);
-  enter.forward(tp, a.ln1, TP_ACT);
-  ops.linearForward(a.q, a.ln1, w["self_attn.q_proj.weight"], N, C, Hl * D);
+  normForward(ctx, a.ln1, { mean: a.mean1, rstd: a.rstd1 }, x, norm1(w), rows);
+  const ln1 = gatheredNormOutput(ctx, a.ln1, TP_ACT);
+  ops.linearForward(a.q, ln1, w["self_attn.q_proj.weight"], N, C, Hl * D);
   addBias(ctx, a.q, w["self_attn.q_proj.bias"], N, Hl * D);
-  ops.linearForward(a.k, a.ln1, w["self_attn.k_proj.weight"], N, C, Gl * D);
+  ops.linearForward(a.k, ln1, w["self_attn.k_proj.weight"], N, C, Gl * D);
   addBias(ctx, a.k, w["self_attn.k_proj.bias"], N, Gl * D);
-  ops.linearForward(a.v, a.ln1, w["self_attn.v_proj.weight"], N, C, Gl * D);
+  ops.linearForward(a.v, ln1, w["self_attn.v_proj.weight"], N, C, Gl * D);
   addBias(ctx, a.v, w["self_attn.v_proj.bias"], N, Gl * D);
   if (ctx.rope) {
     ops.ropeForward(a.q, a.q, ctx.rope, B, T, Hl, D);
@@ -104,14 +146,11 @@ export function layerForward(ctx: LayerContext, w: LayerWeights, a: LayerActivat
   ops.linearForward(ws.full, a.attOut, w["self_attn.o_proj.weight"], N, Hl * D, C);
   const attn = exit.forward(tp, ws.full, TP_ACT);
   charge.begin(`${label}:mlp`);
-  addBias(ctx, attn, w["self_attn.o_proj.bias"], rows, C);
-  ops.residualForward(a.res1, x, attn, rows * C);
-  normForward(ctx, rowChunk(a.ln2, tp, sp), { mean: a.mean2, rstd: a.rstd2 }, a.res1, norm2(w), rows);
-  enter.forward(tp, a.ln2, TP_ACT);
-  mlpForward(ctx, w, a);
+  closeBranch(ctx, a.res1, x, attn, w["self_attn.o_proj.bias"]);
+  normForward(ctx, a.ln2, { mean: a.mean2, rstd: a.rstd2 }, a.res1, norm2(w), rows);
+  mlpForward(ctx, w, a, gatheredNormOutput(ctx, a.ln2, TP_ACT));
   const mlp = exit.forward(tp, ws.full, TP_ACT);
-  addBias(ctx, mlp, w["mlp.fc_out.bias"], rows, C);
-  ops.residualForward(y, a.res1, mlp, rows * C);
+  closeBranch(ctx, y, a.res1, mlp, w["mlp.fc_out.bias"]);
   charge.flush();
 }
 
@@ -129,11 +168,11 @@ export function layerBackwardInput(
   gi: LayerWeightGradInputs,
   label: string,
 ): void {
-  const { tp, sp, enter, exit, charge, ws } = ctx;
+  const { tp, enter, exit, charge, ws } = ctx;
   const { rows } = ctx.dims;
   charge.begin(`${label}:mlp`);
   // MLP branch: the gradient of the down_proj output is dY on every row (gathered under SP).
-  rowChunk(gi.dDown, tp, sp).set(dY);
+  openBranch(ctx, gi.dDown, dY);
   exit.backward(tp, gi.dDown, TP_ACT);
   mlpBackwardInput(ctx, w, a, gi);
   gi.dln2.set(enter.backward(tp, ws.full, TP_ACT));
@@ -153,9 +192,9 @@ export function layerBackwardInput(
 
 /** The attention branch of layerBackwardInput: from the gradient of res1 to gi.dln1. */
 function attentionBackwardInput(ctx: LayerContext, w: LayerWeights, a: LayerActivations, dRes1: Floats, gi: LayerWeightGradInputs): void {
-  const { B, T, tp, sp, enter, exit, ws, ops } = ctx;
+  const { B, T, tp, enter, exit, ws, ops } = ctx;
   const { N, C, D, Hl, Gl } = ctx.dims;
-  rowChunk(gi.dRes1, tp, sp).set(dRes1);
+  openBranch(ctx, gi.dRes1, dRes1);
   exit.backward(tp, gi.dRes1, TP_ACT);
   ws.dattOut.fill(0);
   ops.linearBackwardInput(ws.dattOut, gi.dRes1, w["self_attn.o_proj.weight"], N, Hl * D, C);
@@ -165,8 +204,12 @@ function attentionBackwardInput(ctx: LayerContext, w: LayerWeights, a: LayerActi
   dk.fill(0);
   gi.dv.fill(0);
   if (ctx.flash) ops.flashAttentionBackward(dq, dk, gi.dv, ws.dattOut, a.attOut, a.lse, a.q, a.k, a.v, B, T, Hl, Gl, D);
-  else if (ctx.pattern) ops.sparseAttentionBackward(dq, dk, gi.dv, ws.dattOut, a.att, a.q, a.k, a.v, B, T, Hl, Gl, D, ctx.pattern);
-  else ops.attentionBackward(dq, dk, gi.dv, ws.dattOut, a.att, a.q, a.k, a.v, B, T, Hl, Gl, D);
+  else {
+    // The gradient reaches the probabilities through their dropout (flash attention's is inside its kernel).
+    if (ctx.dropout) ops.dropoutBackward(a.att.length);
+    if (ctx.pattern) ops.sparseAttentionBackward(dq, dk, gi.dv, ws.dattOut, a.att, a.q, a.k, a.v, B, T, Hl, Gl, D, ctx.pattern);
+    else ops.attentionBackward(dq, dk, gi.dv, ws.dattOut, a.att, a.q, a.k, a.v, B, T, Hl, Gl, D);
+  }
   if (ctx.rope) {
     gi.dqr.fill(0);
     gi.dkr.fill(0);
@@ -180,7 +223,10 @@ function attentionBackwardInput(ctx: LayerContext, w: LayerWeights, a: LayerActi
   gi.dln1.set(enter.backward(tp, ws.full, TP_ACT));
 }
 
-/** Weight gradients: g += ∂L/∂w (local shards; norm gradients partial under SP). No communication. */
+/**
+ * Weight gradients: g += ∂L/∂w (local shards; norm gradients partial under SP). Communication:
+ * under SP only, the two norm outputs' all-gathers again (below).
+ */
 export function layerBackwardWeight(
   ctx: LayerContext,
   w: LayerWeights,
@@ -191,16 +237,18 @@ export function layerBackwardWeight(
 ): void {
   const { ops, tp, sp } = ctx;
   const { N, rows, C, D, Hl, Gl } = ctx.dims;
-  mlpBackwardWeight(ctx, g, a, gi);
+  // Under SP each norm output is all-gathered again, just before the weight gradients that read it.
+  mlpBackwardWeight(ctx, g, a, gi, gatheredNormOutput(ctx, a.ln2, TP_ACT));
   normBackwardWeight(ctx, norm2(g), gi.dln2, a.res1, norm2(w), { mean: a.mean2, rstd: a.rstd2 }, rows);
   ops.linearBackwardWeight(g["self_attn.o_proj.weight"], gi.dRes1, a.attOut, N, Hl * D, C);
   // o_proj's bias was added after the exit, on this rank's rows.
   biasGrad(ctx, g["self_attn.o_proj.bias"], rowChunk(gi.dRes1, tp, sp), rows, C);
-  ops.linearBackwardWeight(g["self_attn.q_proj.weight"], gi.dqr, a.ln1, N, C, Hl * D);
+  const ln1 = gatheredNormOutput(ctx, a.ln1, TP_ACT);
+  ops.linearBackwardWeight(g["self_attn.q_proj.weight"], gi.dqr, ln1, N, C, Hl * D);
   biasGrad(ctx, g["self_attn.q_proj.bias"], gi.dqr, N, Hl * D);
-  ops.linearBackwardWeight(g["self_attn.k_proj.weight"], gi.dkr, a.ln1, N, C, Gl * D);
+  ops.linearBackwardWeight(g["self_attn.k_proj.weight"], gi.dkr, ln1, N, C, Gl * D);
   biasGrad(ctx, g["self_attn.k_proj.bias"], gi.dkr, N, Gl * D);
-  ops.linearBackwardWeight(g["self_attn.v_proj.weight"], gi.dv, a.ln1, N, C, Gl * D);
+  ops.linearBackwardWeight(g["self_attn.v_proj.weight"], gi.dv, ln1, N, C, Gl * D);
   biasGrad(ctx, g["self_attn.v_proj.bias"], gi.dv, N, Gl * D);
   normBackwardWeight(ctx, norm1(g), gi.dln1, x, norm1(w), { mean: a.mean1, rstd: a.rstd1 }, rows);
 }

@@ -69,6 +69,8 @@ export interface ModelOptions {
   attentionPattern?: SparsePattern;
   /** Mixed precision: the dtypes kernel outputs are stored in (src/train/precision.ts); default fp32. */
   store?: StoreDtypes;
+  /** Dropout probability (model.dropout): > 0 charges Megatron-LM's dropouts; meta arrays only (shapes mode). Default 0. */
+  dropout?: number;
 }
 
 const NO_HOOKS: ModelHooks = { compute() {}, gradsReady() {} };
@@ -81,7 +83,6 @@ function checkArguments(config: ModelConfig, layout: Layout, params: Floats, gra
   const lt = layout.tp ?? { size: 1, index: 0 };
   invariant(lt.size === tp.size && lt.index === tp.index, `layout is for tp rank ${lt.index} of ${lt.size}, the group says ${tp.index} of ${tp.size}`);
 }
-
 
 export class LlamaModel {
   readonly N: number;
@@ -146,8 +147,7 @@ export class LlamaModel {
     const stored = options.store && DTYPE_BYTES[options.store.activations];
     this.buffers = computes ? arrayMaker(params instanceof Float64Array ? Float64Array : Float32Array, stored) : metaMaker(stored);
     this.dims = modelDims(config, B, T, tp.size, sp);
-    this.paramViews = views(layout, params);
-    this.gradViews = views(layout, grads);
+    [this.paramViews, this.gradViews] = [views(layout, params), views(layout, grads)];
     [this.layerParams, this.layerGrads] = [layerViews(config, layout.part, this.paramViews), layerViews(config, layout.part, this.gradViews)];
     [this.headParams, this.embedParams] = [headViews(this.paramViews, config), { table: this.paramViews[EMBED_NAME], positions: this.paramViews[POSITION_NAME] }];
     [this.headGrads, this.embedGrads] = [headViews(this.gradViews, config), { table: this.gradViews[EMBED_NAME], positions: this.gradViews[POSITION_NAME] }];
@@ -160,9 +160,8 @@ export class LlamaModel {
     this.recomputedOutput = workspace.f(recompute === "full" ? rows * C : 0);
     this.acts = this.newActivations();
     this.immediateGradInputs = this.newWeightGradInputs();
-    this.dHiddenA = workspace.f(rows * C);
-    this.dHiddenB = workspace.f(rows * C);
-    const ws = { full: workspace.f(N * C), dact: workspace.f(N * Fl), dattOut: workspace.f(N * Hl * D), dq: workspace.f(N * Hl * D), dk: workspace.f(N * Gl * D) };
+    [this.dHiddenA, this.dHiddenB] = [workspace.f(rows * C), workspace.f(rows * C)];
+    const ws = { full: workspace.f(N * C), dact: workspace.f(N * Fl), dattOut: workspace.f(N * Hl * D), dq: workspace.f(N * Hl * D), dk: workspace.f(N * Gl * D), ln: workspace.f(sp ? N * C : 0) };
     this.lossStats = computes ? new Float64Array(3 * N * tp.size) : (metaFloats(3 * N * tp.size, Float64Array.BYTES_PER_ELEMENT) as Float64Array);
     this.workspaceByteCount = this.immediateGradInputs.bytes + workspace.bytes() + this.lossStats.byteLength;
     const charge = new Charger(() => this.hooks);
@@ -177,7 +176,9 @@ export class LlamaModel {
       recomputeAttention: recompute === "selective",
       flash: attention === "flash",
       pattern: options.attentionPattern?.kind === "strided" || options.attentionPattern?.kind === "fixed" ? options.attentionPattern : null,
+      dropout: (options.dropout ?? 0) > 0,
     };
+    invariant(!this.ctx.dropout || !computes, "dropout has no real-mode kernel: only a model on meta arrays (shapes mode) charges it");
   }
 
   newActivations(): Activations {

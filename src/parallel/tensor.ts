@@ -23,12 +23,15 @@
  * Ledger kinds (per micro-batch; E bytes per element of the model's dtype; N = B·T; h = C):
  *   tp-act    per layer: 2 all-reduces of N·h forward (after o_proj, after down_proj) and 2 in
  *             backward (input gradients of the copies before q/k/v and before gate/up); under SP
- *             each becomes a reduce-scatter + an all-gather of N·h (4 + 4 per layer).
+ *             each becomes a reduce-scatter + an all-gather of N·h (4 + 4 per layer), and the
+ *             weight-gradient pass all-gathers the two norm outputs again (N·h each; Megatron-LM
+ *             keeps only their sequence shards, src/model/layer.ts): 4 + 6 per layer.
  *   tp-embed  vocabulary-parallel embedding: each rank looks up the tokens of its vocab range,
  *             zeros elsewhere; forward 1 all-reduce of N·h, backward nothing (the output
  *             gradient is replicated). SP: forward reduce-scatter of N·h, backward all-gather of N·h.
  *   tp-head   the copy before lm_head: backward 1 all-reduce of N·h (the gradient of the final
- *             norm's output). SP: forward all-gather of N·h, backward reduce-scatter of N·h.
+ *             norm's output). SP: forward all-gather of N·h, backward reduce-scatter of N·h and
+ *             the final norm's output all-gathered again for the lm_head's weight gradient.
  *   tp-loss   vocabulary-parallel cross-entropy, logits never gathered: forward 1 all-gather of
  *             3·N·tp float64 values (each rank's chunk: its N row maxima, N sums of
  *             exp(logit − local max), N target logits or 0); then every rank has the global
@@ -249,13 +252,15 @@ export function tpTraffic(
     if (sp) c(TP_HEAD, "all-gather", Nh, "forward");
     c(TP_LOSS, "all-gather", 3 * B * T * tp, "forward", 8);
   }
-  // backward
+  // backward (under SP the head's weight gradient gathers the final norm's output again)
   if (part.hasHead) c(TP_HEAD, sp ? "reduce-scatter" : "all-reduce", Nh, "backward");
+  if (part.hasHead && sp) c(TP_HEAD, "all-gather", Nh, "backward");
   for (let l = 0; l < part.numLayers; l++) {
     for (let k = 0; k < 2; k++) {
       if (sp) c(TP_ACT, "all-gather", Nh, "backward");
       c(TP_ACT, sp ? "reduce-scatter" : "all-reduce", Nh, "backward");
     }
+    if (sp) for (let k = 0; k < 2; k++) c(TP_ACT, "all-gather", Nh, "backward");
   }
   if (part.hasEmbedding && sp) c(TP_EMBED, "all-gather", Nh, "backward");
   const norms = tpReplicatedElements(part, hidden, model);

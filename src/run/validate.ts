@@ -9,7 +9,14 @@
  * pipeline stages, as Megatron-LM splits them.
  *
  * The runs are fp16 (`training.precision: fp16`): the matmul peak and every element size follow
- * from it.
+ * from it. Dropout is Megatron-LM's default, 0.1 on the attention probabilities and on the hidden
+ * states (`--attention-dropout`, `--hidden-dropout`); the paper's activation memory, sbh(34 +
+ * 5as/h) per layer, counts its masks (Korthikanti et al. 2022, Table 2). Weight gradients
+ * accumulate in fp32 (`training.gradReduceFp32`, Megatron-LM's --accumulate-allreduce-grads-in-fp32):
+ * Megatron-LM of 2022 fused the accumulation into the weight-gradient GEMM by default
+ * (--no-gradient-accumulation-fusion turned it off), and until September 2022 that fusion wrote
+ * only into an fp32 buffer (its commit 07916bf, "Support gradient accumulation fusion in fp16",
+ * added the 16-bit one).
  */
 import { validateScenario } from "../scenario/load.js";
 import type { Scenario } from "../scenario/schema.js";
@@ -42,13 +49,16 @@ export const TABLE5: readonly PublishedCase[] = [
   { model: "1T", spec: { preset: "megatron-1t" }, numLayers: 128, gpus: 512, tp: 8, pp: 64, globalBatch: 512, microBatchSize: 1, interleave: 1, full: 94.42, selSp: 71.49 },
 ];
 
+/** Megatron-LM's default attention and hidden dropout, which the published runs used. */
+export const MEGATRON_DROPOUT = 0.1;
+
 /** The scenario of one published run: shapes mode, one step, a100-80gb, fp16. */
 export function publishedScenario(c: PublishedCase, variant: Variant): Scenario {
   const chunks = c.pp * c.interleave;
   return validateScenario({
     name: `${c.model} ${variant}`,
     mode: "shapes",
-    model: c.spec,
+    model: { ...c.spec, dropout: MEGATRON_DROPOUT },
     training: {
       steps: 1,
       globalBatch: c.globalBatch,
@@ -56,6 +66,7 @@ export function publishedScenario(c: PublishedCase, variant: Variant): Scenario 
       optimizer: { lr: 1e-4 },
       recompute: variant === "full" ? "full" : "selective",
       precision: "fp16",
+      gradReduceFp32: true,
     },
     parallel: {
       tp: c.tp,

@@ -64,6 +64,12 @@ export const modelSchema = z.strictObject({
       { error: rule("must be causal or { kind: strided | fixed, block: N, stride: N }") },
     )
     .default({ kind: "causal" }),
+  /**
+   * Dropout probability of Megatron-LM's GPT (its --attention-dropout and --hidden-dropout, 0.1 by
+   * default): on the attention probabilities, on each branch before its residual add, on the
+   * embedding output. Shapes mode only: it changes what the kernels cost, and real mode refuses it.
+   */
+  dropout: fraction().default(0),
 });
 
 export const optimizerSchema = z.strictObject({
@@ -188,6 +194,9 @@ export const scenarioSchema = z
       if (m.attention === "flash") fail(["model", "attentionPattern"], "sparse patterns run on the naive attention kernel: set model.attention: naive");
     }
     check(() => validateModelConfig(model));
+    if (m.dropout > 0 && s.mode === "real") {
+      fail(["model", "dropout"], "runs in mode: shapes only (real mode computes no dropout, so every layout can equal one device); use 0 or mode: shapes");
+    }
     // Tokens are bytes, so every byte value needs an embedding row (in shapes mode too: one rule for both).
     if (m.vocabSize < BYTE_VOCAB_SIZE) fail(["model", "vocabSize"], `must be at least ${BYTE_VOCAB_SIZE}, the byte tokenizer's vocabulary (got ${m.vocabSize})`);
     const t = s.training;

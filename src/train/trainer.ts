@@ -17,7 +17,7 @@ import { shardTpTensors } from "../parallel/tp-layout.js";
 import type { NamedTensor } from "../checkpoint/safetensors.js";
 import { loadTensors } from "../checkpoint/hf.js";
 import type { Scenario } from "../scenario/schema.js";
-import { adamwLaunch } from "../kernels/cost.js";
+import { optimizerLaunches } from "../kernels/cost.js";
 import type { Launch } from "../sim/roofline.js";
 import { ADAMW_FLOPS_PER_PARAM, AdamW, clipFactor, decayRanges, scaleInPlace, sumOfSquares } from "./optimizer.js";
 import { OptimizerShard, type Range } from "./shard.js";
@@ -169,9 +169,9 @@ export class Trainer {
     this.chunks = layouts.map((layout, k) => {
       const range = (buf: Float32Array) => buf.subarray(offsets[k], offsets[k] + layout.totalSize);
       const [params, grads] = [range(this.params), range(this.grads)];
-      const { attention, attentionPattern } = scenario.model;
+      const { attention, attentionPattern, dropout } = scenario.model;
       const store = { activations: this.format.compute, grads: this.format.grads };
-      const options = { sequenceParallel: tp?.sequenceParallel, recompute: scenario.training.recompute, attention, attentionPattern, store };
+      const options = { sequenceParallel: tp?.sequenceParallel, recompute: scenario.training.recompute, attention, attentionPattern, store, dropout };
       const model = new LlamaModel(this.config, layout, params, grads, this.microRows, seqLen, tp?.comm, options);
       return { part: parts[k], layout, offset: offsets[k], model };
     });
@@ -280,8 +280,9 @@ export class Trainer {
       shard.write(this.params, weights);
       if (this.master) for (const r of shard.ranges) storeAs(this.format.compute, this.params.subarray(r.offset, r.offset + r.size));
     }
-    const adamw = adamwLaunch(shard.size, ADAMW_FLOPS_PER_PARAM);
-    this.options.observer?.compute("optimizer", adamw.flops, [adamw]);
+    const { compute, grads } = this.format;
+    const launches = optimizerLaunches(shard.size, ADAMW_FLOPS_PER_PARAM, DTYPE_BYTES[grads], this.master ? DTYPE_BYTES[compute] : 0);
+    this.options.observer?.compute("optimizer", launches.reduce((f, l) => f + l.flops, 0), launches);
     return outcome;
   }
 

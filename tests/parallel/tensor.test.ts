@@ -38,19 +38,21 @@ describe("tensor parallelism in training runs", () => {
     [4, false],
     [2, true],
     [4, true],
-  ])("tp %i (sequence parallel: %s): 2 forward + 2 backward all-reduces of b·s·h per layer per micro-batch, plus the documented embedding and loss traffic", async (n, sequenceParallel) => {
+  ])("tp %i (sequence parallel: %s): 2 forward + 2 backward all-reduces of b·s·h per layer per micro-batch (SP: and 2 re-gathers), plus the documented embedding and loss traffic", async (n, sequenceParallel) => {
     const out = await run({ tp: n, sequenceParallel });
     const b = B_GLOBAL / M;
     const S = b * SEQ * HIDDEN * 4; // one b·s·h float32 activation
     const ring = (2 * (n - 1)) / n; // all-reduce bytes per rank, or reduce-scatter + all-gather
+    // SP keeps the norm outputs' shards and all-gathers them again for the weight gradients: (n−1)/n each
+    const regather = sequenceParallel ? (n - 1) / n : 0;
     const microBatches = STEPS * M;
     for (const d of out.result.devices) {
       const k = d.bytesByKind;
-      expect(k["tp-act"]).toBe(microBatches * LAYERS * 4 * ring * S);
+      expect(k["tp-act"]).toBe(microBatches * LAYERS * (4 * ring + 2 * regather) * S);
       // Embedding: one all-reduce of the vocab-parallel lookups (SP: reduce-scatter forward, all-gather backward).
       expect(k["tp-embed"]).toBe(microBatches * ring * S);
-      // Head: the final norm's input gradient (SP: all-gather forward, reduce-scatter backward).
-      expect(k["tp-head"]).toBe(microBatches * ring * S);
+      // Head: the final norm's input gradient (SP: all-gather forward, reduce-scatter backward, and its output gathered again).
+      expect(k["tp-head"]).toBe(microBatches * (ring + regather) * S);
       // Loss: an all-gather of 3 float64 statistics per token and rank; the logits never move.
       expect(k["tp-loss"]).toBe(microBatches * ((n - 1) / n) * 3 * b * SEQ * n * 8);
     }

@@ -190,7 +190,7 @@ describe("tensor-parallel model on one thread", () => {
     expect(calls.reduce((s, c) => s + c[1], 0)).toBeCloseTo(f.backwardInput + f.backwardWeight, 6);
   });
 
-  it("sequence parallelism shrinks activation bytes by the residual stream's share, exactly", () => {
+  it("sequence parallelism shrinks activation bytes by the residual stream's and the norm outputs' share, exactly", () => {
     const tp = 4;
     const l = buildLayout(config, undefined, { size: tp, index: 2 });
     const p = new Float32Array(l.totalSize);
@@ -198,15 +198,16 @@ describe("tensor-parallel model on one thread", () => {
     const sp = new LlamaModel(config, l, p, new Float32Array(l.totalSize), B, T, silent(tp, 2), { sequenceParallel: true });
     const C = config.hiddenSize, L = config.numLayers;
     const saved = N - N / tp; // rows no longer held
-    // hidden states (L+1), res1 (L) [rows,C]; rstd1, rstd2 (L each) and the head's rstdf [rows]
-    const expected = 4 * ((2 * L + 1) * saved * C + (2 * L + 1) * saved);
+    // [rows,C]: hidden states (L+1), res1 (L), and the norm outputs ln1, ln2 (L each) and the
+    // head's lnf, which SP keeps as shards (Megatron-LM); [rows]: rstd1, rstd2 (L each) and rstdf
+    const expected = 4 * ((4 * L + 2) * saved * C + (2 * L + 1) * saved);
     expect(plain.activationBytes() - sp.activationBytes()).toBe(expected);
     expect(sp.activationBytes()).toBeLessThan(plain.activationBytes());
     expect(() => new LlamaModel(config, l, p, p.slice(), 1, 3, silent(tp, 2), { sequenceParallel: true })).toThrow(/^parallel\.sequenceParallel: needs tp = 4 to divide/);
     expect(() => new LlamaModel(config, l, p, p.slice(), B, T, silent(tp, 1))).toThrow(InternalError);
   });
 
-  it("tpTraffic lists 2 + 2 tp-act all-reduces per layer, or their RS + AG under SP", () => {
+  it("tpTraffic lists 2 + 2 tp-act all-reduces per layer, or their RS + AG under SP and the backward's 2 re-gathers of the norm outputs", () => {
     const part = { firstLayer: 0, numLayers: 2, hasEmbedding: true, hasHead: true };
     const plain = tpTraffic(part, 32, 2, 4, 2, false, 4);
     const act = plain.filter((c) => c.kind === "tp-act");
@@ -214,7 +215,10 @@ describe("tensor-parallel model on one thread", () => {
     expect(act.every((c) => c.op === "all-reduce" && c.length === N * 32)).toBe(true);
     expect(act.filter((c) => c.phase === "forward").length).toBe(4);
     const sp = tpTraffic(part, 32, 2, 4, 2, true, 4).filter((c) => c.kind === "tp-act");
-    expect(sp.map((c) => c.op).filter((o) => o === "all-gather").length).toBe(8);
+    // 2 layers: forward 2 AG per layer, backward 2 AG for the row-parallel exits and 2 for the norm outputs
+    const gathers = (phase: string) => sp.filter((c) => c.op === "all-gather" && c.phase === phase).length;
+    expect([gathers("forward"), gathers("backward")]).toEqual([2 * 2, 4 * 2]);
+    expect(sp.filter((c) => c.op === "all-gather").every((c) => c.length === N * 32)).toBe(true);
     expect(sp.map((c) => c.op).filter((o) => o === "reduce-scatter").length).toBe(8);
     expect(tpTraffic(part, 32, 2, 4, 1, true, 4)).toEqual([]);
   });

@@ -134,7 +134,7 @@ describe.each([
     }
   });
 
-  it("ledger: 2 tp-act all-reduces (or RS + AG) of b·s·h forward and 2 backward per layer, plus the documented embed/head/loss/norm traffic", () => {
+  it("ledger: 2 tp-act all-reduces (or RS + AG) of b·s·h forward and 2 backward per layer (under SP also 2 re-gathers of the norm outputs), plus the documented embed/head/loss/norm traffic", () => {
     const S = N * C * 4;
     res.forEach((r, p) => {
       // the closed form, written out
@@ -142,8 +142,11 @@ describe.each([
         ? { sent: expectedBytes("reduce-scatter", N * C, 4, tp, p).sent + expectedBytes("all-gather", N * C, 4, tp, p).sent, calls: 2 }
         : { sent: expectedBytes("all-reduce", N * C, 4, tp, p).sent, calls: 1 };
       expect(act.sent).toBe((2 * (tp - 1) / tp) * S);
+      // SP's weight gradients all-gather ln1 and ln2 again: (tp − 1)/tp · S each
+      const regather = sp ? { sent: expectedBytes("all-gather", N * C, 4, tp, p).sent, calls: 1 } : { sent: 0, calls: 0 };
+      expect(regather.sent).toBe(sp ? ((tp - 1) / tp) * S : 0);
       expect(diff(r.fwd, null, "tp-act")).toMatchObject({ sent: 2 * L * act.sent, calls: 2 * L * act.calls });
-      expect(diff(r.bwd, r.fwd, "tp-act")).toMatchObject({ sent: 2 * L * act.sent, calls: 2 * L * act.calls });
+      expect(diff(r.bwd, r.fwd, "tp-act")).toMatchObject({ sent: 2 * L * (act.sent + regather.sent), calls: 2 * L * (act.calls + regather.calls) });
       // every kind, per phase, against tpTraffic
       for (const kind of ["tp-act", "tp-embed", "tp-head", "tp-loss", "tp-norm"]) {
         expect(diff(r.fwd, null, kind), `${kind} forward`).toEqual(predicted(tp, sp, p, kind, "forward"));
@@ -169,9 +172,10 @@ describe.each([
       expect(firstAttn).toBeGreaterThanOrEqual(0);
       expect(firstAttn).toBeLessThan(firstAct);
       // forward: 1 segment (2 under SP: the norm before the all-gather); backward: before and after
-      // the input-gradient collective; weight gradients separately as L0:W
+      // the input-gradient collective; weight gradients separately as L0:W, in 2 segments under SP
+      // (ln1's re-gather falls between the MLP's and o_proj's gradients and q/k/v's; ln2's comes first)
       expect(r.events.filter((e) => e.kind === "compute" && e.label === "L0:attn").length).toBe(sp ? 4 : 3);
-      expect(r.events.filter((e) => e.kind === "compute" && e.label === "L0:W").length).toBe(1);
+      expect(r.events.filter((e) => e.kind === "compute" && e.label === "L0:W").length).toBe(sp ? 2 : 1);
     }
   });
 

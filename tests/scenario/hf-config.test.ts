@@ -51,12 +51,12 @@ describe("model.hfConfig", () => {
   it("round-trips a config parasim writes, resolved against the scenario's folder", () => {
     const config = { ...MODEL_PRESETS["llama-2-13b"] };
     const s = loadScenario(scenarioWithConfig(toHfConfig(config)));
-    expect(s.model).toEqual({ ...config, initStd: 0.02, attention: "naive", attentionPattern: { kind: "causal" } });
+    expect(s.model).toEqual({ ...config, initStd: 0.02, attention: "naive", attentionPattern: { kind: "causal" }, dropout: 0 });
   });
 
   it("reads the hub's file for Llama 3 8B as the preset", () => {
     const s = loadScenario(scenarioWithConfig(llama3));
-    expect(s.model).toEqual({ ...MODEL_PRESETS["llama-3-8b"], initStd: 0.02, attention: "naive", attentionPattern: { kind: "causal" } });
+    expect(s.model).toEqual({ ...MODEL_PRESETS["llama-3-8b"], initStd: 0.02, attention: "naive", attentionPattern: { kind: "causal" }, dropout: 0 });
   });
 
   it("lets fields written beside the file override it", () => {

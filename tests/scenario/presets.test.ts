@@ -58,7 +58,7 @@ describe("model presets", () => {
 
   it("lets fields written beside the preset override it", () => {
     const s = validateScenario(around({ preset: "llama-3-70b", seqLen: 2048, initStd: 0.01 }));
-    expect(s.model).toEqual({ ...MODEL_PRESETS["llama-3-70b"], seqLen: 2048, initStd: 0.01, attention: "naive", attentionPattern: { kind: "causal" } });
+    expect(s.model).toEqual({ ...MODEL_PRESETS["llama-3-70b"], seqLen: 2048, initStd: 0.01, attention: "naive", attentionPattern: { kind: "causal" }, dropout: 0 });
   });
 
   it("checks the overridden model like explicit fields", () => {
@@ -87,7 +87,7 @@ describe("scenario mode", () => {
     const s = loadScenario(bundledScenarioPath("default.yaml"));
     expect(s.mode).toBe("real");
     expect(Object.keys(s).sort()).toEqual(["hardware", "mode", "model", "name", "parallel", "training"]);
-    expect(s.model).toEqual({ vocabSize: 256, hiddenSize: 64, intermediateSize: 176, numLayers: 4, numHeads: 4, numKvHeads: 2, seqLen: 64, ropeTheta: 10000, rmsNormEps: 1e-5, initStd: 0.02, attention: "naive", attentionPattern: { kind: "causal" } });
+    expect(s.model).toEqual({ vocabSize: 256, hiddenSize: 64, intermediateSize: 176, numLayers: 4, numHeads: 4, numKvHeads: 2, seqLen: 64, ropeTheta: 10000, rmsNormEps: 1e-5, initStd: 0.02, attention: "naive", attentionPattern: { kind: "causal" }, dropout: 0 });
     expect(s.training.recompute).toBe("none");
   });
 
