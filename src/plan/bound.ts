@@ -27,7 +27,8 @@
  * the comm stream's FIFO delays are left to the simulation.
  */
 import { launchesTime } from "../sim/roofline.js";
-import { adamwLaunch } from "../kernels/cost.js";
+import { optimizerLaunches } from "../kernels/cost.js";
+import { DTYPE_BYTES } from "../kernels/round.js";
 import { ADAMW_FLOPS_PER_PARAM } from "../train/optimizer.js";
 import type { HardwareProfile } from "../sim/hardware.js";
 import type { Dtype } from "../kernels/round.js";
@@ -171,7 +172,10 @@ export class StepBound {
     }
     let bound = 0;
     figures.ranks.forEach((rank, r) => {
-      const optimizer = launchesTime(this.ctx, [adamwLaunch(shardFloor(l, rank.parameters), ADAMW_FLOPS_PER_PARAM)]);
+      // The optimizer's passes at their narrowest: gradients at least the compute width, and the
+      // 16-bit copy of master weights left out, so the term never exceeds what the trainer charges.
+      const passes = optimizerLaunches(shardFloor(l, rank.parameters), ADAMW_FLOPS_PER_PARAM, DTYPE_BYTES[this.ctx.dtype], 0);
+      const optimizer = launchesTime(this.ctx, passes);
       const dp = dataParallel(this.ctx, l, figures, rank);
       const pipeline = times.ends[r]! + optimizer + dp.tail;
       const streams = rank.tpComm + Math.max(rank.work - rank.tpComm + optimizer + dp.tail, dp.stream);
