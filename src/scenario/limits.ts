@@ -1,10 +1,11 @@
 /**
  * Sizes a validated scenario must stay within before anything is allocated (src/limits.ts):
  * in both modes a step's tokens and the pipeline schedule, in real mode also the number of
- * workers and the length of every buffer of the model. The host-memory check
- * (src/scenario/footprint.ts) runs between the two functions here: it relies on the first to
- * count bytes safely, and names a model too large for the host before the second would name
- * one buffer of it.
+ * workers and the length of every buffer of the model; then the length of the run. The
+ * host-memory check (src/scenario/footprint.ts) runs between the first two functions here: it
+ * relies on the first to count bytes safely, and names a model too large for the host before the
+ * second would name one buffer of it. checkRunLength comes last: work that cannot be done at all
+ * is named before work that would merely take too long.
  */
 import { InputError } from "../errors.js";
 import { LIMITS, grouped } from "../limits.js";
