@@ -78,6 +78,22 @@ describe("Hugging Face checkpoints", () => {
     expect(Math.abs(result.loss - trainingLoss) / trainingLoss).toBeLessThan(1e-12);
   });
 
+  it("eval lets the event loop turn after every forward pass, so Ctrl-C's handler can run during it", async () => {
+    // 20 sequences of 13 tokens, 8 per forward pass: 3 passes.
+    const sequences = Array.from({ length: 20 }, (_, r) => Int32Array.from({ length: 13 }, (_, i) => (7 * r + i) % 256));
+    let ticks = 0;
+    let evaluating = true;
+    const tick = () => {
+      ticks++;
+      if (evaluating) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const result = await evaluateCheckpoint(dir, sequences);
+    evaluating = false;
+    expect(result.tokens).toBe(20 * 12);
+    expect(ticks).toBeGreaterThanOrEqual(3);
+  });
+
   it("rejects a checkpoint whose shapes do not match the scenario", async () => {
     const other = mkdtempSync(join(tmpdir(), "parasim-ckpt-"));
     const tensors = trainer.tensors().map((t) =>

@@ -82,6 +82,14 @@ describe("output paths are checked before the run", () => {
     expectRefused(["run", scenario, "--save", full], `--save: ${full} holds notes.txt; it is replaced as a whole, so it must be empty or hold only config.json, model.safetensors, training-state.json and training-state.safetensors`);
   });
 
+  it("refuses --save into a read-only folder", () => {
+    // Root ignores permission bits, so the read-only folder is /sys (sysfs: EPERM here, EROFS where it is mounted read-only).
+    const r = cli(["run", scenario, "--save", "/sys/x"]);
+    expect(r.status).toBe(2);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toMatch(/^parasim: --save: cannot create \/sys\/x: \/sys is not a writable folder \((EPERM|EROFS|EACCES)\)\n$/);
+  });
+
   it("refuses --json, --trace and --report into a missing folder or onto a folder", () => {
     const missing = join(dir, "missing", "r.json");
     expectRefused(["run", scenario, "--json", missing], `--json: cannot create ${missing}: ${join(dir, "missing")} is not a writable folder (ENOENT)`);
@@ -192,6 +200,18 @@ describe("outputs are written whole or not at all", () => {
     // Either the old file (killed before the rename) or the complete new trace.
     expect(after.old === true || Array.isArray(after.traceEvents)).toBe(true);
   }, 60_000);
+
+  it("SIGINT and SIGTERM while training exit 130 and 143", async () => {
+    // Two workers, a periodic save at step 50: the signal comes half a second after that save began, while training goes on.
+    const scenario = writeTemp("long.json", { ...endless, training: { ...endless.training, checkpointEvery: 50 }, parallel: { dp: 2 } });
+    for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+      const dir = tempDir();
+      const r = await interruptWrite(["run", scenario, "--quiet", "--save", join(dir, "ckpt")], dir, signal, 500);
+      expect(r.status).toBe(code);
+      expect(r.stderr).toBe(`parasim: interrupted (${signal})\n`);
+      expect(leftovers(dir)).toEqual([]);
+    }
+  }, 120_000);
 
   it("SIGINT and SIGTERM while saving exit 130 and 143 and leave no temporary folder", async () => {
     const scenario = writeTemp("big.json", big);
