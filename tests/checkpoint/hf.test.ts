@@ -9,6 +9,7 @@ import { InputError } from "../../src/errors.js";
 import { validateScenario } from "../../src/scenario/load.js";
 import { evaluateCheckpoint } from "../../src/run/evaluate.js";
 import { Trainer } from "../../src/train/trainer.js";
+import { ticksDuring } from "../util/event-loop.js";
 
 const scenario = validateScenario({
   model: { hiddenSize: 16, intermediateSize: 40, numLayers: 2, numHeads: 4, numKvHeads: 2, seqLen: 12 },
@@ -81,17 +82,9 @@ describe("Hugging Face checkpoints", () => {
   it("eval lets the event loop turn after every forward pass, so Ctrl-C's handler can run during it", async () => {
     // 20 sequences of 13 tokens, 8 per forward pass: 3 passes.
     const sequences = Array.from({ length: 20 }, (_, r) => Int32Array.from({ length: 13 }, (_, i) => (7 * r + i) % 256));
-    let ticks = 0;
-    let evaluating = true;
-    const tick = () => {
-      ticks++;
-      if (evaluating) setImmediate(tick);
-    };
-    setImmediate(tick);
-    const result = await evaluateCheckpoint(dir, sequences);
-    evaluating = false;
-    expect(result.tokens).toBe(20 * 12);
-    expect(ticks).toBeGreaterThanOrEqual(3);
+    let tokens = 0;
+    expect(await ticksDuring(async () => (tokens = (await evaluateCheckpoint(dir, sequences)).tokens))).toBeGreaterThanOrEqual(3);
+    expect(tokens).toBe(20 * 12);
   });
 
   it("rejects a checkpoint whose shapes do not match the scenario", async () => {

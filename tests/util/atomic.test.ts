@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import { removeTemporaries, writeFileAtomic, writeFileAtomicAsync, writeFolderAtomic } from "../../src/util/atomic.js";
+import { ticksDuring } from "./event-loop.js";
 
 /** Every rename and every fsync, in order, with the path each fsync'd descriptor was opened at. */
 const calls = vi.hoisted(() => [] as string[]);
@@ -69,18 +70,6 @@ describe("the asynchronous writer", () => {
   it("leaves the event loop free while it writes, where the synchronous writer holds it", async () => {
     const dir = fresh();
     const data = new Uint8Array(64 * 2 ** 20).fill(7);
-    const ticksDuring = async (write: () => unknown): Promise<number> => {
-      let ticks = 0;
-      let writing = true;
-      const tick = () => {
-        ticks++;
-        if (writing) setImmediate(tick);
-      };
-      setImmediate(tick);
-      await write();
-      writing = false;
-      return ticks;
-    };
     // 64 MiB in chunks of 16 MiB: each chunk's write and flush are awaited, so the loop turns at
     // least once per chunk (a signal handler would run there).
     expect(await ticksDuring(() => writeFileAtomicAsync(join(dir, "a.bin"), data))).toBeGreaterThanOrEqual(4);
