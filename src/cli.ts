@@ -9,7 +9,7 @@ import { InputError } from "./errors.js";
 import { removeTemporaries } from "./util/atomic.js";
 import { checkOutputFolder } from "./util/outputs.js";
 import { CHECKPOINT_FILES } from "./checkpoint/hf.js";
-import { evaluateCheckpoint, loadEvalSequences, readCheckpoint, loadScenario, simulate, bundledScenarioPath, parseCosts, scheduleCommandOutput } from "./index.js";
+import { evaluateCheckpoint, forwardFlopsPerToken, loadEvalSequences, readEvalCheckpoint, loadScenario, simulate, bundledScenarioPath, parseCosts, scheduleCommandOutput } from "./index.js";
 import { readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { expandVariations, parseVariation, readScenarioFile, inShapesMode, compareWithTimelines, type Expanded } from "./index.js";
@@ -38,7 +38,8 @@ export function buildProgram(): Command {
     .name("parasim")
     .description("Simulate data, tensor and pipeline parallel training of a Llama-style model")
     .showHelpAfterError(false)
-    .configureOutput({ outputError: () => undefined })
+    // Errors are reported by main() as one line, help asked for goes to stdout, help forced by a mistake nowhere.
+    .configureOutput({ outputError: () => undefined, writeErr: () => undefined })
     .exitOverride();
   addRunCommand(program);
   addEvalCommand(program);
@@ -98,13 +99,13 @@ function addEvalCommand(program: Command): void {
     .argument("<checkpoint>", "checkpoint folder (config.json + model.safetensors)")
     .option("--tokens <file>", "JSON file holding a list of equal-length token sequences")
     .option("--text <file>", "raw text, cut into sequences of the checkpoint's context length")
-    .action((dir: string, opts: { tokens?: string; text?: string }) => {
+    .action(async (dir: string, opts: { tokens?: string; text?: string }) => {
       if ((opts.tokens === undefined) === (opts.text === undefined)) {
         throw new InputError("eval", "give exactly one of --tokens FILE or --text FILE");
       }
-      const checkpoint = readCheckpoint(dir);
-      const sequences = loadEvalSequences(opts, checkpoint.config.seqLen);
-      console.log(JSON.stringify(evaluateCheckpoint(checkpoint, sequences)));
+      const checkpoint = readEvalCheckpoint(dir);
+      const sequences = loadEvalSequences(opts, checkpoint.config.seqLen, forwardFlopsPerToken(checkpoint.config));
+      console.log(JSON.stringify(await evaluateCheckpoint(checkpoint, sequences)));
     });
 }
 
@@ -140,6 +141,7 @@ async function runComparison(files: string[], opts: CompareCliOptions): Promise<
   const paths = files.length > 0 ? files : bundledComparison();
   const runs: Expanded[] = [];
   const skipped: { layout: string; reason: string }[] = [];
+  const unfit: { layout: string; file: string; reason: string }[] = [];
   for (const path of paths) {
     const { raw, baseDir } = readScenarioFile(path);
     const shapes = opts.shapes === true || (raw as { mode?: unknown } | null)?.mode === "shapes";
@@ -148,10 +150,13 @@ async function runComparison(files: string[], opts: CompareCliOptions): Promise<
     const name = paths.length > 1 ? `${path}: ` : "";
     runs.push(...expansion.runs);
     skipped.push(...expansion.skipped.map((s) => ({ layout: name + s.layout, reason: s.reason })));
+    unfit.push(...expansion.failed.map((f) => ({ ...f, file: path })));
   }
+  // Nothing else to run: a scenario that does not fit is refused up front, naming its file.
+  if (runs.length === 0 && unfit.length > 0) throw new InputError(unfit[0].file, unfit[0].reason);
   if (runs.length === 0) throw new InputError("compare", `no layout to run: ${skipped.map((s) => `${s.layout} (${s.reason})`).join("; ")}`);
   const bar = progressBar(runs.length, "compare");
-  const output = await compareWithTimelines(runs, { skipped, threads: opts.threads, onRunDone: (done) => bar.update(done, "runs") });
+  const output = await compareWithTimelines(runs, { skipped, failed: unfit, threads: opts.threads, onRunDone: (done) => bar.update(done, "runs") });
   bar.finish();
   console.log(formatCompareReport(output.result));
   if (opts.json) writeJson(opts.json, output.result);
@@ -161,7 +166,7 @@ async function runComparison(files: string[], opts: CompareCliOptions): Promise<
   }
   if (opts.report) writeOutput("--report", opts.report, htmlReport(output));
   const { failed } = output.result;
-  if (failed.length > 0) throw new Error(`${failed.length} of ${runs.length} layout(s) failed: ${failed.map((f) => `${f.layout} (${f.file})`).join(", ")} (see the table)`);
+  if (failed.length > 0) throw new Error(`${failed.length} of ${runs.length + unfit.length} layout(s) failed: ${failed.map((f) => `${f.layout} (${f.file})`).join(", ")} (see the table)`);
   if (output.result.runs.some((r) => r.metrics.lossesAgree === false)) {
     throw new Error("layouts of the same model and data trained to different losses (see the table): a parallel layout is not equivalent to one device");
   }
@@ -185,15 +190,19 @@ function addScheduleCommand(program: Command): void {
 
 /**
  * A usage mistake as one `OPTION: RULE` line. commander's own messages read `error: unknown option
- * '--foo'`; the first quoted word names the option, command or argument.
+ * '--foo'`; the first quoted word names the option, command or argument. `commands` are the
+ * program's command names, listed when the command is unknown or missing.
  */
-export function usageMessage(err: CommanderError): string {
+export function usageMessage(err: CommanderError, commands: readonly string[]): string {
+  const known = `the commands are ${commands.join(", ")}`;
+  // No command at all: commander would print its whole help to stderr.
+  if (err.code === "commander.help") return `command: must be given (${known}; parasim --help describes them)`;
   const text = err.message.replace(/^error:\s*/, "").split("\n")[0];
   const name = /'([^' ]+)/.exec(text)?.[1];
   const hint = /\(Did you mean [^)]*\)/.exec(err.message)?.[0];
   const rules: Record<string, string> = {
     "commander.unknownOption": "unknown option",
-    "commander.unknownCommand": "unknown command (the commands are run, eval, compare, schedule, validate, plan)",
+    "commander.unknownCommand": `unknown command (${known})`,
     "commander.optionMissingArgument": "needs a value",
     "commander.missingMandatoryOptionValue": "must be given",
     "commander.missingArgument": "must be given",
@@ -217,14 +226,16 @@ function exitOnSignals(): void {
 
 /** Runs the CLI; bad input exits 2 with one line, a failed run exits 1 naming rank and action. */
 export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
   try {
-    await buildProgram().parseAsync(argv);
+    await program.parseAsync(argv);
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) {
-      // Help and version are "errors" to commander; usage mistakes are bad input.
-      if (err.exitCode !== 0 && err.code !== "commander.help") console.error(`parasim: ${usageMessage(err)}`);
-      return err.exitCode === 0 ? 0 : 2;
+      // Help asked for is an "error" to commander that exits 0; usage mistakes are bad input.
+      if (err.exitCode === 0) return 0;
+      console.error(`parasim: ${usageMessage(err, program.commands.map((c) => c.name()))}`);
+      return 2;
     }
     const e = err as Error & { exitCode?: number };
     console.error(`parasim: ${e.message}`);

@@ -22,7 +22,7 @@ export { expandVariations, parseVariation, type Variation, type Expanded, type E
 export { modelFlopsPerToken, utilisationOf } from "./run/utilisation.js";
 export { verifyLayout, formatVerify, type VerifyOptions, type VerifyResult } from "./plan/verify.js";
 export { runValidation, formatValidation, publishedScenario, TABLE5, type ValidationResult, type ValidationRow, type PublishedCase } from "./run/validate.js";
-export { evaluateCheckpoint, loadEvalSequences, type EvalResult } from "./run/evaluate.js";
+export { evaluateCheckpoint, forwardFlopsPerToken, loadEvalSequences, readEvalCheckpoint, type EvalResult } from "./run/evaluate.js";
 export { readCheckpoint, writeCheckpoint } from "./checkpoint/hf.js";
 export { drawBatch, loadCorpus, type Batch } from "./data/batches.js";
 export { encode, decode } from "./data/tokenizer.js";

@@ -24,6 +24,20 @@ export const LIMITS = {
   shapesWorldSize: 65_536,
   /** Workers a shapes-mode run starts (one per pipeline stage, or per rank when the layout is not node-aligned). */
   shapesWorkers: 64,
+  /**
+   * Layer passes of one run — a layer's forward and backward on one micro-batch on one worker:
+   * steps·microBatches·numLayers, times dp·tp in real mode, where every rank is a worker doing its
+   * own. Each costs the host about a millisecond with its actions and messages, on the smallest
+   * model in real mode as on the largest published ones in shapes mode (README, "Limits"), so
+   * 2,000,000 are about half an hour; a run past it is one no one waits for.
+   */
+  layerPasses: 2_000_000,
+  /**
+   * Model FLOPs of a real-mode run (6·N + 6·L·h·s per token over every step's tokens; README,
+   * "Utilisation"), which real mode computes on this host's CPU cores at a few to a few tens of
+   * GFLOP/s each: 10 TFLOP are minutes to an hour.
+   */
+  realModeFlops: 1e13,
 } as const;
 
 /** A count with thousands separators: 2147483647 as 2,147,483,647. */

@@ -4,15 +4,17 @@
  * writes and parasim can start from it. A gpt model is written and read in GPT-2 form instead
  * (src/checkpoint/gpt2.ts).
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
+import { readInputFile } from "../util/inputs.js";
 import { join } from "node:path";
 import { InputError } from "../errors.js";
-import { isGpt, type ModelConfig, type ModelNumberField } from "../model/config.js";
+import { isGpt, validateModelConfig, type ModelConfig, type ModelNumberField } from "../model/config.js";
+import { LIMITS } from "../limits.js";
 import { buildLayout, type TensorSpec } from "../model/layout.js";
 import { fromGpt2Config, fromGpt2Tensors, GPT2_CONFIG_NAMES, isGpt2Config, toGpt2Config, toGpt2Tensors } from "./gpt2.js";
-import { writeFileAtomic, writeFolderAtomic } from "../util/atomic.js";
+import { writeFileAtomic, writeFileAtomicAsync, writeFolderAtomic } from "../util/atomic.js";
 import { checkOutputFolder } from "../util/outputs.js";
-import { readSafetensors, writeSafetensors, type NamedTensor } from "./safetensors.js";
+import { readSafetensors, safetensorsPieces, type NamedTensor } from "./safetensors.js";
 import { STATE_FILE, STATE_TENSORS_FILE } from "./training-state.js";
 
 export const CONFIG_FILE = "config.json";
@@ -107,17 +109,22 @@ export const CHECKPOINT_FILES = [CONFIG_FILE, WEIGHTS_FILE, STATE_FILE, STATE_TE
  * Writes a checkpoint folder, complete or not at all: into a temporary sibling, renamed into place.
  * An existing `dir` is replaced, so it may hold only a checkpoint's files (errors name `option`).
  * `more` writes further files (the training state) into the folder before it takes its place.
+ * The weights are written without blocking the event loop, so Ctrl-C stops a large save at once.
  */
-export function writeCheckpoint(dir: string, config: ModelConfig, tensors: NamedTensor[], option = "checkpoint", more?: (folder: string) => void): void {
+export async function writeCheckpoint(dir: string, config: ModelConfig, tensors: NamedTensor[], option = "checkpoint", more?: (folder: string) => Promise<void>): Promise<void> {
   checkCheckpointable(config, option);
   checkOutputFolder(option, dir, CHECKPOINT_FILES);
-  writeFolderAtomic(dir, (folder) => {
+  await writeFolderAtomic(dir, async (folder) => {
     const gpt = isGpt(config);
     const hfConfig = gpt ? toGpt2Config(config) : toHfConfig(config);
     writeFileAtomic(join(folder, CONFIG_FILE), JSON.stringify(hfConfig, null, 2) + "\n");
     const written = gpt ? toGpt2Tensors(config, new Map(tensors.map((t) => [t.name, t]))) : tensors;
-    writeSafetensors(join(folder, WEIGHTS_FILE), written, { format: "pt", producer: "parasim" });
-    more?.(folder);
+    await writeFileAtomicAsync(join(folder, WEIGHTS_FILE), safetensorsPieces(written, { format: "pt", producer: "parasim" }));
+    await more?.(folder);
+  }).catch((err: unknown) => {
+    // A full disk or a folder gone since the check: the option and the reason, not a raw system error.
+    const code = (err as NodeJS.ErrnoException).code;
+    throw code === undefined ? err : new InputError(option, `cannot write ${dir}: ${code}`);
   });
 }
 
@@ -129,19 +136,38 @@ export interface Checkpoint {
 export function readCheckpoint(dir: string): Checkpoint {
   const configPath = join(dir, CONFIG_FILE);
   if (!existsSync(configPath)) throw new InputError("checkpoint", `${dir} has no ${CONFIG_FILE}`);
+  const text = readInputFile("checkpoint", configPath).toString("utf8");
   let hf: unknown;
   try {
-    hf = JSON.parse(readFileSync(configPath, "utf8"));
+    hf = JSON.parse(text);
   } catch {
     throw new InputError("checkpoint", `${configPath} is not valid JSON`);
   }
   if (typeof hf !== "object" || hf === null || Array.isArray(hf)) throw new InputError("checkpoint", `${configPath} is not a JSON object`);
   const gpt2 = isGpt2Config(hf as Record<string, unknown>);
   const config = gpt2 ? fromGpt2Config(hf as Record<string, unknown>, CONFIG_FILE) : fromHfConfig(hf as Record<string, unknown>, CONFIG_FILE);
+  checkCheckpointConfig(config, gpt2 ? GPT2_CONFIG_NAMES : HF_CONFIG_NAMES);
   const stored = readSafetensors(join(dir, WEIGHTS_FILE));
   for (const t of stored.values()) checkFinite(t);
   const tensors = gpt2 ? fromGpt2Tensors(config, stored, buildLayout(config).byName) : stored;
   return { config, tensors };
+}
+
+/**
+ * A checkpoint's config checked as a scenario's model is (validateModelConfig, and the limit on
+ * layers), its errors naming the config.json keys (`config.json.num_attention_heads`), the names
+ * the user edits.
+ */
+function checkCheckpointConfig(config: ModelConfig, names: Partial<Record<ModelNumberField, string>>): void {
+  const key = (field: string) => `${CONFIG_FILE}.${names[field as ModelNumberField] ?? field}`;
+  if (config.numLayers > LIMITS.numLayers) throw new InputError(key("numLayers"), `must be at most ${LIMITS.numLayers}, parasim's limit on layers, got ${config.numLayers}`);
+  try {
+    validateModelConfig(config);
+  } catch (err) {
+    if (!(err instanceof InputError)) throw err;
+    const renamed = (text: string) => text.replace(/model\.(\w+)/g, (_whole, field: string) => key(field));
+    throw new InputError(renamed(err.field), renamed(err.rule));
+  }
 }
 
 /** A weight that is NaN or infinite would make every loss NaN: refused, naming the tensor and the value's index. */
@@ -153,18 +179,20 @@ function checkFinite(t: NamedTensor): void {
 /**
  * Checks that a checkpoint holds the tensors `expected` lists, with the same shapes (and, where
  * a tensor carries its data, as many values as its shape has), and names the first one that
- * differs; with `exact`, also that it holds no others.
+ * differs; with `exact`, also that it holds no others. `model` names what the tensors must fit,
+ * in the messages.
  */
 export function checkTensorsMatch(
   tensors: ReadonlyMap<string, { readonly shape: readonly number[]; readonly data?: { readonly length: number } }>,
   expected: readonly { readonly name: string; readonly shape: readonly number[] }[],
   exact = true,
+  model = "the scenario's model",
 ): void {
   for (const e of expected) {
     const t = tensors.get(e.name);
     if (!t) throw new InputError("checkpoint", `missing tensor ${e.name}`);
     if (t.shape.length !== e.shape.length || t.shape.some((d, i) => d !== e.shape[i])) {
-      throw new InputError("checkpoint", `${e.name} has shape [${t.shape}] but the scenario's model needs [${e.shape}]`);
+      throw new InputError("checkpoint", `${e.name} has shape [${t.shape}] but ${model} needs [${e.shape}]`);
     }
     const size = e.shape.reduce((a, b) => a * b, 1);
     if (t.data && t.data.length !== size) throw new InputError("checkpoint", `${e.name} holds ${t.data.length} values but its shape [${e.shape}] has ${size}`);
@@ -172,7 +200,7 @@ export function checkTensorsMatch(
   if (!exact) return;
   const known = new Set(expected.map((e) => e.name));
   for (const name of tensors.keys()) {
-    if (!known.has(name)) throw new InputError("checkpoint", `unexpected tensor ${name} for the scenario's model`);
+    if (!known.has(name)) throw new InputError("checkpoint", `unexpected tensor ${name} for ${model}`);
   }
 }
 

@@ -4,7 +4,7 @@
  * `{ name: { dtype, shape, data_offsets: [begin, end] }, "__metadata__": {...} }`, then the raw
  * little-endian tensor bytes, offsets relative to the end of the header. parasim writes F32 only.
  */
-import { readFileSync } from "node:fs";
+import { readInputFile } from "../util/inputs.js";
 import { InputError } from "../errors.js";
 import { writeFileAtomic } from "../util/atomic.js";
 
@@ -20,7 +20,13 @@ interface HeaderEntry {
   data_offsets: [number, number];
 }
 
-export function writeSafetensors(path: string, tensors: NamedTensor[], metadata: Record<string, string> = {}): void {
+/**
+ * A safetensors file as the pieces written one after another: the header length and header, then
+ * each tensor's own bytes (Float32Array is little-endian on every platform Node supports). No
+ * piece is a copy of the tensors, so writing a file takes no second copy of the model and no
+ * buffer past Node's largest (a training state of a billion parameters is 8 GB).
+ */
+export function safetensorsPieces(tensors: NamedTensor[], metadata: Record<string, string> = {}): Uint8Array[] {
   const header: Record<string, HeaderEntry | Record<string, string>> = { __metadata__: metadata };
   let offset = 0;
   for (const t of tensors) {
@@ -32,25 +38,19 @@ export function writeSafetensors(path: string, tensors: NamedTensor[], metadata:
   // Pad with spaces so the data starts 8-byte aligned, as the reference writer does.
   json += " ".repeat((8 - ((8 + Buffer.byteLength(json)) % 8)) % 8);
   const headerBytes = Buffer.from(json, "utf8");
-  const out = Buffer.alloc(8 + headerBytes.length + offset);
-  out.writeBigUInt64LE(BigInt(headerBytes.length), 0);
-  headerBytes.copy(out, 8);
-  let at = 8 + headerBytes.length;
-  for (const t of tensors) {
-    // Float32Array is little-endian on every platform Node supports.
-    Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength).copy(out, at);
-    at += t.data.byteLength;
-  }
-  writeFileAtomic(path, out);
+  const start = Buffer.alloc(8 + headerBytes.length);
+  start.writeBigUInt64LE(BigInt(headerBytes.length), 0);
+  headerBytes.copy(start, 8);
+  return [start, ...tensors.map((t) => new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength))];
+}
+
+/** Writes a safetensors file atomically (synchronous; a checkpoint's large files go through writeFileAtomicAsync). */
+export function writeSafetensors(path: string, tensors: NamedTensor[], metadata: Record<string, string> = {}): void {
+  writeFileAtomic(path, safetensorsPieces(tensors, metadata));
 }
 
 export function readSafetensors(path: string): Map<string, NamedTensor> {
-  let file: Buffer;
-  try {
-    file = readFileSync(path);
-  } catch (err) {
-    throw new InputError("checkpoint", `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-  }
+  const file = readInputFile("checkpoint", path);
   if (file.length < 8) throw new InputError("checkpoint", `${path} is too short to be a safetensors file`);
   const headerLength = Number(file.readBigUInt64LE(0));
   if (8 + headerLength > file.length) throw new InputError("checkpoint", `${path} has a header longer than the file`);

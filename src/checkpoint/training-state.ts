@@ -15,12 +15,13 @@
  * Full tensors by name make the state independent of the layout that wrote it: a run on another
  * dp/tp/pp/ZeRO layout shards them as it shards the weights.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
+import { readInputFile } from "../util/inputs.js";
 import { join } from "node:path";
 import { z } from "zod";
 import { InputError } from "../errors.js";
-import { writeFileAtomic } from "../util/atomic.js";
-import { readSafetensors, writeSafetensors, type NamedTensor } from "./safetensors.js";
+import { writeFileAtomic, writeFileAtomicAsync } from "../util/atomic.js";
+import { readSafetensors, safetensorsPieces, type NamedTensor } from "./safetensors.js";
 
 export const STATE_FILE = "training-state.json";
 export const STATE_TENSORS_FILE = "training-state.safetensors";
@@ -53,14 +54,14 @@ export interface TrainingState extends TrainingScalars {
   master?: Map<string, NamedTensor>;
 }
 
-/** Writes the state's two files into `folder` (a checkpoint folder being written). */
-export function writeTrainingState(folder: string, state: TrainingState): void {
+/** Writes the state's two files into `folder` (a checkpoint folder being written); the tensors without blocking, as they are the bulk of a checkpoint. */
+export async function writeTrainingState(folder: string, state: TrainingState): Promise<void> {
   const { m, v, master, ...scalars } = state;
   const json: TrainingScalars = { ...scalars, format: STATE_FORMAT, version: STATE_VERSION };
   writeFileAtomic(join(folder, STATE_FILE), JSON.stringify(json, null, 2) + "\n");
   const prefixed = (prefix: string, tensors: Map<string, NamedTensor>) => [...tensors.values()].map((t) => ({ ...t, name: prefix + t.name }));
   const tensors = [...prefixed(STATE_PREFIX.m, m), ...prefixed(STATE_PREFIX.v, v), ...(master ? prefixed(STATE_PREFIX.master, master) : [])];
-  writeSafetensors(join(folder, STATE_TENSORS_FILE), tensors, { format: "pt", producer: "parasim", content: STATE_FORMAT });
+  await writeFileAtomicAsync(join(folder, STATE_TENSORS_FILE), safetensorsPieces(tensors, { format: "pt", producer: "parasim", content: STATE_FORMAT }));
 }
 
 /** Reads a checkpoint folder's training state; errors name `option` (one line, exit 2). */
@@ -69,9 +70,10 @@ export function readTrainingState(dir: string, option = "--resume"): TrainingSta
   if (!existsSync(jsonPath) || !existsSync(join(dir, STATE_TENSORS_FILE))) {
     throw new InputError(option, `${dir} holds no training state (${STATE_FILE} and ${STATE_TENSORS_FILE}); write one with --save or training.checkpointEvery`);
   }
+  const text = readInputFile(option, jsonPath).toString("utf8");
   let raw: unknown;
   try {
-    raw = JSON.parse(readFileSync(jsonPath, "utf8"));
+    raw = JSON.parse(text);
   } catch {
     throw new InputError(option, `${jsonPath} is not valid JSON`);
   }

@@ -2,7 +2,7 @@
  * Batches are drawn from the seed and the step alone, never from a rank, so every parallel layout
  * sees the same global batch and a data-parallel rank just takes its rows of it.
  */
-import { readFileSync } from "node:fs";
+import { readInputFile } from "../util/inputs.js";
 import { InputError } from "../errors.js";
 import type { Scenario } from "../scenario/schema.js";
 import { Random } from "../util/random.js";
@@ -10,7 +10,7 @@ import { syntheticText } from "./synthetic.js";
 import { encode } from "./tokenizer.js";
 
 /** Enough synthetic text that random windows rarely repeat in a short run. */
-const SYNTHETIC_BYTES = 1 << 18;
+export const SYNTHETIC_BYTES = 1 << 18;
 
 /** B rows of T input tokens and the T next-token targets of each row, row-major. */
 export interface Batch {
@@ -23,21 +23,14 @@ export interface Batch {
 /** The token stream a scenario trains on. */
 export function loadCorpus(scenario: Scenario): Int32Array {
   const data = scenario.training.data;
-  const tokens = data.source === "synthetic" ? encode(syntheticText(scenario.training.seed, SYNTHETIC_BYTES)) : encode(readBytes(data.path));
+  // A text file's bytes as they are: the tokenizer works on bytes, so nothing is decoded.
+  const tokens = data.source === "synthetic" ? encode(syntheticText(scenario.training.seed, SYNTHETIC_BYTES)) : encode(readInputFile("training.data.path", data.path));
   if (tokens.length < scenario.model.seqLen + 1) {
     throw new InputError("training.data.path", `needs at least seqLen + 1 = ${scenario.model.seqLen + 1} bytes of text, got ${tokens.length}`);
   }
   return tokens;
 }
 
-/** The file's bytes as they are: the tokenizer works on bytes, so nothing is decoded. */
-function readBytes(path: string): Uint8Array {
-  try {
-    return readFileSync(path);
-  } catch (err) {
-    throw new InputError("training.data.path", `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-  }
-}
 
 /** The global batch of one step: `globalBatch` windows at offsets drawn from (seed, step). */
 export function drawBatch(corpus: Int32Array, seed: number, step: number, rows: number, seqLen: number): Batch {

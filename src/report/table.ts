@@ -53,3 +53,9 @@ export function formatSeconds(seconds: number): string {
   if (a < 1) return `${(seconds * 1e3).toPrecision(3)} ms`;
   return `${seconds.toPrecision(4)} s`;
 }
+
+/** FLOPs with an SI prefix: 950 FLOP, 3.90 MFLOP, 10.0 TFLOP. */
+export function formatFlops(flops: number): string {
+  const count = formatCount(flops);
+  return count.includes(" ") ? `${count}FLOP` : `${count} FLOP`;
+}

@@ -100,5 +100,5 @@ export async function saveCheckpoint(cluster: Cluster<DeviceApi>, scenario: Scen
     ...(optimizer[0].master ? { master: gather(optimizer.map((o) => o.master!)) } : {}),
     ...(optimizer[0].lossScale ? { lossScale: optimizer[0].lossScale } : {}),
   };
-  writeCheckpoint(dir, config, [...params.values()], "--save", (folder) => writeTrainingState(folder, state));
+  await writeCheckpoint(dir, config, [...params.values()], "--save", (folder) => writeTrainingState(folder, state));
 }

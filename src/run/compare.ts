@@ -18,6 +18,8 @@ import type { Expanded } from "./vary.js";
 export interface CompareOptions {
   /** Runs already skipped while expanding variations, reported beside the results. */
   skipped?: { layout: string; reason: string }[];
+  /** Layouts that failed before running (a scenario that does not fit), reported with those that fail while running. */
+  failed?: FailedRun[];
   /** Called as runs finish (for progress bars). */
   onRunDone?: (done: number, total: number) => void;
   /** Pool threads; default the machine's cores. */
@@ -55,7 +57,7 @@ export async function compareWithTimelines(inputs: (Scenario | Expanded)[], opti
     );
     const compared: CompareRun[] = [];
     const timelines: TimelineEvent[][] = [];
-    const failed: FailedRun[] = [];
+    const failed: FailedRun[] = [...(options.failed ?? [])];
     outcomes.forEach((o, i) => {
       const layout = layoutSummary(runs[i].scenario, runs[i].varied);
       const file = ("file" in runs[i] ? runs[i].file : undefined) ?? runs[i].scenario.name;

@@ -1,6 +1,10 @@
 /** `parasim eval`: the mean next-token loss of a checkpoint on given token sequences. */
-import { readFileSync } from "node:fs";
-import { loadTensors, readCheckpoint, type Checkpoint } from "../checkpoint/hf.js";
+import { checkInputFile, readInputFile } from "../util/inputs.js";
+import { grouped, LIMITS } from "../limits.js";
+import type { ModelConfig } from "../model/config.js";
+import { formatFlops } from "../report/table.js";
+import { modelFlopsPerToken } from "./utilisation.js";
+import { checkTensorsMatch, CONFIG_FILE, loadTensors, readCheckpoint, type Checkpoint } from "../checkpoint/hf.js";
 import { encode } from "../data/tokenizer.js";
 import { InputError } from "../errors.js";
 import { buildLayout } from "../model/layout.js";
@@ -16,9 +20,26 @@ export interface EvalResult {
 /** Sequences evaluated together; bounds the activation memory of one forward. */
 const ROWS_PER_FORWARD = 8;
 
-/** `checkpoint`: a folder, or a checkpoint already read. */
-export function evaluateCheckpoint(checkpoint: string | Checkpoint, sequences: Int32Array[]): EvalResult {
-  const { config, tensors } = typeof checkpoint === "string" ? readCheckpoint(checkpoint) : checkpoint;
+/**
+ * Reads a checkpoint folder for evaluation: its tensors must be those of its config's model
+ * before the config sizes any allocation or work, so a config.json claiming 10^15 tokens of
+ * vocabulary is refused, not allocated.
+ */
+export function readEvalCheckpoint(dir: string): Checkpoint {
+  return evaluable(readCheckpoint(dir));
+}
+
+function evaluable(checkpoint: Checkpoint): Checkpoint {
+  checkTensorsMatch(checkpoint.tensors, buildLayout(checkpoint.config).tensors, true, `the model of its ${CONFIG_FILE}`);
+  return checkpoint;
+}
+
+/**
+ * `checkpoint`: a folder, or a checkpoint already read. Asynchronous: it yields to the event loop
+ * after every forward pass, so Ctrl-C stops a long evaluation at once.
+ */
+export async function evaluateCheckpoint(checkpoint: string | Checkpoint, sequences: Int32Array[]): Promise<EvalResult> {
+  const { config, tensors } = typeof checkpoint === "string" ? readEvalCheckpoint(checkpoint) : evaluable(checkpoint);
   checkSequences(sequences, config.vocabSize, config.seqLen);
   const layout = buildLayout(config);
   const params = new Float32Array(layout.totalSize);
@@ -41,6 +62,7 @@ export function evaluateCheckpoint(checkpoint: string | Checkpoint, sequences: I
       targets.set(seq.subarray(1), r * T);
     });
     lossSum += model.forward(inputs, targets) * rows.length * T;
+    await new Promise((resolve) => setImmediate(resolve));
   }
   const tokens = sequences.length * T;
   return { loss: lossSum / tokens, tokens };
@@ -76,16 +98,33 @@ function tokenLists(raw: unknown, path: string): Int32Array[] {
   });
 }
 
+/** Forward FLOPs per token of a checkpoint's model: a third of training's 6·N + 6·L·h·s (src/run/utilisation.ts). */
+export function forwardFlopsPerToken(config: ModelConfig): number {
+  return modelFlopsPerToken(config) / 3;
+}
+
+/** Refuses `tokens` tokens whose forward passes are more arithmetic than real mode does in one command (LIMITS.realModeFlops). */
+function checkEvalWork(field: string, path: string, tokens: number, flopsPerToken: number): void {
+  const flops = tokens * flopsPerToken;
+  if (flops > LIMITS.realModeFlops) {
+    throw new InputError(field, `${path} holds ${grouped(tokens)} tokens; their forward passes are ${formatFlops(flops)}, more than the ${formatFlops(LIMITS.realModeFlops)} parasim computes in one command — evaluate fewer tokens`);
+  }
+}
+
 /**
  * Reads the sequences of `--tokens FILE` (JSON list of lists) or `--text FILE` (cut into windows
- * of `contextLength` + 1 tokens: each window predicts contextLength tokens).
+ * of `contextLength` + 1 tokens: each window predicts contextLength tokens). With
+ * `flopsPerToken` (forwardFlopsPerToken of the checkpoint), more tokens than real mode evaluates
+ * in one command are refused — a text file by its size, before it is read.
  */
-export function loadEvalSequences(source: { tokens?: string; text?: string }, contextLength: number): Int32Array[] {
+export function loadEvalSequences(source: { tokens?: string; text?: string }, contextLength: number, flopsPerToken = 0): Int32Array[] {
   if (source.tokens !== undefined) {
     const sequences = tokenLists(parseJsonFile(source.tokens, "--tokens"), source.tokens);
+    checkEvalWork("--tokens", source.tokens, sequences.reduce((n, s) => n + s.length, 0), flopsPerToken);
     sourceOf.set(sequences, { field: "--tokens", path: source.tokens });
     return sequences;
   }
+  checkEvalWork("--text", source.text!, checkInputFile("--text", source.text!), flopsPerToken);
   const tokens = encode(readBytes(source.text!, "--text"));
   const window = contextLength + 1;
   const count = Math.floor(tokens.length / window);
@@ -98,11 +137,7 @@ export function loadEvalSequences(source: { tokens?: string; text?: string }, co
 
 /** A file's bytes as they are: the byte tokenizer needs no decoding, and invalid UTF-8 is still bytes. */
 function readBytes(path: string, field: string): Uint8Array {
-  try {
-    return readFileSync(path);
-  } catch (err) {
-    throw new InputError(field, `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-  }
+  return readInputFile(field, path);
 }
 
 function parseJsonFile(path: string, field: string): unknown {

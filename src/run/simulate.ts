@@ -16,7 +16,8 @@ import { assembleTensors } from "./assemble.js";
 import { loadInit, loadResume, saveCheckpoint } from "./checkpointing.js";
 import { faultFreeScenario, faultReport, hasSlowness } from "./fault-cost.js";
 import { lossScaleSettings } from "../train/loss-scale.js";
-import { checkCheckpointable } from "../checkpoint/hf.js";
+import { CHECKPOINT_FILES, checkCheckpointable } from "../checkpoint/hf.js";
+import { checkOutputFolder } from "../util/outputs.js";
 import type { DeviceReport, RunOutput, RunResult, StepTrace } from "./results.js";
 import { utilisationOf } from "./utilisation.js";
 import { shapesPlan } from "./shapes.js";
@@ -70,7 +71,11 @@ function startingPoint(scenario: Scenario, options: SimulateOptions): Pick<Devic
 
 /** A run, and with injected slowness what it cost against the same run without faults (src/run/fault-cost.ts). */
 async function execute(scenario: Scenario, options: SimulateOptions, recordTimeline: boolean): Promise<RunOutput> {
-  if (options.save !== undefined) checkCheckpointable(modelConfigOf(scenario), "--save"); // before a run whose end could not be saved
+  // Before a run whose end could not be saved: a model without a checkpoint form, a folder that cannot be written.
+  if (options.save !== undefined) {
+    checkCheckpointable(modelConfigOf(scenario), "--save");
+    checkOutputFolder("--save", options.save, CHECKPOINT_FILES);
+  }
   const output = await run(scenario, options, recordTimeline);
   if (hasSlowness(scenario)) {
     const stepsRun = scenario.training.steps - (output.result.firstStep ?? 0);

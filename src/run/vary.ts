@@ -77,6 +77,15 @@ export interface Expanded {
 export interface Expansion {
   runs: Expanded[];
   skipped: { layout: string; reason: string }[];
+  /** The scenario as written, when it varies nothing and does not fit (the layout's label from its parallel section). */
+  failed: { layout: string; reason: string }[];
+}
+
+/** `dp1·tp2·pp1` from a scenario's parallel section as written (absent sizes are 1). */
+function writtenLayout(raw: unknown): string {
+  const p = ((raw as { parallel?: unknown } | null)?.parallel ?? {}) as Record<string, unknown>;
+  const size = (key: string) => (typeof p[key] === "number" ? p[key] : 1);
+  return `dp${size("dp")}·tp${size("tp")}·pp${size("pp")}`;
 }
 
 /**
@@ -84,7 +93,9 @@ export interface Expansion {
  * defaults, so a varied field's dependants (the interleaved schedule's virtual stages) still take
  * their own defaults — validated whole; combinations that do not fit are skipped with the
  * validator's one-line reason. A field that is wrong on its own (or a missing data file) is the
- * file's fault, not the combination's: that is an InputError naming `file`. `baseDir` anchors a
+ * file's fault, not the combination's: that is an InputError naming `file`. With no variations,
+ * a scenario that does not fit (too large for the host, tp not dividing the heads) is not a
+ * combination to skip but a layout that fails: it is returned in `failed`. `baseDir` anchors a
  * relative data path.
  */
 export function expandVariations(base: unknown, baseDir: string, variations: Variation[], maxWorldSize: number, file?: string): Expansion {
@@ -94,7 +105,7 @@ export function expandVariations(base: unknown, baseDir: string, variations: Var
   }
   let combos: Record<string, unknown>[] = [{}];
   for (const v of variations) combos = combos.flatMap((c) => v.values.map((value) => ({ ...c, [v.path]: value })));
-  const out: Expansion = { runs: [], skipped: [] };
+  const out: Expansion = { runs: [], skipped: [], failed: [] };
   for (const varied of combos) {
     let raw: unknown = base;
     for (const [path, value] of Object.entries(varied)) raw = withValue(raw, path, value);
@@ -112,7 +123,8 @@ export function expandVariations(base: unknown, baseDir: string, variations: Var
       const own = fieldProblem(raw, baseDir);
       if (own && file !== undefined) throw new InputError(file, own.message);
       if (own) throw own;
-      out.skipped.push({ layout, reason: err.message });
+      if (variations.length === 0) out.failed.push({ layout: writtenLayout(raw), reason: err.message });
+      else out.skipped.push({ layout, reason: err.message });
     }
   }
   return out;

@@ -8,6 +8,7 @@
  *
  *   state       = Σ devices  4·P + 4·P + 4·2·S  (+ 4·S of fp32 master weights in bf16/fp16)
  *   activations = Σ devices  Σ stages s of the device  k_s · (A_s + W_s)
+ *   data        = 4·N · (devices + 1)
  *
  * - P: elements of the device's parameter buffer, `buildLayout(config, part, tp).totalSize`
  *   summed over its pipeline stages (its tensor-parallel shard; norms replicated). The buffer
@@ -21,18 +22,22 @@
  *   backward) and at least 1: the pool the executor keeps.
  * - W_s: with a split backward (zb-h1), the weight-gradient inputs each set also keeps until
  *   its W; otherwise 0.
+ * - N: tokens of the training corpus (a text file's bytes, or the synthetic text's), held as an
+ *   Int32Array by the main thread and copied to every device worker.
  *
  * Left out: each model's workspace (about one micro-batch of scratch), stage-boundary gradient
  * buffers, the token stream and the JavaScript heap. The estimate is therefore slightly below
  * what a run allocates, so a scenario it refuses cannot fit.
  */
 import { numericFormat } from "../train/precision.js";
+import { statSync } from "node:fs";
 import { totalmem } from "node:os";
+import { SYNTHETIC_BYTES } from "../data/batches.js";
 import { InputError } from "../errors.js";
 import { grouped, LIMITS } from "../limits.js";
 import { Activations, metaMaker, WeightGradInputs } from "../model/activations.js";
 import { modelConfigOf, type ModelConfig } from "../model/config.js";
-import { buildLayout, type StagePart } from "../model/layout.js";
+import { buildLayout, EMBED_NAME, LM_HEAD_NAME, type StagePart } from "../model/layout.js";
 import { stageParts } from "../parallel/pipeline.js";
 import { stagesOfRank } from "../parallel/placement.js";
 import { formatBytes } from "../report/table.js";
@@ -47,6 +52,8 @@ export interface HostFootprint {
   stateBytes: number;
   /** Saved activations of the micro-batches in flight, over all devices. */
   activationBytes: number;
+  /** The token stream: the main thread's and each device's copy. */
+  dataBytes: number;
   totalBytes: number;
   /** dp·tp·pp. */
   devices: number;
@@ -83,7 +90,15 @@ export function hostFootprint(scenario: Scenario): HostFootprint {
       activationBytes += p.tp * p.dp * Math.max(1, sets.get(s) ?? 0) * perSet;
     }
   }
-  return { stateBytes, activationBytes, totalBytes: stateBytes + activationBytes, devices: p.dp * p.tp * p.pp, largestBuffer };
+  const devices = p.dp * p.tp * p.pp;
+  const dataBytes = Int32Array.BYTES_PER_ELEMENT * corpusTokens(scenario) * (devices + 1);
+  return { stateBytes, activationBytes, dataBytes, totalBytes: stateBytes + activationBytes + dataBytes, devices, largestBuffer };
+}
+
+/** Tokens of the training corpus: one per byte of the text file (validated to exist), or the synthetic text's. */
+function corpusTokens(scenario: Scenario): number {
+  const data = scenario.training.data;
+  return data.source === "text" ? statSync(data.path).size : SYNTHETIC_BYTES;
 }
 
 /** Bytes one micro-batch of a stage keeps on one tensor-parallel rank between its forward and its backward. */
@@ -116,17 +131,21 @@ export function activationSetsPerStage(actions: readonly Action[]): Map<number, 
 /**
  * Throws an InputError on `modelField` (the field the model's size comes from) when a real-mode
  * run of `scenario` would need more memory than the host has, or a parameter buffer longer than
- * a typed array holds; `model.seqLen` is named instead when the activations are what overflows
- * memory. Call checkScenarioLimits first: it bounds the buffers counted here.
+ * a typed array holds. The field named is the one that takes the run past the host: the model's
+ * (its largest part, when its fields are given one by one) when its state alone does not fit,
+ * else the text corpus when it does, else what sizes the activations (`model.seqLen`). Call
+ * checkScenarioLimits first: it bounds the buffers counted here.
  */
 export function checkHostMemory(scenario: Scenario, modelField: string, hostBytes: number = totalmem()): void {
   const f = hostFootprint(scenario);
   if (f.totalBytes > hostBytes) {
+    const sizeField = modelField === "model.hiddenSize" ? largestPartField(modelConfigOf(scenario)) : modelField;
+    const field = f.stateBytes > hostBytes ? sizeField : f.stateBytes + f.dataBytes > hostBytes ? "training.data.path" : "model.seqLen";
     throw new InputError(
-      f.stateBytes > hostBytes ? modelField : "model.seqLen",
+      field,
       `needs about ${formatBytes(f.totalBytes)} of host memory in real mode on ${f.devices} device(s) ` +
-        `(parameters, gradients and optimizer state ${formatBytes(f.stateBytes)}, activations ${formatBytes(f.activationBytes)}; ` +
-        `this host has ${formatBytes(hostBytes)}) — use mode: shapes`,
+        `(parameters, gradients and optimizer state ${formatBytes(f.stateBytes)}, activations ${formatBytes(f.activationBytes)}, ` +
+        `tokens ${formatBytes(f.dataBytes)}; this host has ${formatBytes(hostBytes)}) — use mode: shapes`,
     );
   }
   if (f.largestBuffer > LIMITS.typedArrayElements) {
@@ -136,4 +155,17 @@ export function checkHostMemory(scenario: Scenario, modelField: string, hostByte
         `a typed array holds at most ${grouped(LIMITS.typedArrayElements)} — raise parallel.pp or parallel.tp, or use mode: shapes`,
     );
   }
+}
+
+/**
+ * The model field that sizes the largest part of its parameters: the vocabulary (embedding and
+ * head), the MLP (intermediateSize) or the attention and norms (hiddenSize).
+ */
+function largestPartField(config: ModelConfig): string {
+  const parts = { "model.vocabSize": 0, "model.intermediateSize": 0, "model.hiddenSize": 0 };
+  for (const t of buildLayout(config).tensors) {
+    const part = t.name === EMBED_NAME || t.name === LM_HEAD_NAME ? "model.vocabSize" : t.name.includes(".mlp.") ? "model.intermediateSize" : "model.hiddenSize";
+    parts[part] += t.size;
+  }
+  return Object.entries(parts).reduce((a, b) => (b[1] > a[1] ? b : a))[0];
 }

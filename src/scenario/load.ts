@@ -1,14 +1,16 @@
 /** Reading a scenario file (YAML or JSON) and turning zod's findings into one-line errors. */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { dirname, extname, isAbsolute, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseDocument } from "yaml";
 import type { z } from "zod";
 import { InputError } from "../errors.js";
+import { grouped, LIMITS } from "../limits.js";
 import { checkHostMemory } from "./footprint.js";
-import { checkRealModeBuffers, checkScenarioLimits } from "./limits.js";
+import { checkRealModeBuffers, checkRunLength, checkScenarioLimits } from "./limits.js";
 import { resolveModelSource } from "./model-source.js";
 import { scenarioSchema, type Scenario } from "./schema.js";
+import { checkInputFile, readInputFile } from "../util/inputs.js";
 
 /** Locates scenarios/ both from src/scenario (tsx) and from dist/src/scenario (compiled). */
 export function bundledScenarioPath(file: string): string {
@@ -35,12 +37,7 @@ export function inShapesMode(raw: unknown): unknown {
 
 /** A scenario file as written (not yet validated) and the folder its relative paths start from. */
 export function readScenarioFile(path: string): { raw: unknown; baseDir: string } {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (err) {
-    throw new InputError("scenario", `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-  }
+  const text = readInputFile("scenario", path).toString("utf8");
   return { raw: parseScenarioText(text, path), baseDir: dirname(resolve(path)) };
 }
 
@@ -80,18 +77,26 @@ export function validateScenario(raw: unknown, baseDir = process.cwd()): Scenari
   const result = scenarioSchema.safeParse(model.raw);
   if (!result.success) throw zodToInputError(result.error);
   const scenario = result.data;
+  const data = scenario.training.data;
+  if (data.source === "text") scenario.training.data = { source: "text", path: checkedCorpus(data.path, baseDir) };
   checkScenarioLimits(scenario);
   if (scenario.mode === "real") {
     checkHostMemory(scenario, model.source);
     checkRealModeBuffers(scenario);
   }
-  const data = scenario.training.data;
-  if (data.source === "text") {
-    const path = isAbsolute(data.path) ? data.path : resolve(baseDir, data.path);
-    if (!existsSync(path)) throw new InputError("training.data.path", `file not found: ${path}`);
-    scenario.training.data = { source: "text", path };
-  }
+  checkRunLength(scenario);
   return scenario;
+}
+
+/** The absolute path of a text corpus: a regular file whose bytes (one token each) fit one typed array. */
+function checkedCorpus(path: string, baseDir: string): string {
+  const absolute = isAbsolute(path) ? path : resolve(baseDir, path);
+  if (!existsSync(absolute)) throw new InputError("training.data.path", `file not found: ${absolute}`);
+  const bytes = checkInputFile("training.data.path", absolute);
+  if (bytes > LIMITS.typedArrayElements) {
+    throw new InputError("training.data.path", `${absolute} holds ${grouped(bytes)} bytes; its tokens (one per byte) are held in one typed array of at most ${grouped(LIMITS.typedArrayElements)}`);
+  }
+  return absolute;
 }
 
 /** The first issue zod found, as `field.path: rule`. One line: the user fixes one thing at a time. */

@@ -6,7 +6,7 @@
  * The result is the model section as if the user had written every field, so the schema
  * validates it exactly as it validates explicit fields.
  */
-import { readFileSync } from "node:fs";
+import { readInputFile } from "../util/inputs.js";
 import { isAbsolute, resolve } from "node:path";
 import { fromGpt2Config, isGpt2Config } from "../checkpoint/gpt2.js";
 import { fromHfConfig } from "../checkpoint/hf.js";
@@ -52,12 +52,7 @@ function presetConfig(name: unknown): ModelConfig {
 function hfConfigFile(path: unknown, baseDir: string): ModelConfig {
   if (typeof path !== "string" || path.length === 0) throw new InputError("model.hfConfig", "must be the path of a config.json file");
   const file = isAbsolute(path) ? path : resolve(baseDir, path);
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (err) {
-    throw new InputError("model.hfConfig", `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-  }
+  const text = readInputFile("model.hfConfig", file).toString("utf8");
   let hf: unknown;
   try {
     hf = JSON.parse(text);

@@ -6,7 +6,7 @@
 import { accessSync, closeSync, constants, mkdirSync, openSync, readdirSync, rmdirSync, statSync, unlinkSync, type Stats } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { InputError } from "../errors.js";
-import { siblingName } from "./atomic.js";
+import { holdPipe, siblingName } from "./atomic.js";
 
 /** `a`, `a and b`, `a, b and c`. */
 function listed(names: readonly string[]): string {
@@ -35,10 +35,26 @@ function checkParent(option: string, path: string, probe: (at: string) => void, 
   remove(at);
 }
 
-/** Checks that a file can be written at `path` (a new file, or one replacing an old file). */
+/**
+ * Checks that a file can be written at `path`: a new file, one replacing an old file, or a device
+ * or pipe that is written into (/dev/null, /dev/stdout). A pipe must have a reader now: writing to
+ * one without would wait for ever.
+ */
 export function checkOutputFile(option: string, path: string): void {
-  if (statOrNull(path)?.isDirectory()) throw new InputError(option, `${path} is a folder, not a file`);
+  const stats = statOrNull(path);
+  if (stats?.isDirectory()) throw new InputError(option, `${path} is a folder, not a file`);
+  if (stats && !stats.isFile()) return checkSpecialOutput(option, path, stats);
   checkParent(option, path, (at) => closeSync(openSync(at, "wx")), unlinkSync);
+}
+
+function checkSpecialOutput(option: string, path: string, stats: Stats): void {
+  try {
+    if (stats.isFIFO()) holdPipe(path);
+    else closeSync(openSync(path, constants.O_WRONLY));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new InputError(option, code === "ENXIO" && stats.isFIFO() ? `${path} is a pipe with no reader` : `cannot write ${path} (${code ?? String(err)})`);
+  }
 }
 
 /**

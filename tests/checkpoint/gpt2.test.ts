@@ -6,7 +6,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { readCheckpoint, writeCheckpoint } from "../../src/checkpoint/hf.js";
 import { readSafetensors, writeSafetensors } from "../../src/checkpoint/safetensors.js";
 import { drawBatch, loadCorpus } from "../../src/data/batches.js";
@@ -37,7 +37,7 @@ describe.each([
 ])("GPT-2 checkpoints (%s)", (_name, tie) => {
   const dir = mkdtempSync(join(tmpdir(), "parasim-gpt2-"));
   const trainer = trained(tie);
-  writeCheckpoint(dir, trainer.config, trainer.tensors());
+  beforeAll(() => writeCheckpoint(dir, trainer.config, trainer.tensors()));
   const param = (name: string) => trainer.tensors().find((t) => t.name === name)!;
 
   it("writes GPT2Config names and GPT-2's tensors", () => {
@@ -63,7 +63,7 @@ describe.each([
     expect(stored.has("lm_head.weight")).toBe(!tie);
   });
 
-  it("reads back parasim's tensors bit for bit, and eval gives the trainer's loss", () => {
+  it("reads back parasim's tensors bit for bit, and eval gives the trainer's loss", async () => {
     const { config, tensors } = readCheckpoint(dir);
     expect(config).toMatchObject({ family: "gpt", tieEmbeddings: tie, numKvHeads: 4 });
     const restored = new Trainer(scenario(tie), 4, { init: tensors });
@@ -72,7 +72,7 @@ describe.each([
     const trainingLoss = new Trainer(scenario(tie), 4, { init: tensors }).step(0, batch).loss;
     const sequences = Array.from({ length: 4 }, (_, r) => Int32Array.of(...batch.inputs.subarray(r * SEQ, (r + 1) * SEQ), batch.targets[r * SEQ + SEQ - 1]));
     // Same kernels, same rows: only the order of the final mean differs (double round-off).
-    expect(Math.abs(evaluateCheckpoint(dir, sequences).loss - trainingLoss) / trainingLoss).toBeLessThan(1e-12);
+    expect(Math.abs((await evaluateCheckpoint(dir, sequences)).loss - trainingLoss) / trainingLoss).toBeLessThan(1e-12);
   });
 
   it("a pp 2 run started from it has the single device's first loss (the last stage's tied copy loads the embedding)", async () => {
@@ -83,10 +83,10 @@ describe.each([
   });
 });
 
-it("reads OpenAI's original GPT-2 names (no transformer. prefix) and refuses another activation", () => {
+it("reads OpenAI's original GPT-2 names (no transformer. prefix) and refuses another activation", async () => {
   const dir = mkdtempSync(join(tmpdir(), "parasim-gpt2-"));
   const trainer = trained(true);
-  writeCheckpoint(dir, trainer.config, trainer.tensors());
+  await writeCheckpoint(dir, trainer.config, trainer.tensors());
   const weights = join(dir, "model.safetensors");
   const unprefixed = [...readSafetensors(weights).values()].map((t) => ({ ...t, name: t.name.replace(/^transformer\./, "") }));
   expect(unprefixed.some((t) => t.name === "h.0.attn.c_attn.weight")).toBe(true);

@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { readCheckpoint, writeCheckpoint } from "../../src/checkpoint/hf.js";
 import { readSafetensors, writeSafetensors } from "../../src/checkpoint/safetensors.js";
 import { drawBatch, loadCorpus } from "../../src/data/batches.js";
@@ -9,6 +9,7 @@ import { InputError } from "../../src/errors.js";
 import { validateScenario } from "../../src/scenario/load.js";
 import { evaluateCheckpoint } from "../../src/run/evaluate.js";
 import { Trainer } from "../../src/train/trainer.js";
+import { ticksDuring } from "../util/event-loop.js";
 
 const scenario = validateScenario({
   model: { hiddenSize: 16, intermediateSize: 40, numLayers: 2, numHeads: 4, numKvHeads: 2, seqLen: 12 },
@@ -25,7 +26,7 @@ function trained(): Trainer {
 describe("Hugging Face checkpoints", () => {
   const dir = mkdtempSync(join(tmpdir(), "parasim-ckpt-"));
   const trainer = trained();
-  writeCheckpoint(dir, trainer.config, trainer.tensors());
+  beforeAll(() => writeCheckpoint(dir, trainer.config, trainer.tensors()));
 
   it("uses LlamaConfig field names", () => {
     const config = JSON.parse(readFileSync(join(dir, "config.json"), "utf8"));
@@ -60,7 +61,7 @@ describe("Hugging Face checkpoints", () => {
     expect(new Uint32Array(restored.params.buffer)).toEqual(new Uint32Array(trainer.params.buffer));
   });
 
-  it("eval reproduces the training loss on the batch it was trained on", () => {
+  it("eval reproduces the training loss on the batch it was trained on", async () => {
     // The loss a fresh trainer reports for a batch is computed before its update, so load the
     // checkpoint, take step 0 on batch 0, and compare with eval of the same checkpoint on batch 0.
     const { tensors } = readCheckpoint(dir);
@@ -72,26 +73,34 @@ describe("Hugging Face checkpoints", () => {
       seq[12] = batch.targets[r * 12 + 11];
       return seq;
     });
-    const result = evaluateCheckpoint(dir, sequences);
+    const result = await evaluateCheckpoint(dir, sequences);
     expect(result.tokens).toBe(48);
     // Same kernels, same batch split: only the order of the final mean differs (double round-off).
     expect(Math.abs(result.loss - trainingLoss) / trainingLoss).toBeLessThan(1e-12);
   });
 
-  it("rejects a checkpoint whose shapes do not match the scenario", () => {
+  it("eval lets the event loop turn after every forward pass, so Ctrl-C's handler can run during it", async () => {
+    // 20 sequences of 13 tokens, 8 per forward pass: 3 passes.
+    const sequences = Array.from({ length: 20 }, (_, r) => Int32Array.from({ length: 13 }, (_, i) => (7 * r + i) % 256));
+    let tokens = 0;
+    expect(await ticksDuring(async () => (tokens = (await evaluateCheckpoint(dir, sequences)).tokens))).toBeGreaterThanOrEqual(3);
+    expect(tokens).toBe(20 * 12);
+  });
+
+  it("rejects a checkpoint whose shapes do not match the scenario", async () => {
     const other = mkdtempSync(join(tmpdir(), "parasim-ckpt-"));
     const tensors = trainer.tensors().map((t) =>
       t.name === "model.layers.0.mlp.up_proj.weight" ? { ...t, shape: [20, 32] } : t,
     );
-    writeCheckpoint(other, trainer.config, tensors);
+    await writeCheckpoint(other, trainer.config, tensors);
     const { tensors: back } = readCheckpoint(other);
     expect(() => new Trainer(scenario, 4, { init: back })).toThrow(InputError);
     expect(() => new Trainer(scenario, 4, { init: back })).toThrow(/model\.layers\.0\.mlp\.up_proj\.weight has shape \[20,32\] but the scenario's model needs \[40,16\]/);
   });
 
-  it("rejects a checkpoint with a missing tensor", () => {
+  it("rejects a checkpoint with a missing tensor", async () => {
     const other = mkdtempSync(join(tmpdir(), "parasim-ckpt-"));
-    writeCheckpoint(other, trainer.config, trainer.tensors().filter((t) => t.name !== "lm_head.weight"));
+    await writeCheckpoint(other, trainer.config, trainer.tensors().filter((t) => t.name !== "lm_head.weight"));
     expect(() => new Trainer(scenario, 4, { init: readCheckpoint(other).tensors })).toThrow(/checkpoint: missing tensor lm_head\.weight/);
     writeSafetensors(join(other, "model.safetensors"), []);
     writeFileSync(join(other, "config.json"), "{ not json");
@@ -107,18 +116,18 @@ describe("Hugging Face checkpoints", () => {
     ["a fractional kv head count", { num_key_value_heads: 1.5 }, "config.json.num_key_value_heads: must be a positive integer, got 1.5"],
     ["a zero rope_theta", { rope_theta: 0 }, "config.json.rope_theta: must be a positive number, got 0"],
     ["a negative rms_norm_eps", { rms_norm_eps: -1e-6 }, "config.json.rms_norm_eps: must be a positive number, got -0.000001"],
-  ])("rejects a config.json with %s, naming the Hugging Face field", (_what, patch, expected) => {
+  ])("rejects a config.json with %s, naming the Hugging Face field", async (_what, patch, expected) => {
     const other = mkdtempSync(join(tmpdir(), "parasim-ckpt-"));
-    writeCheckpoint(other, trainer.config, trainer.tensors());
+    await writeCheckpoint(other, trainer.config, trainer.tensors());
     const config = { ...JSON.parse(readFileSync(join(other, "config.json"), "utf8")), ...patch };
     writeFileSync(join(other, "config.json"), JSON.stringify(config));
     expect(() => readCheckpoint(other)).toThrow(InputError);
     expect(() => readCheckpoint(other)).toThrow(expected);
   });
 
-  it("reads the defaults of optional config.json fields", () => {
+  it("reads the defaults of optional config.json fields", async () => {
     const other = mkdtempSync(join(tmpdir(), "parasim-ckpt-"));
-    writeCheckpoint(other, trainer.config, trainer.tensors());
+    await writeCheckpoint(other, trainer.config, trainer.tensors());
     const { num_key_value_heads: _kv, rope_theta: _theta, rms_norm_eps: _eps, ...config } = JSON.parse(readFileSync(join(other, "config.json"), "utf8"));
     writeFileSync(join(other, "config.json"), JSON.stringify(config));
     expect(readCheckpoint(other).config).toMatchObject({ numHeads: 4, numKvHeads: 4, ropeTheta: 10000, rmsNormEps: 1e-6 });

@@ -1,8 +1,8 @@
-import { readFileSync, writeFileSync } from "node:fs";
+import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { compareResultSchema } from "../../src/run/results-schema.js";
-import { parasim, tempDir, writeTemp, type CliResult } from "./helpers.js";
+import { editSafetensorsHeader as editHeader, parasim, tempDir, writeTemp, type CliResult } from "./helpers.js";
 
 const tiny = {
   name: "checks",
@@ -17,18 +17,6 @@ function expectBadInput(r: CliResult, ...parts: string[]): void {
   expect(lines).toHaveLength(1);
   expect(lines[0]).toMatch(/^parasim: /);
   for (const part of parts) expect(lines[0]).toContain(part);
-}
-
-/** Rewrites a safetensors file's header with `edit`, keeping its data bytes as they are. */
-function editHeader(path: string, edit: (header: Record<string, { data_offsets: number[] }>) => void): void {
-  const file = readFileSync(path);
-  const length = Number(file.readBigUInt64LE(0));
-  const header = JSON.parse(file.subarray(8, 8 + length).toString("utf8"));
-  edit(header);
-  const json = Buffer.from(JSON.stringify(header), "utf8");
-  const prefix = Buffer.alloc(8);
-  prefix.writeBigUInt64LE(BigInt(json.length));
-  writeFileSync(path, Buffer.concat([prefix, json, file.subarray(8 + length)]));
 }
 
 describe("every id and number is checked (built CLI)", () => {
@@ -80,6 +68,26 @@ describe("every id and number is checked (built CLI)", () => {
       expectBadInput(parasim(["eval", copy, "--tokens", writeTemp("t.json", [[1, 2, 3]], dir)]), "checkpoint", "model.norm.weight", `holds ${value} at index 1`);
       expectBadInput(parasim(["run", writeTemp("s.json", tiny, dir), "--init", copy, "--quiet"]), "model.norm.weight");
     }
+  });
+
+  /** A copy of the checkpoint whose config.json has `patch` merged in, evaluated on one short sequence. */
+  function evalWith(patch: Record<string, unknown>): CliResult {
+    const copy = join(tempDir(), "ckpt");
+    cpSync(ckpt, copy, { recursive: true });
+    const config = join(copy, "config.json");
+    writeFileSync(config, JSON.stringify({ ...JSON.parse(readFileSync(config, "utf8")), ...patch }));
+    return parasim(["eval", copy, "--tokens", writeTemp("t.json", [[1, 2, 3]], dir)]);
+  }
+
+  it("eval names the config.json key in rules between fields, and in the layer limit", () => {
+    expectBadInput(evalWith({ num_attention_heads: 3 }), "config.json.hidden_size: must be divisible by config.json.num_attention_heads (16 % 3 ≠ 0)");
+    expectBadInput(evalWith({ num_key_value_heads: 3 }), "config.json.num_attention_heads: must be divisible by config.json.num_key_value_heads (4 % 3 ≠ 0)");
+    expectBadInput(evalWith({ num_hidden_layers: 1e6 }), "config.json.num_hidden_layers: must be at most 1024, parasim's limit on layers, got 1000000");
+  });
+
+  it("eval refuses a config whose model the weights file does not hold before sizing anything from it", () => {
+    // 10^15 rows of vocabulary would be a 64 PB allocation; the file holds the 256 rows it was saved with.
+    expectBadInput(evalWith({ vocab_size: 1e15 }), "checkpoint: model.embed_tokens.weight has shape [256,16] but the model of its config.json needs [1000000000000000,16]");
   });
 
   it("stops a run whose loss becomes NaN at that step, with exit 1", () => {
@@ -137,6 +145,22 @@ describe("compare survives a failing layout (built CLI)", () => {
     const json = compareResultSchema.parse(JSON.parse(readFileSync(out, "utf8")));
     expect(json.runs.map((run) => run.scenario.name)).toEqual(["checks"]);
     expect(json.failed).toEqual([{ layout: "dp1·tp1·pp1", file: bad, reason: "step 1: the loss is NaN — training diverged (lr 1e+308)" }]);
+  });
+
+  it("reports a layout too large for the host as failed beside the others, and refuses it alone naming its file", () => {
+    const dir = tempDir();
+    const good = writeTemp("good.json", tiny, dir);
+    const huge = writeTemp("huge.json", { ...tiny, name: "huge", model: { ...tiny.model, hiddenSize: 65536 } }, dir);
+    const out = join(dir, "c.json");
+    const r = parasim(["compare", good, huge, "--json", out]);
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim()).toBe(`parasim: 1 of 2 layout(s) failed: dp1·tp1·pp1 (${huge}) (see the table)`);
+    const json = compareResultSchema.parse(JSON.parse(readFileSync(out, "utf8")));
+    expect(json.runs.map((run) => run.scenario.name)).toEqual(["checks"]);
+    expect(json.failed).toHaveLength(1);
+    expect(json.failed[0]).toMatchObject({ layout: "dp1·tp1·pp1", file: huge });
+    expect(json.failed[0].reason).toMatch(/^model\.hiddenSize: needs about [\d.]+ GiB of host memory in real mode/);
+    expectBadInput(parasim(["compare", huge]), `${huge}: model.hiddenSize: needs about`);
   });
 
   it("refuses an unreadable or invalid scenario file among several, naming it", () => {

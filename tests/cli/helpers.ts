@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -37,4 +37,16 @@ export function expectBadInput(r: CliResult, text: string): void {
   if (lines.length !== 1 || !lines[0].includes(text) || /\n\s+at /.test(r.stderr)) {
     throw new Error(`expected one line containing ${JSON.stringify(text)}, got ${JSON.stringify(r.stderr)}`);
   }
+}
+
+/** Rewrites a safetensors file's header with `edit`, keeping its data bytes as they are (to corrupt a checkpoint on purpose). */
+export function editSafetensorsHeader(path: string, edit: (header: Record<string, { dtype: string; shape: number[]; data_offsets: number[] }>) => void): void {
+  const file = readFileSync(path);
+  const length = Number(file.readBigUInt64LE(0));
+  const header = JSON.parse(file.subarray(8, 8 + length).toString("utf8"));
+  edit(header);
+  const json = Buffer.from(JSON.stringify(header), "utf8");
+  const prefix = Buffer.alloc(8);
+  prefix.writeBigUInt64LE(BigInt(json.length));
+  writeFileSync(path, Buffer.concat([prefix, json, file.subarray(8 + length)]));
 }

@@ -82,6 +82,14 @@ describe("output paths are checked before the run", () => {
     expectRefused(["run", scenario, "--save", full], `--save: ${full} holds notes.txt; it is replaced as a whole, so it must be empty or hold only config.json, model.safetensors, training-state.json and training-state.safetensors`);
   });
 
+  it("refuses --save into a read-only folder", () => {
+    // Root ignores permission bits, so the read-only folder is /sys (sysfs: EPERM here, EROFS where it is mounted read-only).
+    const r = cli(["run", scenario, "--save", "/sys/x"]);
+    expect(r.status).toBe(2);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toMatch(/^parasim: --save: cannot create \/sys\/x: \/sys is not a writable folder \((EPERM|EROFS|EACCES)\)\n$/);
+  });
+
   it("refuses --json, --trace and --report into a missing folder or onto a folder", () => {
     const missing = join(dir, "missing", "r.json");
     expectRefused(["run", scenario, "--json", missing], `--json: cannot create ${missing}: ${join(dir, "missing")} is not a writable folder (ENOENT)`);
@@ -92,12 +100,57 @@ describe("output paths are checked before the run", () => {
     expect(readdirSync(dir).filter((n) => n.includes(".probe-"))).toEqual([]);
   });
 
+  it("refuses --json into a pipe that has no reader (writing would wait for ever)", () => {
+    const pipe = join(tempDir(), "pipe");
+    expect(spawnSync("mkfifo", [pipe]).status).toBe(0);
+    expectRefused(["run", scenario, "--json", pipe], `--json: ${pipe} is a pipe with no reader`);
+  });
+
+  it("writes --json into a pipe whose reader waits from before the run to its end", async () => {
+    const dir = tempDir();
+    const pipe = join(dir, "pipe");
+    expect(spawnSync("mkfifo", [pipe]).status).toBe(0);
+    // The reader ends at the first end of input: a check that opened and closed the pipe would end it before the results came.
+    const reader = spawn("cat", [pipe]);
+    let received = "";
+    reader.stdout.on("data", (d: Buffer) => (received += d.toString()));
+    const done = new Promise((resolve) => reader.on("close", resolve));
+    const r = cli(["run", writeTemp("one.json", { ...endless, training: { ...endless.training, steps: 1 } }, dir), "--quiet", "--json", pipe]);
+    await done;
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(received).scenario.name).toBe("endless");
+    expect(readdirSync(dir).sort()).toEqual(["one.json", "pipe"]);
+  });
+
   it("names the option or command in one line for usage mistakes", () => {
     expectRefused(["run", "--frob"], "--frob: unknown option");
     expectRefused(["run", "--jsn", "x"], "--jsn: unknown option (Did you mean --json?)");
     expectRefused(["run", scenario, "--json"], "--json: needs a value");
     expectRefused(["frob"], "frob: unknown command (the commands are run, eval, compare, schedule, validate, plan)");
+    expectRefused([], "command: must be given (the commands are run, eval, compare, schedule, validate, plan; parasim --help describes them)");
     expectRefused(["schedule", "--pp", "2"], "--kind: must be given");
+  });
+});
+
+describe("an output that fails to be written after the run", () => {
+  /** The CLI under a file-size limit (bash's ulimit -f, in KiB): a write past it fails with EFBIG, as one on a full disk fails with ENOSPC. */
+  const limited = (kib: number, args: string[]) => spawnSync("bash", ["-c", `ulimit -f ${kib}; exec "$0" "$@"`, process.execPath, BIN, ...args], { encoding: "utf8", timeout: 60_000 });
+
+  it("names the option and leaves neither the output nor a temporary", () => {
+    const dir = tempDir();
+    const scenario = writeTemp("s.json", { ...endless, training: { ...endless.training, steps: 1 } }, dir);
+    const ckpt = join(dir, "ckpt");
+    // The weights file of this model is about 54 KiB, past a limit of 16 KiB.
+    const save = limited(16, ["run", scenario, "--quiet", "--save", ckpt]);
+    expect(save.status).toBe(2);
+    expect(save.stderr).toBe(`parasim: --save: cannot write ${ckpt}: EFBIG\n`);
+    const json = join(dir, "r.json");
+    const results = limited(0, ["run", scenario, "--quiet", "--json", json]);
+    expect(results.status).toBe(2);
+    // The run's summary was printed before the write; the failure is one line.
+    expect(results.stdout).toContain("endless: final loss");
+    expect(results.stderr).toBe(`parasim: --json: cannot write ${json}: EFBIG\n`);
+    expect(readdirSync(dir).sort()).toEqual(["s.json"]);
   });
 });
 
@@ -147,6 +200,18 @@ describe("outputs are written whole or not at all", () => {
     // Either the old file (killed before the rename) or the complete new trace.
     expect(after.old === true || Array.isArray(after.traceEvents)).toBe(true);
   }, 60_000);
+
+  it("SIGINT and SIGTERM while training exit 130 and 143", async () => {
+    // Two workers, a periodic save at step 50: the signal comes half a second after that save began, while training goes on.
+    const scenario = writeTemp("long.json", { ...endless, training: { ...endless.training, checkpointEvery: 50 }, parallel: { dp: 2 } });
+    for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+      const dir = tempDir();
+      const r = await interruptWrite(["run", scenario, "--quiet", "--save", join(dir, "ckpt")], dir, signal, 500);
+      expect(r.status).toBe(code);
+      expect(r.stderr).toBe(`parasim: interrupted (${signal})\n`);
+      expect(leftovers(dir)).toEqual([]);
+    }
+  }, 120_000);
 
   it("SIGINT and SIGTERM while saving exit 130 and 143 and leave no temporary folder", async () => {
     const scenario = writeTemp("big.json", big);

@@ -1,5 +1,8 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { compare, simulate, validateScenario, type CompareResult, type RunResult, type Scenario } from "../../src/index.js";
+import { compare, InputError, simulate, validateScenario, type CompareResult, type RunResult, type Scenario } from "../../src/index.js";
 
 const base = (parallel: object): Scenario =>
   validateScenario({
@@ -20,6 +23,16 @@ describe("library API", () => {
     expect(result.runs[0].metrics.mfu).toBeGreaterThan(0);
     expect(result.runs.every((r) => r.metrics.lossesAgree === true)).toBe(true);
     expect(result.skipped).toEqual([]);
+  });
+
+  it("simulate() refuses a --save folder it could not write before it trains", async () => {
+    // 1,000,000 steps would take far longer than the test's limit: the refusal comes first.
+    const endless = { ...base({}), training: { ...base({}).training, steps: 1_000_000 } };
+    const file = join(mkdtempSync(join(tmpdir(), "parasim-library-")), "file.txt");
+    writeFileSync(file, "a file");
+    await expect(simulate(endless, { save: "/proc/x" })).rejects.toThrow("--save: cannot create /proc/x: /proc is not a writable folder (ENOENT)");
+    await expect(simulate(endless, { save: file })).rejects.toThrow(InputError);
+    await expect(simulate(endless, { save: file })).rejects.toThrow(`--save: ${file} is a file, not a folder`);
   });
 
   it("simulate() of a scenario equals its run inside compare()", async () => {

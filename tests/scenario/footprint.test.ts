@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { simulate } from "../../src/index.js";
 import { Activations, arrayMaker } from "../../src/model/activations.js";
@@ -12,12 +15,21 @@ const scenario = (parallel: Record<string, unknown>, microBatches = 4) =>
   validateScenario({ model, training: { steps: 1, globalBatch: 8, microBatches, optimizer: { lr: 1e-3 } }, parallel });
 
 describe("host footprint of a real-mode run", () => {
-  it("is 16 bytes per parameter plus one activation set on a single device with one micro-batch in flight", () => {
+  it("is 16 bytes per parameter plus one activation set on a single device with one micro-batch in flight, plus the token stream", () => {
     const s = scenario({}, 2);
     const config = modelConfigOf(s);
     const P = buildLayout(config).totalSize;
     const acts = new Activations(config, fullModelPart(config), 4, 16, arrayMaker(Float32Array)).bytes;
-    expect(hostFootprint(s)).toEqual({ stateBytes: 16 * P, activationBytes: acts, totalBytes: 16 * P + acts, devices: 1, largestBuffer: P });
+    // The synthetic corpus: 2^18 byte tokens as an Int32Array, the main thread's copy and the worker's.
+    const data = 4 * 2 ** 18 * 2;
+    expect(hostFootprint(s)).toEqual({ stateBytes: 16 * P, activationBytes: acts, dataBytes: data, totalBytes: 16 * P + acts + data, devices: 1, largestBuffer: P });
+  });
+
+  it("counts a text corpus's bytes as tokens, once per worker and once on the main thread", () => {
+    const dir = mkdtempSync(join(tmpdir(), "parasim-footprint-"));
+    writeFileSync(join(dir, "corpus.txt"), Buffer.alloc(1000, "a"));
+    const s = validateScenario({ model, training: { steps: 1, globalBatch: 8, microBatches: 2, optimizer: { lr: 1e-3 }, data: { source: "text", path: "corpus.txt" } }, parallel: { dp: 2 } }, dir);
+    expect(hostFootprint(s).dataBytes).toBe(4 * 1000 * 3);
   });
 
   it("adds the fp32 master weights in 16-bit precision, whose 16-bit buffers are float32 on the host", () => {
@@ -62,6 +74,19 @@ describe("host footprint of a real-mode run", () => {
     expect(() => checkHostMemory(s, "model.preset", f.totalBytes)).not.toThrow();
     expect(() => checkHostMemory(s, "model.preset", f.stateBytes - 1)).toThrow(/^model\.preset: needs about .* of host memory in real mode on 1 device\(s\) .* — use mode: shapes$/);
     expect(() => checkHostMemory(s, "model.preset", f.totalBytes - 1)).toThrow(/^model\.seqLen: needs about/);
+    // The state and the token stream alone overflow: the corpus is what to shrink.
+    expect(() => checkHostMemory(s, "model.preset", f.stateBytes + f.dataBytes - 1)).toThrow(/^training\.data\.path: needs about/);
+  });
+
+  it("names the model field whose part of the parameters is largest when the fields are given one by one", () => {
+    const sized = (m: Record<string, number>) => validateScenario({ model: { ...model, ...m }, training: { steps: 1, globalBatch: 8, optimizer: { lr: 1e-3 } } });
+    const refusal = (s: ReturnType<typeof sized>) => inputErrorOf(() => checkHostMemory(s, "model.hiddenSize", hostFootprint(s).stateBytes - 1));
+    // Embedding and head 2·V·C = 2·2^16·32 = 4.2 M against the layers' 4·(2·32² + 2·32·16 + 3·32·64) = 37 k.
+    expect(refusal(sized({ vocabSize: 2 ** 16 }))).toMatch(/^model\.vocabSize: /);
+    // MLP 4·3·32·8192 = 3.1 M against embedding and head 2·256·32 = 16 k and attention 4·(2·32² + 2·32·16) = 12 k.
+    expect(refusal(sized({ intermediateSize: 8192 }))).toMatch(/^model\.intermediateSize: /);
+    // Attention (q, o: C², k, v: C·C/2 with half the heads as kv heads) 4·3·512² = 3.1 M, MLP 4·3·512·64 = 393 k, vocab 2·256·512 = 262 k.
+    expect(refusal(sized({ hiddenSize: 512, numHeads: 8, numKvHeads: 4 }))).toMatch(/^model\.hiddenSize: /);
   });
 
   it("refuses a preset in real mode with one line naming it, and accepts it in shapes mode", () => {

@@ -3,7 +3,10 @@
  * scenarios (wrong types, out-of-range and huge numbers, impossible combinations, oversize
  * models, unknown keys) touching every section of the schema, and each one must either validate
  * or be refused with an InputError whose message is one line `FIELD: RULE`, FIELD a path of the
- * schema. Never another error, never a slow validation.
+ * schema. Never another error, and never more work than the stated limits allow: validation's
+ * work is counted, not timed (schedule actions generated and model tensors laid out, the two
+ * things it does in proportion to the input), so the bound does not depend on the machine's load.
+ * A wall-clock bound far above any legitimate validation still catches a hang.
  *
  * The seed is fixed (SEED below) so every run tries the same inputs; fast-check prints the seed
  * and the shrunk counterexample when a property fails. Change SEED to explore other inputs.
@@ -13,14 +16,42 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { z } from "zod";
 import { InputError } from "../../src/errors.js";
 import { LIMITS } from "../../src/limits.js";
 import { simulate } from "../../src/run/simulate.js";
 import { validateScenario } from "../../src/scenario/load.js";
 import { scenarioSchema, type Scenario } from "../../src/scenario/schema.js";
+import { GPT_LAYER_TENSORS, LAYER_TENSORS } from "../../src/model/layout.js";
 import { parasim } from "../cli/helpers.js";
+
+/** What validation has done since the last reset: the two kinds of work that grow with the input. */
+const work = vi.hoisted(() => ({ scheduleActions: 0, layoutTensors: 0 }));
+
+vi.mock("../../src/schedule/generators.js", async (importOriginal) => {
+  const mod = await importOriginal<typeof import("../../src/schedule/generators.js")>();
+  return {
+    ...mod,
+    generateSchedule: (...args: Parameters<typeof mod.generateSchedule>) => {
+      const schedule = mod.generateSchedule(...args);
+      work.scheduleActions += schedule.reduce((n, rank) => n + rank.length, 0);
+      return schedule;
+    },
+  };
+});
+
+vi.mock("../../src/model/layout.js", async (importOriginal) => {
+  const mod = await importOriginal<typeof import("../../src/model/layout.js")>();
+  return {
+    ...mod,
+    buildLayout: (...args: Parameters<typeof mod.buildLayout>) => {
+      const layout = mod.buildLayout(...args);
+      work.layoutTensors += layout.tensors.length;
+      return layout;
+    },
+  };
+});
 
 const SEED = 1515;
 const RUNS = 1200;
@@ -137,8 +168,23 @@ const preset = fc.record({
 
 const scenarios = fc.oneof({ arbitrary: mutated, weight: 6 }, { arbitrary: oversize, weight: 3 }, { arbitrary: preset, weight: 1 });
 
-/** The slowest legitimate validation here (a 100,000-cell schedule in real mode) takes about 0.2 s alone; 2 s is headroom for a loaded 2-core machine. */
-const VALIDATION_MS = 2000;
+/**
+ * The work one validation may do, from the stated limits:
+ * - schedule actions: real mode generates one schedule to find each stage's peak stash. A cell
+ *   (stage chunk, micro-batch) holds at most F, B, W and the four transfers SEND/RECV_F/B: 7
+ *   actions, and a schedule has at most LIMITS.scheduleCells cells.
+ * - model tensors: validation lays the model out whole at most four times (its FLOPs for the
+ *   run-length limit, its parts for naming the field of a host-memory refusal, its stages for the
+ *   host-memory estimate, which together hold each layer once, and its tp shard), each with at
+ *   most the gpt layer's tensors per layer plus six outside the layers (embedding, positions,
+ *   final norm and bias, head, and one to spare).
+ */
+const MAX_SCHEDULE_ACTIONS = 7 * LIMITS.scheduleCells;
+const MAX_LAYOUT_TENSORS = 4 * (Math.max(LAYER_TENSORS.length, GPT_LAYER_TENSORS.length) * LIMITS.numLayers + 6);
+/** Not a speed check: a hang detector. The slowest validation here takes about 0.2 s alone, so 30 s is reached only by a loop that does not end. */
+const HANG_MS = 30_000;
+/** The most work any generated scenario's validation did, to show the bounds are approached, not vacuous. */
+const most = { scheduleActions: 0, layoutTensors: 0 };
 const baseDir = mkdtempSync(join(tmpdir(), "parasim-fuzz-"));
 
 /** Asserts that `err` is a one-line InputError naming a field of the schema (or one the input added). */
@@ -158,8 +204,10 @@ function expectNamedError(err: unknown): InputError {
   return e;
 }
 
-/** Validates `raw`; returns the scenario or the error, after checking the error's form and the time taken. */
-function validateTimed(raw: unknown): Scenario | InputError {
+/** Validates `raw`; returns the scenario or the error, after checking the error's form and the work done. */
+function validateCounted(raw: unknown): Scenario | InputError {
+  work.scheduleActions = 0;
+  work.layoutTensors = 0;
   const start = performance.now();
   let outcome: Scenario | InputError;
   try {
@@ -167,7 +215,12 @@ function validateTimed(raw: unknown): Scenario | InputError {
   } catch (err) {
     outcome = expectNamedError(err);
   }
-  expect(performance.now() - start, `validating ${JSON.stringify(raw)}`).toBeLessThan(VALIDATION_MS);
+  const what = `validating ${JSON.stringify(raw)}`;
+  expect(work.scheduleActions, what).toBeLessThanOrEqual(MAX_SCHEDULE_ACTIONS);
+  expect(work.layoutTensors, what).toBeLessThanOrEqual(MAX_LAYOUT_TENSORS);
+  expect(performance.now() - start, what).toBeLessThan(HANG_MS);
+  most.scheduleActions = Math.max(most.scheduleActions, work.scheduleActions);
+  most.layoutTensors = Math.max(most.layoutTensors, work.layoutTensors);
   return outcome;
 }
 
@@ -178,7 +231,7 @@ describe("scenario validation under generated input", () => {
   it(`refuses with one named line, or accepts, each of ${RUNS} generated scenarios`, () => {
     fc.assert(
       fc.property(scenarios, (raw) => {
-        const outcome = validateTimed(raw);
+        const outcome = validateCounted(raw);
         if (outcome instanceof InputError) refused++;
         else valid.push(outcome);
       }),
@@ -187,9 +240,12 @@ describe("scenario validation under generated input", () => {
     // Both outcomes must occur, or the generator has drifted to one side and tests half the rule.
     expect(refused).toBeGreaterThan(RUNS / 4);
     expect(valid.length).toBeGreaterThan(20);
+    // The counters see the work: some scenario laid out a model and generated a schedule of thousands of actions.
+    expect(most.scheduleActions).toBeGreaterThan(1000);
+    expect(most.layoutTensors).toBeGreaterThan(1000);
     // Validation counts buffers but must not allocate them: the process stays small.
     expect(process.memoryUsage().rss).toBeLessThan(2 * 2 ** 30);
-  });
+  }, 300_000); // a bound on a hang of the whole property, far above its seconds of work
 
   it("runs a sample of the accepted scenarios for one step in shapes mode", async () => {
     const small = valid.filter((s) => s.parallel.dp * s.parallel.tp * s.parallel.pp <= 8).slice(0, 5);
@@ -208,7 +264,7 @@ describe("scenario validation under generated input", () => {
     const rejected = fc
       .sample(scenarios, { seed: SEED + 1, numRuns: 200 })
       .map((raw) => JSON.parse(JSON.stringify(raw)) as unknown)
-      .map((raw) => ({ raw, outcome: validateTimed(raw) }))
+      .map((raw) => ({ raw, outcome: validateCounted(raw) }))
       .filter((c): c is { raw: unknown; outcome: InputError } => c.outcome instanceof InputError)
       .slice(0, 20);
     expect(rejected.length).toBe(20);

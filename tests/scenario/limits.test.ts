@@ -4,6 +4,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { LIMITS } from "../../src/limits.js";
+import { modelConfigOf } from "../../src/model/config.js";
+import { modelFlopsPerToken } from "../../src/run/utilisation.js";
 import { expandVariations } from "../../src/run/vary.js";
 import { checkRealModeBuffers } from "../../src/scenario/limits.js";
 import { validateScenario } from "../../src/scenario/load.js";
@@ -63,6 +65,36 @@ describe("stated limits", () => {
       "--microbatches: --pp·--microbatches·--virtual = 10,001 schedule cells; parasim schedule draws at most 10,000",
     );
     expect(inputErrorOf(() => scheduleCommandOutput({ kind: "gpipe", p: 10_001, m: 1 })).startsWith("--pp: ")).toBe(true);
+  });
+
+  it("layer passes: steps·microBatches·numLayers, times dp·tp in real mode, up to 2,000,000", () => {
+    expect(LIMITS.layerPasses).toBe(2_000_000);
+    // 2 layers, 1 micro-batch: 1,000,000 steps are exactly the limit.
+    expect(validateScenario(base("shapes", {}, { steps: 1_000_000 })).training.steps).toBe(1_000_000);
+    expect(inputErrorOf(() => validateScenario(base("shapes", {}, { steps: 1_000_001 })))).toBe(
+      "training.steps: 1,000,001 steps × 2 layer passes (microBatches·numLayers) = 2,000,002; a run does at most 2,000,000 (about half an hour of host time) — simulate fewer steps",
+    );
+    // Real mode, dp 4 × tp 2: each of the 8 ranks is a worker doing its own pass, 16 per step.
+    expect(validateScenario(base("real", {}, { steps: 125_000 }, { dp: 4, tp: 2 })).training.steps).toBe(125_000);
+    expect(inputErrorOf(() => validateScenario(base("real", {}, { steps: 125_001 }, { dp: 4, tp: 2 })))).toBe(
+      "training.steps: 125,001 steps × 16 layer passes (microBatches·numLayers·dp·tp) = 2,000,016; a run does at most 2,000,000 (about half an hour of host time) — simulate fewer steps",
+    );
+    // One step alone past the limit (50,000 micro-batches of 64 layers): the per-step field is named.
+    expect(inputErrorOf(() => validateScenario(base("shapes", { numLayers: 64 }, { globalBatch: 50_000, microBatches: 50_000 })))).toMatch(/^training\.microBatches: 1 steps × 3,200,000 layer passes/);
+  });
+
+  it("real-mode arithmetic: the run's model FLOPs up to 10^13", () => {
+    expect(LIMITS.realModeFlops).toBe(1e13);
+    const perStep = modelFlopsPerToken(modelConfigOf(validateScenario(base("real", {}, {})))) * 8 * 16;
+    const steps = Math.floor(LIMITS.realModeFlops / perStep);
+    // The arithmetic binds before the layer passes do: steps·2 passes stay under 2,000,000.
+    expect(steps * 2).toBeLessThan(LIMITS.layerPasses);
+    expect(validateScenario(base("real", {}, { steps })).training.steps).toBe(steps);
+    expect(inputErrorOf(() => validateScenario(base("real", {}, { steps: steps + 1 })))).toMatch(
+      new RegExp(`^training\\.steps: ${(steps + 1).toLocaleString("en-US")} steps × [\\d.]+ MFLOP = 10\\.0 TFLOP of real arithmetic; real mode computes at most 10\\.0 TFLOP in a run`),
+    );
+    // Shapes mode computes nothing: the same run is accepted.
+    expect(validateScenario(base("shapes", {}, { steps: steps + 1 })).training.steps).toBe(steps + 1);
   });
 
   it("--vary: a product up to 10,000 layouts", () => {
