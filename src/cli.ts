@@ -181,8 +181,9 @@ async function runPlan(opts: PlanCliOptions): Promise<void> {
   status.finish();
   console.log(formatPlan(output.result));
   if (opts.json) writeJson(opts.json, output.result);
-  // `output` (PlanOutput: the ranked layouts, and timelines when asked for) is what the plan
-  // report, --verify and --emit take from here.
+  // Plug-in point: `output` (PlanOutput, src/plan/types.ts) is what the plan report (--report;
+  // pass `timelines: true` to plan() above for the top three's timelines), --verify and --emit
+  // take from here, e.g. output.result.ranked[0].scenario for the winning layout.
 }
 
 function addEvalCommand(program: Command): void {
