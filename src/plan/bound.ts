@@ -4,27 +4,30 @@
  * the next bound cannot beat the K-th best simulated step, so the bound must never exceed what
  * the simulation gives (tests/plan/bound.test.ts checks it on small layouts of every kind).
  *
- * It is the larger of two facts about the simulated clock (src/sim/clock.ts), per pipeline rank:
+ * It is the largest of three facts about the simulated clock (src/sim/clock.ts), per pipeline rank:
  *
  * 1. The pipeline. Each compute action lasts at least its stage's probed time (compute plus its
- *    blocking tensor-parallel collectives); under ZeRO-3 a pass (F, BW, B or W) also gathers
- *    every weight unit of its stage on the communication stream before it ends, and that stream
- *    is shared with the pass's tensor-parallel collectives, so the pass lasts at least
- *    tp + max(compute, all-gather of the stage). Each rank ends no earlier than its last action
- *    on the schedule's critical path with those durations (src/plan/critical-path.ts), and then
- *    runs its optimizer and what ZeRO-1 and -2 do after it on the compute stream's wait (ZeRO-1:
+ *    blocking tensor-parallel collectives). Under ZeRO-3 a pass (F, BW, B or W) also gathers every
+ *    weight unit of its stage on the communication stream, a FIFO shared with its tp collectives:
+ *    the next unit's gather is queued as a unit starts, before the unit's first tp collective, so
+ *    each unit lasts at least max(time to its first tp collective, next gather) plus the rest
+ *    (and the pass at least tp + max(compute, all gathers)). Buckets reduced as backward finishes
+ *    them (plain dp, ZeRO-2) go on the same FIFO when their unit announces its gradients and hold
+ *    back later tp collectives. Each rank ends no earlier than its last action on the schedule's
+ *    critical path with those durations and constraints (src/plan/critical-path.ts), then runs its
+ *    optimizer and what ZeRO-1 and -2 do after it on the compute stream's wait (ZeRO-1:
  *    reduce-scatter the gradients, then all-gather the parameters; ZeRO-2: all-gather them).
- * 2. The streams. A blocking tensor-parallel collective occupies the communication stream while
- *    the compute stream waits for it; every other collective (data-parallel) occupies the
- *    communication stream too, in FIFO order, and the step waits for all of them. So a step
- *    lasts at least tp + max(compute + optimizer + ZeRO tail, data-parallel collectives). Those
- *    are at least one collective of the whole gradient or parameter buffer: α + S/β costs are
- *    affine in S with a non-negative intercept (NCCL's choice of ring or tree a minimum of two
- *    such), so a sum of buckets costs at least their union. ZeRO-3 gathers every unit before
- *    each pass of each micro-batch.
+ * 2. The streams. A blocking tp collective occupies the communication stream while the compute
+ *    stream waits for it; every data-parallel collective occupies the communication stream too,
+ *    and the step waits for all of them: a step lasts at least
+ *    tp + max(compute + optimizer + ZeRO tail, data-parallel collectives).
+ * 3. The last passes. From each pass that finishes a stage's gradients, the rank still runs its
+ *    remaining tp collectives and the longer of its remaining compute and the reduction of every
+ *    bucket issued from then on.
  *
- * Pipeline sends, where a receive blocks, the exposed part of overlapped gradient reduction and
- * the comm stream's FIFO delays are left to the simulation.
+ * Data-parallel collectives are priced one per bucket or unit, as the device issues them, with
+ * NCCL's cost (src/sim/cost.ts). Pipeline sends, where a receive blocks and whatever else waits
+ * on the FIFO are left to the simulation.
  */
 import { launchesTime } from "../sim/roofline.js";
 import { optimizerLaunches } from "../kernels/cost.js";

@@ -7,7 +7,6 @@
  * (src/plan/memory.ts) and the step-time bound (src/plan/bound.ts) read them.
  */
 import { DTYPE_BYTES } from "../kernels/round.js";
-import type { ModelConfig } from "../model/config.js";
 import { buildLayout, type StagePart, type TensorSpec } from "../model/layout.js";
 import { planBuckets } from "../parallel/data.js";
 import { unitOf, zeroUnits } from "../parallel/zero.js";
@@ -29,8 +28,6 @@ export interface RankFigures {
   parameters: number;
   /** Seconds of forward, backward and W over all micro-batches, blocking tp collectives included. */
   work: number;
-  /** The same without W (a split backward's weight half). */
-  forwardBackward: number;
   /** The tp collectives' share of `work`. */
   tpComm: number;
   /** Activation sets the schedule keeps (at least one per stage, the executor's pool) times their bytes. */
@@ -71,8 +68,8 @@ export interface LayoutFigures {
 
 /** The groups of a mesh's representative devices (dp 0, tp 0) by pipeline rank, and their node spreads. */
 interface MeshGroups {
+  /** Per pipeline rank: the tp group and the dp group of its representative, and the dp group's size and node spread. */
   tpRanks: number[][];
-  /** Per pipeline rank: its tp group's StageCosts key part, and its dp group. */
   dpRanks: number[][];
   dpSpread: string[];
 }
@@ -102,7 +99,7 @@ export class Estimator {
 
   private compute(l: PlanLayout): LayoutFigures {
     const dims = { p: l.pp, v: l.virtualStages };
-    const parts = this.cached(this.parts, `${l.pp},${l.virtualStages}`, () => stageParts(this.setup.config as ModelConfig, dims));
+    const parts = this.cached(this.parts, `${l.pp},${l.virtualStages}`, () => stageParts(this.setup.config, dims));
     const groups = this.cached(this.meshes, `${l.dp},${l.tp},${l.pp}`, () => this.meshGroups(l));
     const settings = groups.tpRanks.map((tpRanks) => {
       const setting: ProbeSetting = { tp: l.tp, tpRanks, sequenceParallel: l.sequenceParallel, recompute: l.recompute, microBatchSize: l.microBatchSize, split: l.schedule === "zb-h1" };
@@ -158,12 +155,11 @@ export class Estimator {
   }
 
   private rankFigures(l: PlanLayout, groups: MeshGroups, stages: StageCost[], parts: StagePart[], mine: number[], sets: Map<number, number>, r: number): RankFigures {
-    const f: Omit<RankFigures, "dpCollective" | "dpSum" | "dpByUnit"> = { parameters: 0, work: 0, forwardBackward: 0, tpComm: 0, activationBytes: 0, workspaceBytes: 0 };
+    const f: Omit<RankFigures, "dpCollective" | "dpSum" | "dpByUnit"> = { parameters: 0, work: 0, tpComm: 0, activationBytes: 0, workspaceBytes: 0 };
     for (const s of mine) {
       const c = stages[s]!;
       f.parameters += c.parameters;
       f.work += l.microBatches * (c.forward + c.backward + c.weights);
-      f.forwardBackward += l.microBatches * (c.forward + c.backward);
       f.tpComm += l.microBatches * (c.forwardTp + c.backwardTp + c.weightsTp);
       const kept = c.activationBytes + (l.schedule === "zb-h1" ? c.deferredBytes : 0);
       f.activationBytes += Math.max(1, sets.get(s) ?? 0) * kept;

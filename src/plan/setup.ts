@@ -7,12 +7,11 @@ import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { InputError } from "../errors.js";
 import { grouped, LIMITS } from "../limits.js";
-import type { ModelConfig } from "../model/config.js";
+import { modelConfigOf, type ModelConfig } from "../model/config.js";
 import { modelPreset, PRESET_NAMES } from "../model/presets.js";
 import { validateScenario } from "../scenario/load.js";
 import { resolveModelSource } from "../scenario/model-source.js";
 import type { Scenario } from "../scenario/schema.js";
-import { modelConfigOf } from "../model/config.js";
 import { profileNames, type HardwareProfile } from "../sim/hardware.js";
 import type { PlanRequest } from "./types.js";
 

@@ -4,16 +4,17 @@
  * candidate they drop for a rule the schema has is refused by it — so the cheap checks neither
  * lose a valid layout nor let an invalid one through. Reasons that are not the schema's (tp
  * across nodes, ZeRO or selective recomputation that would change nothing, shapes mode's worker
- * limit) are checked by what they say.
+ * limit, GPipe with one micro-batch) are checked by what they say.
  */
 import { describe, expect, it } from "vitest";
 import { InputError } from "../../src/errors.js";
+import { generateSchedule } from "../../src/schedule/generators.js";
 import { layoutKey, layoutScenario } from "../../src/plan/scenario.js";
 import { planSetup } from "../../src/plan/setup.js";
 import { divisors, enumerateLayouts, PRUNE, Rules } from "../../src/plan/space.js";
 import { configFile, LLAMA, request } from "./helpers.js";
 
-const NOT_SCHEMA_RULES = new Set<string>([PRUNE.tpAcrossNodes, PRUNE.zeroWithoutDp, PRUNE.selectiveWithFlash, PRUNE.shapesWorkers]);
+const NOT_SCHEMA_RULES = new Set<string>([PRUNE.tpAcrossNodes, PRUNE.zeroWithoutDp, PRUNE.selectiveWithFlash, PRUNE.gpipeOneMicroBatch, PRUNE.shapesWorkers]);
 
 describe("plan space", () => {
   it("enumerates every combination once, and its rules agree with the scenario schema", () => {
@@ -41,7 +42,7 @@ describe("plan space", () => {
       }
       expect(refused === null, `${JSON.stringify(l)}: rules say ${reason}, schema says ${refused}`).toBe(reason === null);
     }
-    for (const reason of [PRUNE.tpAcrossNodes, PRUNE.tpDivides, PRUNE.pipelineDivides, PRUNE.batchDivides, PRUNE.interleavedMicroBatches, PRUNE.spTokens, PRUNE.fullRecomputeZbH1, PRUNE.zeroWithoutDp]) {
+    for (const reason of [PRUNE.tpAcrossNodes, PRUNE.tpDivides, PRUNE.pipelineDivides, PRUNE.batchDivides, PRUNE.interleavedMicroBatches, PRUNE.spTokens, PRUNE.fullRecomputeZbH1, PRUNE.zeroWithoutDp, PRUNE.gpipeOneMicroBatch]) {
       expect(seen.get(reason) ?? 0, reason).toBeGreaterThan(0);
     }
     expect(seen.get("kept")).toBeGreaterThan(0);
@@ -56,6 +57,11 @@ describe("plan space", () => {
     expect(across.broken(l)).toBeNull();
     // 16 devices per tp group over nodes of 8 is still aligned with the nodes; dp 2 × tp 16 × pp 1 is too.
     expect(across.broken({ ...l, dp: 2, pp: 1, microBatches: 8 })).toBeNull();
+  });
+
+  it("prunes GPipe with one micro-batch only because its action lists are 1F1B's", () => {
+    for (let p = 1; p <= 8; p++) expect(generateSchedule("gpipe", { p, m: 1 })).toEqual(generateSchedule("1f1b", { p, m: 1 }));
+    expect(generateSchedule("gpipe", { p: 2, m: 2 })).not.toEqual(generateSchedule("1f1b", { p: 2, m: 2 }));
   });
 
   it("prunes selective recomputation under flash attention, which keeps nothing to recompute", () => {
