@@ -10,8 +10,9 @@
  * inflate as it inflates wall time. This machine is shared: the load average is printed too.
  */
 import { execFile } from "node:child_process";
-import { existsSync } from "node:fs";
-import { loadavg } from "node:os";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import type { PlanRequest, PlanResult } from "../src/plan/types.js";
@@ -32,9 +33,13 @@ export async function run(): Promise<void> {
     console.error(`bench plan: ${DIST} is missing; run \`npm run build\` first`);
     process.exit(2);
   }
+  // A file, not `node -e`: worker threads inherit the parent's execArgv, and -e would not start them.
+  const dir = mkdtempSync(join(tmpdir(), "parasim-bench-plan-"));
+  const script = join(dir, "plan.mjs");
+  writeFileSync(script, CHILD);
   const load = loadavg()[0]!;
   const started = performance.now();
-  const { stdout } = await promisify(execFile)(process.execPath, ["--input-type=module", "-e", CHILD], { maxBuffer: 1 << 26 });
+  const { stdout } = await promisify(execFile)(process.execPath, [script], { maxBuffer: 1 << 26 }).finally(() => rmSync(dir, { recursive: true, force: true }));
   const wall = (performance.now() - started) / 1000;
   const out = JSON.parse(stdout.trim().split("\n").pop()!) as { counts: PlanResult["counts"]; best: PlanResult["ranked"][number]; cpuSeconds: number };
   const c = out.counts;
