@@ -1,8 +1,7 @@
 /**
  * Forward and backward of a model (llama or gpt family), or of one pipeline stage of it, on one
- * tensor-parallel rank (the default, a size-1 group, is the single device), built from the
- * kernels: embedding (src/model/embedding.ts) → layers (src/model/layer.ts) → head
- * (src/model/head.ts).
+ * tensor-parallel rank (the default, a size-1 group, is the single device), built from the kernels:
+ * embedding (src/model/embedding.ts) → layers (src/model/layer.ts) → head (src/model/head.ts).
  *
  * Legend: B batch, T time, N = B·T rows, rows = N/tp under sequence parallelism else N, C hidden.
  *

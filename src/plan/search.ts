@@ -69,6 +69,14 @@ function kthBest(results: Iterable<Simulated>, k: number): number {
   return fitting.length >= k ? fitting[k - 1]! : Infinity;
 }
 
+/** The step a layout must beat: the K-th best, or an included layout's if slower (its rank must be exact). */
+function stepToBeat(options: SearchOptions, forced: readonly Candidate[], results: ReadonlyMap<string, Simulated>): number {
+  if (options.exactRanks === false) return kthBest(results.values(), options.top);
+  if (forced.some((c) => !results.has(layoutKey(c.layout)))) return Infinity;
+  const includedSteps = forced.map((c) => results.get(layoutKey(c.layout))!.figures.stepSeconds);
+  return Math.max(kthBest(results.values(), options.top), ...includedSteps);
+}
+
 /** Runs the branch and bound (header) on `kept`, fastest bound first. */
 export async function search(setup: PlanSetup, kept: Candidate[], options: SearchOptions): Promise<SearchOutcome> {
   const forced = options.include ?? [];
@@ -81,13 +89,7 @@ export async function search(setup: PlanSetup, kept: Candidate[], options: Searc
   let runs = 0;
   let cached = 0;
   let failure: unknown = null;
-  // The step a layout must beat: the K-th best, or an included layout's if slower (its rank must be exact).
-  const threshold = (): number => {
-    if (options.exactRanks === false) return kthBest(results.values(), options.top);
-    if (forced.some((c) => !results.has(layoutKey(c.layout)))) return Infinity;
-    const includedSteps = forced.map((c) => results.get(layoutKey(c.layout))!.figures.stepSeconds);
-    return Math.max(kthBest(results.values(), options.top), ...includedSteps);
-  };
+  const threshold = (): number => stepToBeat(options, forced, results);
   const start = (c: Candidate): void => {
     const key = layoutKey(c.layout);
     let scenario: Scenario;

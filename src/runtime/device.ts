@@ -335,7 +335,6 @@ export class Device {
 
 const byName = (tensors: NamedTensor[]): Map<string, NamedTensor> => new Map(tensors.map((t) => [t.name, t]));
 
-
 /** The calls the main thread makes on a device (plain data in and out, so they cross threads). */
 export function deviceApi(device: Device) {
   return {
