@@ -82,7 +82,11 @@ async function runPlan(opts: PlanCliOptions): Promise<void> {
   if (opts.json) writeJson(opts.json, output.result);
   if (opts.report) writeOutput("--report", opts.report, planReportHtml(output));
   const best = output.result.ranked.find((l) => l.fits);
-  if (!best) return;
+  if (!best) {
+    // Nothing to hand on: say so rather than skip what was asked for.
+    if (opts.emit || opts.verify) throw new InputError(opts.emit ? "--emit" : "--verify", "no simulated layout fits in the device's memory");
+    return;
+  }
   if (opts.emit) emitBest(opts.emit, opts.emitFile, output.result.ranked.filter((l) => l.fits));
   if (opts.verify) {
     const verdict = await verifyLayout(best.scenario);

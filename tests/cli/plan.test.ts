@@ -33,6 +33,27 @@ describe("parasim plan (built CLI)", () => {
     expect(p.memoryCapacity).toBe(80e9);
   });
 
+  it("hands the best layout on: --report writes its page, --emit the Megatron-LM arguments of that layout, --verify proves it on a copy", () => {
+    const dir = tempDir();
+    const [json, report, script] = [join(dir, "plan.json"), join(dir, "plan.html"), join(dir, "best.sh")];
+    const r = plan(writeTemp("config.json", GPT, dir), 2, 4, ["--top", "2", "--json", json, "--report", report, "--emit", "megatron", "--emit-file", script, "--verify"]);
+    expect(r.status, r.stderr).toBe(0);
+    const best = (JSON.parse(readFileSync(json, "utf8")) as PlanResult).ranked[0]!;
+    const page = readFileSync(report, "utf8");
+    expect(page.startsWith("<!DOCTYPE html>")).toBe(true);
+    expect(page).toContain(best.label);
+    const args = readFileSync(script, "utf8");
+    expect(args).toMatch(new RegExp(`--tensor-model-parallel-size ${best.layout.tp}\\b`));
+    expect(args).toMatch(new RegExp(`--pipeline-model-parallel-size ${best.layout.pp}\\b`));
+    expect(args).toMatch(/--global-batch-size 4\b/);
+    expect(r.stdout).toContain(`emit: megatron launch configuration of #1 ${best.label} written to ${script}`);
+    expect(r.stdout).toMatch(/^verify: PASS/m);
+  });
+
+  it("refuses --emit-file without --emit", () => {
+    expectBadInput(plan("llama-3-8b", 8, 8, ["--emit-file", "x.sh"]), "--emit-file: needs --emit megatron | torchtitan");
+  });
+
   it("refuses an unknown preset", () => {
     expectBadInput(plan("llama-9", 8, 8), "--model: unknown preset 'llama-9' (known: llama-2-7b");
   });
