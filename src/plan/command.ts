@@ -99,8 +99,9 @@ async function runPlan(opts: PlanCliOptions): Promise<void> {
 /** Writes the launch configuration of the fastest fitting layout the engine can run, saying so when that is not #1. */
 function emitBest(engine: EmitEngine, file: string | undefined, fitting: PlannedLayout[]): void {
   const runnable = fitting.find((l) => emitRefusal(engine, l.scenario) === undefined);
-  if (!runnable) throw new InputError("--emit", `${engine} can run none of the layouts that fit: ${emitRefusal(engine, fitting[0].scenario)!.message}`);
-  if (runnable !== fitting[0]) console.log(`emit: ${engine} cannot run #${fitting[0].rank} (${emitRefusal(engine, fitting[0].scenario)!.message}); writing #${runnable.rank} instead`);
+  const bestRefused = emitRefusal(engine, fitting[0].scenario);
+  if (!runnable) throw new InputError("--emit", `${engine} can run none of the layouts that fit: ${bestRefused!.message}`);
+  if (bestRefused) console.log(`emit: ${engine} cannot run #${fitting[0].rank} (${bestRefused.message}); writing #${runnable.rank} instead`);
   const launch = emitLaunch(engine, runnable.scenario);
   const path = file ?? launch.fileName;
   writeOutput(file ? "--emit-file" : "--emit", path, launch.text);

@@ -16,6 +16,8 @@ import { modelConfigOf } from "../../src/model/config.js";
 import { tpReplicatedElements } from "../../src/parallel/tensor.js";
 import type { RunOutput } from "../../src/run/results.js";
 import { expectEquivalent, relativeErrors } from "./equivalence.js";
+// A key bias's true gradient is 0 (softmax ignores a constant added to a row's scores); its scale is the same layer's query bias.
+import { keyBiasScale } from "../../src/run/equivalence.js";
 
 const STEPS = 10;
 const [GLOBAL_BATCH, SEQ, HIDDEN, LAYERS, VOCAB] = [8, 8, 16, 4, 256];
@@ -28,9 +30,6 @@ function scenario(parallel: object, tieEmbeddings: boolean, microBatches = 2, tr
     parallel,
   });
 }
-
-/** A key bias's true gradient is 0 (softmax ignores a constant added to a row's scores); its scale is the same layer's query bias. */
-const keyBiasScale = (name: string): string | null => (name.endsWith("k_proj.bias") ? name.replace("k_proj", "q_proj") : null);
 
 const runs = new Map<string, Promise<RunOutput>>();
 const run = (parallel: object, tie: boolean): Promise<RunOutput> => {
