@@ -5,15 +5,17 @@
  * the JavaScript kernels (double accumulation) at 256 and 512. FLOPs: 2·N·K·O per product
  * (Kaplan et al. 2020), backward = 2 products.
  *
- * "copy %": the share of a WebAssembly call spent copying its operands into the instance's memory
- * and its result out (src/wasm/heap.ts), measured by timing the same Float32Array.set calls alone.
+ * The WebAssembly kernels run on operands made by `kernelFloats`, inside the instance's memory, as
+ * the model's tensors are. "copy %": what the same calls would add, as a share of their CPU time,
+ * if every operand lived outside that memory and were copied in and its result out
+ * (src/wasm/heap.ts), measured by timing those copies alone.
  * Best of several calls, by wall clock and by CPU time (process.cpuUsage), which other tenants of
  * this shared machine disturb far less; the load average is printed with the results.
  */
 import { loadavg } from "node:os";
 import { linearBackwardInput, linearBackwardInputJs, linearBackwardWeight, linearBackwardWeightJs, linearForward, linearForwardJs } from "../src/kernels/linear.js";
 import { Random } from "../src/util/random.js";
-import { wasmHeap } from "../src/wasm/heap.js";
+import { kernelFloats, wasmHeap } from "../src/wasm/heap.js";
 
 function randomArray(n: number, stream: string): Float32Array {
   const rng = new Random(1, stream);
@@ -48,11 +50,19 @@ interface Rates {
   copyShare: number;
 }
 
+/** A copy of x made by `make` (the kernels' own memory, or an ordinary array). */
+const copyOf = (x: Float32Array, make: (n: number) => Float32Array): Float32Array => {
+  const y = make(x.length);
+  y.set(x);
+  return y;
+};
+
 function measure({ N, K, O }: Shape, js: boolean): Rates {
-  const inp = randomArray(N * K, "inp");
-  const w = randomArray(O * K, "w");
-  const dout = randomArray(N * O, "dout");
-  const [out, dinp, dw] = [new Float32Array(N * O), new Float32Array(N * K), new Float32Array(O * K)];
+  const make = js ? (n: number) => new Float32Array(n) : kernelFloats;
+  const inp = copyOf(randomArray(N * K, "inp"), make);
+  const w = copyOf(randomArray(O * K, "w"), make);
+  const dout = copyOf(randomArray(N * O, "dout"), make);
+  const [out, dinp, dw] = [make(N * O), make(N * K), make(O * K)];
   const flops = 2 * N * K * O;
   const [fwd, bin, bw] = js ? [linearForwardJs, linearBackwardInputJs, linearBackwardWeightJs] : [linearForward, linearBackwardInput, linearBackwardWeight];
   const fwdMs = best(() => fwd(out, inp, w, N, K, O));
@@ -60,15 +70,19 @@ function measure({ N, K, O }: Shape, js: boolean): Rates {
     bin(dinp, dout, w, N, K, O);
     bw(dw, dout, inp, N, K, O);
   });
-  // The copies of one forward + backward: in inp, w (fwd) + dout, w, dinp (bin) + dout, inp, dw (bw); out out, dinp, dw.
+  // The copies of one forward + backward if every operand lived outside the memory: in inp, w (fwd),
+  // dout, w, dinp (bin), dout, inp, dw (bw); out out, dinp, dw.
   const heap = wasmHeap();
-  heap.reset();
+  const outside = [inp, w, dout, out, dinp, dw].map((x) => copyOf(x, (n) => new Float32Array(n)));
   const copyMs = best(() => {
-    heap.reset();
-    const ptrs = [inp, w, dout, w, dinp, dout, inp, dw].map((a) => heap.input(a, a.length));
-    heap.output(out, ptrs[0]!, out.length);
-    heap.output(dinp, ptrs[4]!, dinp.length);
-    heap.output(dw, ptrs[7]!, dw.length);
+    const [i, wo, d, o, di, dwo] = outside as [Float32Array, Float32Array, Float32Array, Float32Array, Float32Array, Float32Array];
+    for (const [reads, written] of [[[i, wo], o], [[d, wo], di], [[d, i], dwo]] as const) {
+      heap.reset();
+      for (const x of reads) heap.read(x);
+      if (written === o) heap.write(written);
+      else heap.update(written);
+      heap.finish();
+    }
   });
   return {
     forward: flops / (fwdMs.wall * 1e6),
@@ -98,7 +112,7 @@ export async function run(): Promise<void> {
   const shapes = [...square, ...modelShapes("default", 8, 64, 64, 176, 4, 2, 256), ...modelShapes("h256", 8, 128, 256, 704, 8, 4, 256)];
   const fmt = (x: number): string => x.toFixed(1);
   const pair = (wall: number, cpu: number): string => `${fmt(wall).padStart(5)} (${fmt(cpu).padStart(5)})`;
-  console.log("GFLOP/s by wall clock (CPU time); copy %: of the WebAssembly call's CPU time");
+  console.log("GFLOP/s by wall clock (CPU time); copy %: what copying operands from outside the instance's memory would add");
   console.log("shape                 N     K     O      wasm fwd       wasm bwd   copy %        js fwd        js bwd");
   for (const s of shapes) {
     const wasm = measure(s, false);

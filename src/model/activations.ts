@@ -17,6 +17,7 @@
  * parallelism.
  */
 import { metaFloats } from "../kernels/meta.js";
+import { kernelFloats } from "../wasm/heap.js";
 import { sparseProbabilities } from "../kernels/sparse-attention.js";
 import type { SparsePattern } from "../kernels/sparse-pattern.js";
 import type { Floats } from "../kernels/types.js";
@@ -136,7 +137,9 @@ export interface BufferMaker {
 
 /** Arrays of `ctor`; tensors count `storedBytes` per element (default: the array's own width). */
 export function arrayMaker(ctor: Float32ArrayConstructor | Float64ArrayConstructor, storedBytes: number = ctor.BYTES_PER_ELEMENT): BufferMaker {
-  return { bytesPerElement: Math.min(storedBytes, ctor.BYTES_PER_ELEMENT), statBytes: ctor.BYTES_PER_ELEMENT, make: (n) => new ctor(n) };
+  // float32 buffers are made where the WebAssembly kernels address them without a copy.
+  const make = ctor === Float32Array ? kernelFloats : (n: number) => new ctor(n);
+  return { bytesPerElement: Math.min(storedBytes, ctor.BYTES_PER_ELEMENT), statBytes: ctor.BYTES_PER_ELEMENT, make };
 }
 
 /** Meta buffers; tensors count `storedBytes` per element, statistics 4 (float32). */

@@ -9,6 +9,7 @@
  * per-stage pool, so the pool's size is the peak number of micro-batches in flight.
  */
 import { metaFloats } from "../kernels/meta.js";
+import { kernelFloats } from "../wasm/heap.js";
 import type { P2POp } from "../comm/comm.js";
 import type { PipelineComm } from "./sabotage.js";
 import { sliceBatch, type Batch } from "../data/batches.js";
@@ -226,7 +227,7 @@ export class PipelineExecutor {
   /** A buffer for a stage-boundary gradient in flight: a hidden state [rows·T, C] (its sequence shard under sequence parallelism). */
   private gradBuffer(): Float32Array {
     const n = this.hiddenElements;
-    return this.spareGradBuffers.pop() ?? (this.trainer.shapesOnly ? (metaFloats(n) as Float32Array) : new Float32Array(n));
+    return this.spareGradBuffers.pop() ?? (this.trainer.shapesOnly ? (metaFloats(n) as Float32Array) : kernelFloats(n));
   }
 
   /** Elements of a stage-boundary hidden state. */

@@ -5,7 +5,7 @@
  */
 import type { OptimizerSection } from "../scenario/schema.js";
 import { wasmAdamW } from "../wasm/elementwise.js";
-import { useWasm } from "../wasm/heap.js";
+import { kernelFloats, useWasm } from "../wasm/heap.js";
 
 /** A contiguous run of parameters and whether weight decay applies to it. */
 export interface DecayRange {
@@ -25,7 +25,7 @@ export class AdamW {
     readonly opt: OptimizerSection,
     readonly size: number,
     readonly ranges: DecayRange[],
-    allocate: (length: number) => Float32Array = (n) => new Float32Array(n),
+    allocate: (length: number) => Float32Array = kernelFloats,
   ) {
     this.m = allocate(size);
     this.v = allocate(size);

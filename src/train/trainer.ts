@@ -26,6 +26,7 @@ import { isMeta } from "../kernels/meta.js";
 import { DTYPE_BYTES, storeAs } from "../kernels/round.js";
 import { numericFormat, type NumericFormat } from "./precision.js";
 import { LossScaler, lossScaleSettings } from "./loss-scale.js";
+import { kernelFloats } from "../wasm/heap.js";
 
 export { modelConfigOf };
 
@@ -146,7 +147,7 @@ export class Trainer {
       tensors: layouts.flatMap((l, k) => l.tensors.map((t) => ({ ...t, offset: t.offset + offsets[k] }))),
       totalSize: layouts.reduce((n, l) => n + l.totalSize, 0),
     };
-    const allocate = options.allocate ?? ((n: number) => new Float32Array(n));
+    const allocate = options.allocate ?? kernelFloats;
     this.params = allocate(this.layout.totalSize);
     this.grads = allocate(this.layout.totalSize);
     this.shapesOnly = isMeta(this.params);

@@ -16,16 +16,14 @@ export function wasmAttentionForward(
   const h = wasmHeap();
   h.reset();
   const [qn, kvn, an] = [B * T * H * D, B * T * G * D, B * H * T * T];
-  const qp = h.input(q, qn);
-  const kp = h.input(k, kvn);
-  const vp = h.input(v, kvn);
-  const op = h.take(qn);
-  const ap = h.take(an);
+  const qp = h.read(q, qn);
+  const kp = h.read(k, kvn);
+  const vp = h.read(v, kvn);
+  const op = h.write(out, qn);
+  const ap = h.write(att, an);
   const work = h.take(workFloats(T, h.kernels.GEMM_WORK_FLOATS.value as number));
-  h.view();
   h.kernels.attentionForward(op, ap, qp, kp, vp, B, T, H, G, D, work);
-  h.output(out, op, qn);
-  h.output(att, ap, an);
+  h.finish();
 }
 
 export function wasmAttentionBackward(
@@ -36,18 +34,15 @@ export function wasmAttentionBackward(
   const h = wasmHeap();
   h.reset();
   const [qn, kvn, an] = [B * T * H * D, B * T * G * D, B * H * T * T];
-  const dqp = h.input(dq, qn);
-  const dkp = h.input(dk, kvn);
-  const dvp = h.input(dv, kvn);
-  const dop = h.input(dout, qn);
-  const ap = h.input(att, an);
-  const qp = h.input(q, qn);
-  const kp = h.input(k, kvn);
-  const vp = h.input(v, kvn);
+  const dqp = h.update(dq, qn);
+  const dkp = h.update(dk, kvn);
+  const dvp = h.update(dv, kvn);
+  const dop = h.read(dout, qn);
+  const ap = h.read(att, an);
+  const qp = h.read(q, qn);
+  const kp = h.read(k, kvn);
+  const vp = h.read(v, kvn);
   const work = h.take(workFloats(T, h.kernels.GEMM_WORK_FLOATS.value as number));
-  h.view();
   h.kernels.attentionBackward(dqp, dkp, dvp, dop, ap, qp, kp, vp, B, T, H, G, D, work);
-  h.output(dq, dqp, qn);
-  h.output(dk, dkp, kvn);
-  h.output(dv, dvp, kvn);
+  h.finish();
 }

@@ -1,7 +1,7 @@
 /**
  * JavaScript side of the elementwise WebAssembly kernels (assembly/elementwise.ts, double.ts,
- * rmsnorm.ts). Streaming kernels run in chunks of CHUNK elements, so what is copied in and out
- * stays in the core's cache and the instance's memory stays small.
+ * rmsnorm.ts). Streaming kernels run in chunks of CHUNK elements, so that what must be copied in
+ * and out (operands outside the instance's memory, src/wasm/heap.ts) stays in the core's cache.
  */
 import type { RopeTables } from "../kernels/rope.js";
 import { wasmHeap } from "./heap.js";
@@ -17,12 +17,11 @@ export function wasmSwigluForward(out: Float32Array, gate: Float32Array, up: Flo
   const h = wasmHeap();
   inChunks(n, (s, len) => {
     h.reset();
-    const g = h.input(gate.subarray(s, s + len), len);
-    const u = h.input(up.subarray(s, s + len), len);
-    const o = h.take(len);
-    h.view();
+    const g = h.read(gate.subarray(s, s + len));
+    const u = h.read(up.subarray(s, s + len));
+    const o = h.write(out.subarray(s, s + len));
     h.kernels.swigluForward(o, g, u, len);
-    h.output(out.subarray(s, s + len), o, len);
+    h.finish();
   });
 }
 
@@ -30,14 +29,13 @@ export function wasmSwigluBackward(dgate: Float32Array | null, dup: Float32Array
   const h = wasmHeap();
   inChunks(n, (s, len) => {
     h.reset();
-    const dg = dgate ? h.input(dgate.subarray(s, s + len), len) : 0;
-    const du = dup ? h.input(dup.subarray(s, s + len), len) : 0;
-    const d = h.input(dout.subarray(s, s + len), len);
-    const g = h.input(gate.subarray(s, s + len), len);
-    const u = h.input(up.subarray(s, s + len), len);
+    const dg = dgate ? h.update(dgate.subarray(s, s + len)) : 0;
+    const du = dup ? h.update(dup.subarray(s, s + len)) : 0;
+    const d = h.read(dout.subarray(s, s + len));
+    const g = h.read(gate.subarray(s, s + len));
+    const u = h.read(up.subarray(s, s + len));
     h.kernels.swigluBackward(dg, du, d, g, u, len);
-    if (dgate) h.output(dgate.subarray(s, s + len), dg, len);
-    if (dup) h.output(dup.subarray(s, s + len), du, len);
+    h.finish();
   });
 }
 
@@ -46,10 +44,10 @@ export function wasmAddInto(dst: Float32Array, src: Float32Array): void {
   const h = wasmHeap();
   inChunks(dst.length, (s, len) => {
     h.reset();
-    const d = h.input(dst.subarray(s, s + len), len);
-    const x = h.input(src.subarray(s, s + len), len);
+    const d = h.update(dst.subarray(s, s + len));
+    const x = h.read(src.subarray(s, s + len));
     h.kernels.addInto(d, x, len);
-    h.output(dst.subarray(s, s + len), d, len);
+    h.finish();
   });
 }
 
@@ -70,14 +68,12 @@ export function wasmAdamW(params: Float32Array, grads: Float32Array, m: Float32A
   inChunks(end - begin, (s, len) => {
     const a = begin + s;
     h.reset();
-    const p = h.input(params.subarray(a, a + len), len);
-    const g = h.input(grads.subarray(a, a + len), len);
-    const mp = h.input(m.subarray(a, a + len), len);
-    const vp = h.input(v.subarray(a, a + len), len);
+    const p = h.update(params.subarray(a, a + len));
+    const g = h.read(grads.subarray(a, a + len));
+    const mp = h.update(m.subarray(a, a + len));
+    const vp = h.update(v.subarray(a, a + len));
     h.kernels.adamw(p, g, mp, vp, len, k.beta1, 1 - k.beta1, k.beta2, 1 - k.beta2, k.lr, k.eps, k.bias1, k.bias2, k.shrink);
-    h.output(params.subarray(a, a + len), p, len);
-    h.output(m.subarray(a, a + len), mp, len);
-    h.output(v.subarray(a, a + len), vp, len);
+    h.finish();
   });
 }
 
@@ -92,25 +88,22 @@ export function wasmRope(out: Float32Array, inp: Float32Array, tables: RopeTable
     h.reset();
     const cos = h.inputF64(tables.cos);
     const sin = h.inputF64(tables.sin);
-    const x = h.input(inp.subarray(s, s + len), len);
-    const o = backward ? h.input(out.subarray(s, s + len), len) : h.take(len);
-    h.view();
+    const x = h.read(inp.subarray(s, s + len));
+    const o = backward ? h.update(out.subarray(s, s + len)) : h.write(out.subarray(s, s + len));
     h.kernels.rope(o, x, cos, sin, n, r0, NH, T, D / 2, backward);
-    h.output(out.subarray(s, s + len), o, len);
+    h.finish();
   }
 }
 
 export function wasmRmsnormForward(out: Float32Array, rstd: Float32Array, inp: Float32Array, weight: Float32Array, N: number, C: number, eps: number): void {
   const h = wasmHeap();
   h.reset();
-  const x = h.input(inp, N * C);
-  const w = h.input(weight, C);
-  const o = h.take(N * C);
-  const r = h.take(N);
-  h.view();
+  const x = h.read(inp, N * C);
+  const w = h.read(weight, C);
+  const o = h.write(out, N * C);
+  const r = h.write(rstd, N);
   h.kernels.rmsnormForward(o, r, x, w, N, C, eps);
-  h.output(out, o, N * C);
-  h.output(rstd, r, N);
+  h.finish();
 }
 
 export function wasmRmsnormBackward(
@@ -118,15 +111,13 @@ export function wasmRmsnormBackward(
 ): void {
   const h = wasmHeap();
   h.reset();
-  const di = dinp ? h.input(dinp, N * C) : 0;
-  const dw = dweight ? h.input(dweight, C) : 0;
-  const d = h.input(dout, N * C);
-  const x = h.input(inp, N * C);
-  const w = h.input(weight, C);
-  const r = h.input(rstd, N);
+  const di = dinp ? h.update(dinp, N * C) : 0;
+  const dw = dweight ? h.update(dweight, C) : 0;
+  const d = h.read(dout, N * C);
+  const x = h.read(inp, N * C);
+  const w = h.read(weight, C);
+  const r = h.read(rstd, N);
   const acc = h.take(2 * C);
-  h.view();
   h.kernels.rmsnormBackward(di, dw, d, x, w, r, N, C, acc);
-  if (dinp) h.output(dinp, di, N * C);
-  if (dweight) h.output(dweight, dw, C);
+  h.finish();
 }

@@ -1,18 +1,24 @@
 /**
  * The WebAssembly kernels' instance and its memory, one per thread (each device worker has its own).
  *
- * Tensors live in JavaScript (Float32Arrays over the devices' arenas and private buffers), and a
- * WebAssembly instance can address only its own memory, so a call copies its inputs in, runs, and
- * copies its outputs back out (TypedArray.set: a memcpy). The bench measures that copy against the
- * kernel (`npm run bench -- matmul`): a few per cent of a GEMM, whose work grows as n³ while
- * its copies grow as n². The memory grows to the largest call's need and is reused by every call.
+ * A WebAssembly instance addresses only its own memory. The model's float32 tensors are therefore
+ * made inside it where they can be (`kernelFloats`: activations, workspaces, a single device's
+ * weights, gradients and moments), and a kernel call hands the instance their addresses: no copy.
+ * A tensor made elsewhere (a device's weights and gradients in its shared arena, which peers read
+ * for the collectives; anything past RESIDENT_LIMIT; a test's own arrays) is copied into a scratch
+ * region for the call and, if the kernel writes it, back out (TypedArray.set: a memcpy). The bench
+ * measures that copy against the kernel (`npm run bench -- matmul`).
+ *
+ * The memory is shared (a SharedArrayBuffer underneath), because growing a shared memory keeps
+ * its address range: views made before a grow stay valid, which a tensor that lives for the whole
+ * run needs. Nothing made here is freed: the model's buffers are made once and kept, and the limit
+ * bounds what a process that builds many models (a test file) can hold.
  */
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
-/** The exports of assembly/index.ts (pointers are byte offsets into `memory`). */
+/** The exports of assembly/index.ts (pointers are byte offsets into the memory). */
 export interface KernelExports {
-  memory: WebAssembly.Memory;
   GEMM_WORK_FLOATS: WebAssembly.Global;
   gemm(M: number, N: number, K: number, a: number, ars: number, acs: number, b: number, brs: number, bcs: number, c: number, ldc: number, beta: number, work: number): void;
   attentionForward(out: number, att: number, q: number, k: number, v: number, B: number, T: number, H: number, G: number, D: number, work: number): void;
@@ -27,92 +33,204 @@ export interface KernelExports {
 }
 
 const WASM_PAGE = 65536;
+/** WebAssembly memory is 32-bit: 65 536 pages of 64 KiB. */
+const MAX_PAGES = 65536;
+/** Pages the module's own static data needs below the first allocation (its build's --initialMemory). */
+const STATIC_PAGES = 2;
 /** Alignment of every region handed out (one cache line; v128 needs 16). */
 const ALIGN = 64;
+/** Bytes of tensors a thread keeps in its memory; past them, `kernelFloats` makes ordinary arrays. */
+export const RESIDENT_LIMIT = 1 << 30;
+/** The smallest scratch block; a call that needs more gets a block twice the last one's size. */
+const MIN_SCRATCH = 1 << 20;
+
+const aligned = (bytes: number): number => Math.ceil(bytes / ALIGN) * ALIGN;
+
+/** A byte range [start, end) of the memory that the call in progress reads or writes. */
+type Range = [start: number, end: number];
+const overlaps = (a: Range, b: Range): boolean => a[0] < b[1] && b[0] < a[1];
 
 /**
- * Bump allocation over the instance's memory for the duration of one kernel call: `reset`, `take`
- * each region, `view` (grows the memory if needed and returns a Float32Array over all of it).
+ * One thread's memory: resident tensors (`resident`) and, per kernel call, the addresses of its
+ * operands (`read`, `write`, `update`) with scratch regions for those that must be copied, copied
+ * back by `finish`.
  */
 export class WasmHeap {
-  private top: number;
-  private f32: Float32Array;
+  /** Every buffer object the memory has handed out (a grow hands out a new one): views over them address the memory. */
+  private readonly buffers = new WeakSet<ArrayBufferLike>();
+  private f32: Float32Array = new Float32Array(0);
+  /** First byte past everything handed out. */
+  private end = STATIC_PAGES * WASM_PAGE;
+  private residentBytes = 0;
+  /** The scratch block [block, blockEnd) of kernel calls, and the call's next free byte in it. */
+  private block = 0;
+  private blockEnd = 0;
+  private cursor = 0;
+  private reads: Range[] = [];
+  private writes: Range[] = [];
+  /** Written operands that live outside the memory: copied back by `finish`. */
+  private copyBack: { dst: Float32Array; ptr: number; n: number }[] = [];
 
   constructor(
     readonly kernels: KernelExports,
-    /** First byte past the module's static data (the start of the call regions). */
-    private readonly base: number,
+    readonly memory: WebAssembly.Memory,
+    /** Bytes of resident tensors this heap makes before `resident` says no. */
+    private readonly limit: number = RESIDENT_LIMIT,
   ) {
-    this.top = base;
-    this.f32 = new Float32Array(kernels.memory.buffer);
+    this.view();
   }
 
-  /** Starts a call: every region taken before is free again. */
+  /** A zeroed resident tensor of n floats, or null past the limit. */
+  resident(n: number): Float32Array | null {
+    const bytes = aligned(4 * n);
+    if (this.residentBytes + bytes > this.limit) return null;
+    const ptr = this.claim(bytes);
+    this.residentBytes += bytes;
+    return new Float32Array(this.memory.buffer, ptr, n);
+  }
+
+  /** Whether x's elements live in this memory (kernels address them where they are). */
+  isResident(x: Float32Array): boolean {
+    return this.buffers.has(x.buffer);
+  }
+
+  /** Starts a call: its scratch regions and operand records are free again. */
   reset(): void {
-    this.top = this.base;
+    this.cursor = this.block;
+    this.reads = [];
+    this.writes = [];
+    this.copyBack = [];
   }
 
-  /** Byte offset of a fresh region of `floats` float32 elements. */
+  /** Byte offset of a fresh scratch region of `floats` float32 elements. */
   take(floats: number): number {
-    const ptr = this.top;
-    this.top += Math.ceil((floats * 4) / ALIGN) * ALIGN;
+    const bytes = aligned(floats * 4);
+    if (this.cursor + bytes > this.blockEnd) {
+      // A larger block; regions this call already took stay valid in the old one.
+      const size = Math.max(2 * (this.blockEnd - this.block), bytes, MIN_SCRATCH);
+      this.block = this.claim(size);
+      this.blockEnd = this.block + size;
+      this.cursor = this.block;
+    }
+    const ptr = this.cursor;
+    this.cursor += bytes;
     return ptr;
   }
 
-  /** Byte offset of a region holding a copy of `src`'s first `n` elements. */
-  input(src: Float32Array, n: number): number {
-    const ptr = this.take(n);
-    this.view().set(n === src.length ? src : src.subarray(0, n), ptr >> 2);
-    return ptr;
+  /** Address of an operand the kernel reads: x itself, or a copy (outside the memory, or overlapping one the kernel writes). */
+  read(x: Float32Array, n: number = x.length): number {
+    const own = this.own(x, n);
+    if (own && !this.writes.some((w) => overlaps(w, own))) {
+      this.reads.push(own);
+      return own[0];
+    }
+    return this.copy(x, n);
   }
 
-  /** Byte offset of a region holding a copy of a Float64Array. */
+  /** Address where the kernel writes dst's first n floats: dst itself, or a scratch region copied back by `finish`. */
+  write(dst: Float32Array, n: number = dst.length): number {
+    return this.writable(dst, n, false);
+  }
+
+  /** As `write`, for an operand the kernel reads and then writes (an accumulation). */
+  update(dst: Float32Array, n: number = dst.length): number {
+    return this.writable(dst, n, true);
+  }
+
+  /** Copies back the written operands that live outside the memory; ends the call. */
+  finish(): void {
+    const f32 = this.view();
+    for (const { dst, ptr, n } of this.copyBack) dst.set(f32.subarray(ptr >> 2, (ptr >> 2) + n));
+    this.copyBack = [];
+  }
+
+  /** Byte offset of a copy of a Float64Array (kernel tables). */
   inputF64(src: Float64Array): number {
     const ptr = this.take(2 * src.length);
     this.view();
-    new Float64Array(this.kernels.memory.buffer, ptr, src.length).set(src);
+    new Float64Array(this.memory.buffer, ptr, src.length).set(src);
     return ptr;
   }
 
-  /** Copies `n` floats at byte offset `ptr` into dst[0, n). */
-  output(dst: Float32Array, ptr: number, n: number): void {
-    dst.set(this.view().subarray(ptr >> 2, (ptr >> 2) + n));
-  }
-
-  /** The memory as floats, grown first to hold every region taken so far. */
+  /** The memory as floats (a fresh view after a grow). */
   view(): Float32Array {
-    const memory = this.kernels.memory;
-    if (this.top > memory.buffer.byteLength) {
-      try {
-        memory.grow(Math.ceil((this.top - memory.buffer.byteLength) / WASM_PAGE));
-      } catch {
-        // WebAssembly memory is 32-bit: one call's operands and scratch must fit in 4 GiB.
-        throw new RangeError(`a WebAssembly kernel call needs ${this.top} bytes, more than its memory can grow to; run with PARASIM_KERNELS=js`);
-      }
+    const buffer = this.memory.buffer;
+    if (this.f32.buffer !== buffer) {
+      this.buffers.add(buffer);
+      this.f32 = new Float32Array(buffer);
     }
-    if (this.f32.buffer !== memory.buffer) this.f32 = new Float32Array(memory.buffer);
     return this.f32;
   }
+
+  private writable(dst: Float32Array, n: number, copyIn: boolean): number {
+    const own = this.own(dst, n);
+    if (own && !this.reads.some((r) => overlaps(r, own)) && !this.writes.some((w) => overlaps(w, own))) {
+      this.writes.push(own);
+      return own[0];
+    }
+    const ptr = copyIn ? this.copy(dst, n) : this.take(n);
+    this.copyBack.push({ dst, ptr, n });
+    return ptr;
+  }
+
+  /** Byte offset of a scratch copy of x's first n floats. */
+  private copy(x: Float32Array, n: number): number {
+    const ptr = this.take(n);
+    this.view().set(n === x.length ? x : x.subarray(0, n), ptr >> 2);
+    return ptr;
+  }
+
+  /** x's first n floats as a byte range of the memory, or null if x lives elsewhere. */
+  private own(x: Float32Array, n: number): Range | null {
+    return this.isResident(x) ? [x.byteOffset, x.byteOffset + 4 * n] : null;
+  }
+
+  /** Byte offset of `bytes` fresh bytes past everything handed out, growing the memory. */
+  private claim(bytes: number): number {
+    const ptr = this.end;
+    const pages = Math.ceil((ptr + bytes) / WASM_PAGE) - this.memory.buffer.byteLength / WASM_PAGE;
+    if (pages > 0) {
+      try {
+        this.memory.grow(pages);
+      } catch {
+        // WebAssembly memory is 32-bit: one call's operands and scratch must fit in 4 GiB.
+        throw new RangeError(`a WebAssembly kernel needs ${ptr + bytes} bytes, more than its memory can grow to; run with PARASIM_KERNELS=js`);
+      }
+    }
+    this.end = ptr + bytes;
+    this.view();
+    return ptr;
+  }
+}
+
+/** A new instance of the kernels on a memory of its own (synchronously), its resident tensors up to `limit` bytes. */
+export function instantiateKernels(limit: number = RESIDENT_LIMIT): WasmHeap {
+  const path = fileURLToPath(new URL("./kernels.wasm", import.meta.url));
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch {
+    throw new Error(`the WebAssembly kernels are not built (${path} is missing): run npm run build`);
+  }
+  const memory = new WebAssembly.Memory({ initial: STATIC_PAGES, maximum: MAX_PAGES, shared: true });
+  const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
+  return new WasmHeap(instance.exports as unknown as KernelExports, memory, limit);
 }
 
 let heap: WasmHeap | null = null;
 
-/** This thread's kernels and their heap, compiled and instantiated on first use (synchronously). */
+/** This thread's kernels and their heap, instantiated on first use. */
 export function wasmHeap(): WasmHeap {
-  if (heap === null) {
-    const path = fileURLToPath(new URL("./kernels.wasm", import.meta.url));
-    let bytes: Buffer;
-    try {
-      bytes = readFileSync(path);
-    } catch {
-      throw new Error(`the WebAssembly kernels are not built (${path} is missing): run npm run build`);
-    }
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), {});
-    const kernels = instance.exports as unknown as KernelExports;
-    // Call regions start past the memory the module was instantiated with (its static data is below).
-    heap = new WasmHeap(kernels, kernels.memory.buffer.byteLength);
-  }
+  heap ??= instantiateKernels();
   return heap;
+}
+
+/**
+ * n zeroed float32s for a tensor the kernels work on: inside this thread's WebAssembly memory when
+ * the kernels run there and it has room (RESIDENT_LIMIT), else an ordinary array.
+ */
+export function kernelFloats(n: number): Float32Array {
+  return (WASM_ON && wasmHeap().resident(n)) || new Float32Array(n);
 }
 
 /** Whether every buffer is float32 (the WebAssembly path); float64 buffers take the JavaScript kernels. */

@@ -7,17 +7,16 @@ import { wasmHeap } from "./heap.js";
 /** An operand: its array, its element count, and its row and column strides in op(X). */
 type Operand = [x: Float32Array, n: number, rowStride: number, colStride: number];
 
-/** c[M,N] = beta·c + op(A)[M,K]·op(B)[K,N] with c row-major, through the instance's memory. */
+/** c[M,N] = beta·c + op(A)[M,K]·op(B)[K,N] with c row-major, in the instance's memory. */
 function gemm(M: number, N: number, K: number, [a, an, ars, acs]: Operand, [b, bn, brs, bcs]: Operand, c: Float32Array, beta: 0 | 1): void {
   const h = wasmHeap();
   h.reset();
-  const pa = h.input(a, an);
-  const pb = h.input(b, bn);
-  const pc = beta ? h.input(c, M * N) : h.take(M * N);
+  const pa = h.read(a, an);
+  const pb = h.read(b, bn);
+  const pc = beta ? h.update(c, M * N) : h.write(c, M * N);
   const work = h.take(h.kernels.GEMM_WORK_FLOATS.value as number);
-  h.view();
   h.kernels.gemm(M, N, K, pa, ars, acs, pb, brs, bcs, pc, N, beta, work);
-  h.output(c, pc, M * N);
+  h.finish();
 }
 
 /** out[N,O] = inp[N,K] · weight[O,K]ᵀ. */
