@@ -29,18 +29,64 @@ export const GEMM_WORK_FLOATS: i32 = MC * KC + KC * NC + MR * NR;
 function packA(dst: usize, a: usize, ars: i32, acs: i32, M: i32, i0: i32, mc: i32, p0: i32, kc: i32): void {
   for (let ir = 0; ir < mc; ir += MR) {
     const sliver = dst + <usize>(ir * kc) * 4;
-    for (let r = 0; r < MR; r++) {
-      const i = i0 + ir + r;
-      if (i >= M) {
-        for (let p = 0; p < kc; p++) store<f32>(sliver + <usize>(p * MR + r) * 4, 0);
-        continue;
-      }
-      let src = a + <usize>(i * ars + p0 * acs) * 4;
-      const step = <usize>acs * 4;
-      for (let p = 0; p < kc; p++) {
-        store<f32>(sliver + <usize>(p * MR + r) * 4, load<f32>(src));
-        src += step;
-      }
+    const i = i0 + ir;
+    if (i + MR <= M && ars == 1) packColumns(sliver, a + <usize>(i + p0 * acs) * 4, <usize>acs * 4, kc);
+    else if (i + MR <= M && acs == 1) packRows4(sliver, a + <usize>(i * ars + p0) * 4, <usize>ars * 4, kc, MR);
+    else packScalar(sliver, a, ars, acs, M, i, p0, kc, MR);
+  }
+}
+
+/**
+ * A sliver whose 4 rows are contiguous in memory (op(A) = Aᵀ of a row-major A, as in a weight
+ * gradient): each k step is one vector, `step` bytes after the previous one.
+ */
+// @ts-ignore: decorator
+@inline
+function packColumns(sliver: usize, src: usize, step: usize, kc: i32): void {
+  for (let p = 0; p < kc; p++) {
+    v128.store(sliver + <usize>(p * MR) * 4, v128.load(src));
+    src += step;
+  }
+}
+
+/**
+ * Four rows, each contiguous along k and `rowStep` bytes apart, into `width`-float k-major rows of
+ * a sliver: 4×4 blocks transposed in registers, the tail (kc mod 4) one element at a time.
+ */
+function packRows4(dst: usize, src: usize, rowStep: usize, kc: i32, width: i32): void {
+  let p = 0;
+  for (; p + 4 <= kc; p += 4) {
+    const s = src + <usize>p * 4;
+    const r0 = v128.load(s), r1 = v128.load(s + rowStep), r2 = v128.load(s + 2 * rowStep), r3 = v128.load(s + 3 * rowStep);
+    const t0 = i32x4.shuffle(r0, r1, 0, 4, 1, 5), t1 = i32x4.shuffle(r0, r1, 2, 6, 3, 7);
+    const t2 = i32x4.shuffle(r2, r3, 0, 4, 1, 5), t3 = i32x4.shuffle(r2, r3, 2, 6, 3, 7);
+    const d = dst + <usize>(p * width) * 4;
+    const row = <usize>width * 4;
+    v128.store(d, i32x4.shuffle(t0, t2, 0, 1, 4, 5));
+    v128.store(d + row, i32x4.shuffle(t0, t2, 2, 3, 6, 7));
+    v128.store(d + 2 * row, i32x4.shuffle(t1, t3, 0, 1, 4, 5));
+    v128.store(d + 3 * row, i32x4.shuffle(t1, t3, 2, 3, 6, 7));
+  }
+  for (; p < kc; p++) {
+    for (let r = 0; r < 4; r++) store<f32>(dst + <usize>(p * width + r) * 4, load<f32>(src + <usize>r * rowStep + <usize>p * 4));
+  }
+}
+
+/**
+ * Any strides, one element at a time: `width` rows (or columns) starting at row i of op(X)(i,p) =
+ * X[i·rs + p·cs], k-major; those past `limit` are 0. (A call packs op(B) as op(A) of Bᵀ.)
+ */
+function packScalar(sliver: usize, x: usize, rs: i32, cs: i32, limit: i32, i: i32, p0: i32, kc: i32, width: i32): void {
+  for (let r = 0; r < width; r++) {
+    if (i + r >= limit) {
+      for (let p = 0; p < kc; p++) store<f32>(sliver + <usize>(p * width + r) * 4, 0);
+      continue;
+    }
+    let src = x + <usize>((i + r) * rs + p0 * cs) * 4;
+    const step = <usize>cs * 4;
+    for (let p = 0; p < kc; p++) {
+      store<f32>(sliver + <usize>(p * width + r) * 4, load<f32>(src));
+      src += step;
     }
   }
 }
@@ -49,31 +95,25 @@ function packA(dst: usize, a: usize, ars: i32, acs: i32, M: i32, i0: i32, mc: i3
 function packB(dst: usize, b: usize, brs: i32, bcs: i32, N: i32, j0: i32, nc: i32, p0: i32, kc: i32): void {
   for (let jr = 0; jr < nc; jr += NR) {
     const sliver = dst + <usize>(jr * kc) * 4;
-    if (bcs == 1 && j0 + jr + NR <= N) {
-      // Rows of B are contiguous: copy NR floats of each row as two vectors.
-      let src = b + <usize>(p0 * brs + j0 + jr) * 4;
-      const step = <usize>brs * 4;
-      for (let p = 0; p < kc; p++) {
-        const d = sliver + <usize>(p * NR) * 4;
-        v128.store(d, v128.load(src));
-        v128.store(d, v128.load(src, 16), 16);
-        src += step;
-      }
-      continue;
-    }
-    for (let c = 0; c < NR; c++) {
-      const j = j0 + jr + c;
-      if (j >= N) {
-        for (let p = 0; p < kc; p++) store<f32>(sliver + <usize>(p * NR + c) * 4, 0);
-        continue;
-      }
-      let src = b + <usize>(p0 * brs + j * bcs) * 4;
-      const step = <usize>brs * 4;
-      for (let p = 0; p < kc; p++) {
-        store<f32>(sliver + <usize>(p * NR + c) * 4, load<f32>(src));
-        src += step;
-      }
-    }
+    const j = j0 + jr;
+    if (j + NR <= N && bcs == 1) packRowPairs(sliver, b + <usize>(p0 * brs + j) * 4, <usize>brs * 4, kc);
+    else if (j + NR <= N && brs == 1) {
+      // Columns contiguous along k (op(B) = Wᵀ of a row-major weight): two groups of four.
+      packRows4(sliver, b + <usize>(j * bcs + p0) * 4, <usize>bcs * 4, kc, NR);
+      packRows4(sliver + 16, b + <usize>((j + 4) * bcs + p0) * 4, <usize>bcs * 4, kc, NR);
+    } else packScalar(sliver, b, bcs, brs, N, j, p0, kc, NR);
+  }
+}
+
+/** Rows of B contiguous along j: NR floats of each k step as two vectors. */
+// @ts-ignore: decorator
+@inline
+function packRowPairs(sliver: usize, src: usize, step: usize, kc: i32): void {
+  for (let p = 0; p < kc; p++) {
+    const d = sliver + <usize>(p * NR) * 4;
+    v128.store(d, v128.load(src));
+    v128.store(d, v128.load(src, 16), 16);
+    src += step;
   }
 }
 
