@@ -44,6 +44,23 @@ function adamwUpdate(P: v128, M: v128, V: v128, lr: f64, eps: f64, bias1: f64, b
   return f64x2.sub(f64x2.mul(P, f64x2.splat(shrink)), f64x2.div(step, denom));
 }
 
+// ------------------------------------------------------------------ scale
+
+/** x[i] = x[i]·factor in double, rounded once to float32 (JavaScript's `x[i] *= factor` on a Float32Array). */
+export function scaleBy(x: usize, n: i32, factor: f64): void {
+  const f = f64x2.splat(factor);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i * 4;
+    const X = v128.load(x + o);
+    v128.store(x + o, pack(f64x2.mul(lo(X), f), f64x2.mul(hi(X), f)));
+  }
+  for (; i < n; i++) {
+    const o = <usize>i * 4;
+    store<f32>(x + o, <f32>(<f64>load<f32>(x + o) * factor));
+  }
+}
+
 // ------------------------------------------------------------------ RoPE
 
 /**

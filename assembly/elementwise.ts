@@ -89,6 +89,19 @@ export function swigluBackward(dgate: usize, dup: usize, dout: usize, gate: usiz
 
 // ------------------------------------------------------------------ add (collectives, residual)
 
+/** out[i] = a[i] + b[i] (the residual add; out must not overlap a or b unless it is one of them). */
+export function addTo(out: usize, a: usize, b: usize, n: i32): void {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i * 4;
+    v128.store(out + o, f32x4.add(v128.load(a + o), v128.load(b + o)));
+  }
+  for (; i < n; i++) {
+    const o = <usize>i * 4;
+    store<f32>(out + o, load<f32>(a + o) + load<f32>(b + o));
+  }
+}
+
 /** dst[i] += src[i]. A float32 add is the double add rounded to float32 (53 ≥ 2·24 + 2), as in JS. */
 export function addInto(dst: usize, src: usize, n: i32): void {
   let i = 0;

@@ -4,7 +4,7 @@
  * out like the parameters, so a ZeRO-style shard is just a range of the same arrays.
  */
 import type { OptimizerSection } from "../scenario/schema.js";
-import { wasmAdamW } from "../wasm/elementwise.js";
+import { wasmAdamW, wasmScale } from "../wasm/elementwise.js";
 import { kernelFloats, useWasm } from "../wasm/heap.js";
 
 /** A contiguous run of parameters and whether weight decay applies to it. */
@@ -88,6 +88,7 @@ export function clipFactor(norm: number, maxNorm: number): number {
 
 export function scaleInPlace(values: Float32Array, factor: number): void {
   if (factor === 1) return;
+  if (useWasm()) return wasmScale(values, factor);
   for (let i = 0; i < values.length; i++) values[i] *= factor;
 }
 

@@ -51,6 +51,29 @@ export function wasmAddInto(dst: Float32Array, src: Float32Array): void {
   });
 }
 
+/** out[i] = a[i] + b[i] over n elements (out may be a or b: the add is then in place, a + b = b + a). */
+export function wasmResidual(out: Float32Array, a: Float32Array, b: Float32Array, n: number): void {
+  if (out === a || out === b) return wasmAddInto(out.subarray(0, n), (out === a ? b : a).subarray(0, n));
+  const h = wasmHeap();
+  inChunks(n, (s, len) => {
+    h.reset();
+    const x = h.read(a.subarray(s, s + len));
+    const y = h.read(b.subarray(s, s + len));
+    h.kernels.addTo(h.write(out.subarray(s, s + len)), x, y, len);
+    h.finish();
+  });
+}
+
+/** values[i] = values[i]·factor in double, rounded to float32. */
+export function wasmScale(values: Float32Array, factor: number): void {
+  const h = wasmHeap();
+  inChunks(values.length, (s, len) => {
+    h.reset();
+    h.kernels.scaleBy(h.update(values.subarray(s, s + len)), len, factor);
+    h.finish();
+  });
+}
+
 /** The AdamW constants of one step, as src/train/optimizer.ts computes them (in double). */
 export interface AdamWStep {
   beta1: number;

@@ -25,6 +25,8 @@ export interface KernelExports {
   swigluForward(out: number, gate: number, up: number, n: number): void;
   swigluBackward(dgate: number, dup: number, dout: number, gate: number, up: number, n: number): void;
   addInto(dst: number, src: number, n: number): void;
+  addTo(out: number, a: number, b: number, n: number): void;
+  scaleBy(x: number, n: number, factor: number): void;
   adamw(p: number, g: number, m: number, v: number, n: number, beta1: number, c1: number, beta2: number, c2: number, lr: number, eps: number, bias1: number, bias2: number, shrink: number): void;
   rope(out: number, x: number, cos: number, sin: number, rows: number, firstRow: number, NH: number, T: number, half: number, backward: boolean): void;
   rmsnormForward(out: number, rstd: number, inp: number, weight: number, N: number, C: number, eps: number): void;

@@ -10,7 +10,8 @@ import { addInto } from "../../src/comm/add.js";
 import { rmsnormBackward, rmsnormForward } from "../../src/kernels/rmsnorm.js";
 import { ropeBackward, ropeForward, ropeTables } from "../../src/kernels/rope.js";
 import { swigluBackward, swigluForward } from "../../src/kernels/swiglu.js";
-import { AdamW } from "../../src/train/optimizer.js";
+import { residualForward } from "../../src/kernels/residual.js";
+import { AdamW, scaleInPlace } from "../../src/train/optimizer.js";
 import { randn } from "../kernels/gradcheck.js";
 import { U32 } from "./float32-bound.js";
 
@@ -38,6 +39,28 @@ describe("elementwise kernels on WebAssembly (float32)", () => {
     const expected = Float32Array.from(dst, (x, i) => Math.fround(x + src[i]!));
     addInto(dst, src);
     expect(bits(dst)).toBe(bits(expected));
+  });
+
+  it("the residual add (into a third array, or in place into either operand) equals the rounded double sum bit for bit", () => {
+    const a = f32(n, 1, "a");
+    const b = f32(n, 1, "b");
+    const expected = Float32Array.from(a, (x, i) => Math.fround(x + b[i]!));
+    const out = new Float32Array(n);
+    residualForward(out, a, b, n);
+    expect(bits(out)).toBe(bits(expected));
+    for (const into of ["a", "b"] as const) {
+      const [x, y] = [a.slice(), b.slice()];
+      residualForward(into === "a" ? x : y, x, y, n);
+      expect(bits(into === "a" ? x : y), into).toBe(bits(expected));
+    }
+  });
+
+  it("scaling the gradients equals the double product rounded to float32, bit for bit", () => {
+    const g = f32(n, 1, "g");
+    const factor = 0.3 / 7; // not a power of two: every product rounds
+    const expected = Float32Array.from(g, (x) => Math.fround(x * factor));
+    scaleInPlace(g, factor);
+    expect(bits(g)).toBe(bits(expected));
   });
 
   it("RoPE forward (in place too) and backward equal the double kernel rounded, bit for bit", () => {
