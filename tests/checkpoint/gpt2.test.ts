@@ -67,7 +67,7 @@ describe.each([
     const { config, tensors } = readCheckpoint(dir);
     expect(config).toMatchObject({ family: "gpt", tieEmbeddings: tie, numKvHeads: 4 });
     const restored = new Trainer(scenario(tie), 4, { init: tensors });
-    expect(new Uint32Array(restored.params.buffer)).toEqual(new Uint32Array(trainer.params.buffer));
+    expect(new Uint32Array(restored.params.buffer, restored.params.byteOffset, restored.params.length)).toEqual(new Uint32Array(trainer.params.buffer, trainer.params.byteOffset, trainer.params.length));
     const batch = drawBatch(loadCorpus(scenario(tie)), 1, 0, 4, SEQ);
     const trainingLoss = new Trainer(scenario(tie), 4, { init: tensors }).step(0, batch).loss;
     const sequences = Array.from({ length: 4 }, (_, r) => Int32Array.of(...batch.inputs.subarray(r * SEQ, (r + 1) * SEQ), batch.targets[r * SEQ + SEQ - 1]));
@@ -92,7 +92,7 @@ it("reads OpenAI's original GPT-2 names (no transformer. prefix) and refuses ano
   expect(unprefixed.some((t) => t.name === "h.0.attn.c_attn.weight")).toBe(true);
   writeSafetensors(weights, unprefixed);
   const restored = new Trainer(scenario(true), 4, { init: readCheckpoint(dir).tensors });
-  expect(new Uint32Array(restored.params.buffer)).toEqual(new Uint32Array(trainer.params.buffer));
+  expect(new Uint32Array(restored.params.buffer, restored.params.byteOffset, restored.params.length)).toEqual(new Uint32Array(trainer.params.buffer, trainer.params.byteOffset, trainer.params.length));
   const config = JSON.parse(readFileSync(join(dir, "config.json"), "utf8"));
   writeFileSync(join(dir, "config.json"), JSON.stringify({ ...config, activation_function: "relu" }));
   expect(() => readCheckpoint(dir)).toThrow('config.json.activation_function: must be "gelu_new" (parasim\'s GELU is the tanh approximation), got "relu"');

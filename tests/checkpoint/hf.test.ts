@@ -58,7 +58,7 @@ describe("Hugging Face checkpoints", () => {
   it("round-trips the weights bit-exactly into a new trainer", () => {
     const { tensors } = readCheckpoint(dir);
     const restored = new Trainer(scenario, 4, { init: tensors });
-    expect(new Uint32Array(restored.params.buffer)).toEqual(new Uint32Array(trainer.params.buffer));
+    expect(new Uint32Array(restored.params.buffer, restored.params.byteOffset, restored.params.length)).toEqual(new Uint32Array(trainer.params.buffer, trainer.params.byteOffset, trainer.params.length));
   });
 
   it("eval reproduces the training loss on the batch it was trained on", async () => {

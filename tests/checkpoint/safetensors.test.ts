@@ -16,7 +16,7 @@ describe("safetensors", () => {
     const back = readSafetensors(path);
     expect([...back.keys()]).toEqual(["a", "b"]);
     expect(back.get("a")!.shape).toEqual([2, 3]);
-    expect(new Uint32Array(back.get("a")!.data.buffer)).toEqual(new Uint32Array(a.data.buffer));
+    expect(new Uint32Array(back.get("a")!.data.buffer, back.get("a")!.data.byteOffset, back.get("a")!.data.length)).toEqual(new Uint32Array(a.data.buffer, a.data.byteOffset, a.data.length));
     expect(Object.is(back.get("b")!.data[0], -0)).toBe(true);
   });
 

@@ -160,7 +160,7 @@ describe("causal attention on the WebAssembly kernels (float32)", () => {
       const [dq, dk, dv] = [new Float32Array(q.length), new Float32Array(k.length), new Float32Array(v.length)];
       attentionForward(out, att, q, k, v, B, T, H, G, D);
       attentionBackward(dq, dk, dv, q, att, q, k, v, B, T, H, G, D);
-      return [out, att, dq, dk, dv].map((x) => Buffer.from(x.buffer).toString("base64"));
+      return [out, att, dq, dk, dv].map((x) => Buffer.from(x.buffer, x.byteOffset, x.byteLength).toString("base64"));
     };
     expect(run()).toEqual(run());
   });
