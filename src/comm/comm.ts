@@ -184,15 +184,17 @@ export class Comm {
   /**
    * Several sends and receives progressed together (like batch_isend_irecv): use it when two
    * neighbours send to each other at once, e.g. 1F1B's send-forward/receive-backward, so payloads
-   * larger than the channel cannot deadlock. Sends are issued first on the clock, then receives waited.
+   * larger than the channel cannot deadlock. Sends are issued first on the clock, then receives
+   * waited; `blocking`: then the sends too, as batch_isend_irecv followed by a wait on every request.
    */
-  batch(ops: readonly P2POp[]): void {
+  batch(ops: readonly P2POp[], { blocking = false }: { blocking?: boolean } = {}): void {
     const wallStart = this.clock.wallNow();
     const members = ops.map((o) => this.ranks.slotOf(o.peer));
     const call: CallContext = { op: "send/recv", kind: ops.map((o) => o.kind).join(","), members };
     this.transport.enter();
     try {
       const messages: Message[] = [];
+      const arrivals: number[] = [];
       for (const o of ops) {
         if (o.peer === this.rank || !Number.isInteger(o.peer) || o.peer < 0 || o.peer >= this.worldSize) {
           throw new RangeError(`rank ${this.rank}: ${o.type} peer ${o.peer} is not another rank of ${this.worldSize}`);
@@ -203,7 +205,8 @@ export class Comm {
         const payload = isMeta(o.buf) ? NO_PAYLOAD : o.buf;
         const slot = this.ranks.slotOf(o.peer);
         if (o.type === "send") {
-          const { sendTime } = this.clock.send(`send(${o.kind})`, o.peer, bytes, wallStart);
+          const { sendTime, arrival } = this.clock.send(`send(${o.kind})`, o.peer, bytes, wallStart);
+          arrivals.push(arrival);
           messages.push(this.transport.outgoing(slot, `send(${o.kind})`, o.kind, sendTime, payload, 0, payload.length));
         } else {
           messages.push(this.transport.incoming(slot, `send(${o.kind})`, o.kind, payload, 0, payload.length));
@@ -220,6 +223,7 @@ export class Comm {
           this.clock.recv(`recv(${o.kind})`, o.peer, bytes, messages[i]!.time, wallStart);
         }
       }
+      if (blocking) ops.filter((o) => o.type === "send").forEach((o, j) => this.clock.waitSent(`send(${o.kind})`, arrivals[j]!, wallStart));
     } finally {
       this.transport.leave();
     }

@@ -17,6 +17,14 @@
  * (--no-gradient-accumulation-fusion turned it off), and until September 2022 that fusion wrote
  * only into an fp32 buffer (its commit 07916bf, "Support gradient accumulation fusion in fp16",
  * added the 16-bit one).
+ *
+ * Pipeline messages move as Megatron-LM's p2p communication of 2022 moved them. Blocking
+ * (`parallel.p2p: blocking`): every exchange was a batch_isend_irecv whose requests were all waited
+ * for, followed by a device synchronize, so the sender's compute waited for its sends as well as
+ * its receives. Scattered and gathered (`parallel.pipelineScatterGather`): without sequence
+ * parallelism each tp rank sent 1/tp of a boundary message and the receivers all-gathered it inside
+ * their node (Narayanan et al. 2021, §4.1; on by default, --no-scatter-gather-tensors-in-pipeline
+ * turned it off, and sequence parallelism's sequence-shard messages skipped it).
  */
 import { validateScenario } from "../scenario/load.js";
 import type { Scenario } from "../scenario/schema.js";
@@ -75,6 +83,8 @@ export function publishedScenario(c: PublishedCase, variant: Variant): Scenario 
       ...(c.interleave > 1 ? { virtualStages: c.interleave } : {}),
       ...(c.pp > 1 ? { layersPerStage: new Array(chunks).fill(c.numLayers / chunks) } : {}),
       sequenceParallel: variant === "sel+sp",
+      p2p: "blocking",
+      pipelineScatterGather: true,
     },
     hardware: { profile: "a100-80gb" },
   });

@@ -23,7 +23,7 @@ import { stageParts } from "../parallel/pipeline.js";
 import { stagesOfRank } from "../parallel/placement.js";
 import { generateSchedule } from "../schedule/generators.js";
 import { Trainer, modelConfigOf, type StepOutcome } from "../train/trainer.js";
-import { PipelineExecutor } from "./executor.js";
+import { PipelineExecutor, p2pOptions } from "./executor.js";
 import { sabotagedPipeline, sabotagedTp, type Sabotage } from "./sabotage.js";
 import { numericFormat, wireDtype, type NumericFormat } from "../train/precision.js";
 import { DTYPE_BYTES } from "../kernels/round.js";
@@ -152,7 +152,8 @@ export class Device {
     }
     const m = scenario.training.microBatches;
     const actions = generateSchedule(parallel.schedule, { p: parallel.pp, m, v: parallel.virtualStages })[coords.pp];
-    this.executor = new PipelineExecutor(trainer, sabotagedPipeline(this.comm, worker.data.sabotage, this.rank), { p: parallel.pp, v: parallel.virtualStages, m, ppGroup: this.ppGroup.ranks }, actions);
+    const pipeline = { p: parallel.pp, v: parallel.virtualStages, m, ppGroup: this.ppGroup.ranks, ...p2pOptions(parallel, this.tpComm) };
+    this.executor = new PipelineExecutor(trainer, sabotagedPipeline(this.comm, worker.data.sabotage, this.rank), pipeline, actions);
     const buckets = this.bucketsOf(trainer.layout);
     if (this.zero > 0) this.units = shardUnits(this.zero, trainer.layout, buckets);
     if (this.zero === 3) {

@@ -11,6 +11,10 @@
 import { metaFloats } from "../kernels/meta.js";
 import { kernelFloats } from "../wasm/heap.js";
 import type { P2POp } from "../comm/comm.js";
+import { chunkOffset, chunkSize } from "../comm/ledger.js";
+import type { Floats } from "../kernels/types.js";
+import type { TpComm } from "../parallel/tensor.js";
+import type { Scenario } from "../scenario/schema.js";
 import type { PipelineComm } from "./sabotage.js";
 import { sliceBatch, type Batch } from "../data/batches.js";
 import type { Activations } from "../model/activations.js";
@@ -26,6 +30,21 @@ export interface ExecutorShape {
   m: number;
   /** The global rank of each pipeline rank of this rank's pipeline (its pp group, in stage order). */
   ppGroup: readonly number[];
+  /** The compute stream waits for this rank's sends too (scenario `parallel.p2p: blocking`). */
+  blockingSends?: boolean;
+  /**
+   * Scatter/gather of boundary messages (scenario `parallel.pipelineScatterGather`, tp > 1 without
+   * sequence parallelism): this rank's tp group. Each tp rank sends its 1/tp part of the replicated
+   * message and the receivers all-gather it over this group.
+   */
+  scatterGather?: TpComm;
+}
+
+/** How the scenario's pipeline messages move: blocking or not, scatter/gather over `tp` or not. */
+export function p2pOptions(parallel: Scenario["parallel"], tp: TpComm): Pick<ExecutorShape, "blockingSends" | "scatterGather"> {
+  // Under sequence parallelism a boundary message is already a sequence shard (Megatron-LM turns scatter/gather off there too).
+  const scatterGather = parallel.pipelineScatterGather === true && tp.size > 1 && !parallel.sequenceParallel;
+  return { blockingSends: parallel.p2p === "blocking", scatterGather: scatterGather ? tp : undefined };
 }
 
 /** The activation sets of one stage held by this rank: free ones, and those stashed by micro-batch. */
@@ -123,33 +142,48 @@ export class PipelineExecutor {
   private communicate(run: readonly Action[]): void {
     const ops: P2POp[] = [];
     const sent: Float32Array[] = [];
+    // Received messages to all-gather over the tp group once the batch is done (scatter/gather).
+    const gathers: P2POp[] = [];
+    const push = (op: P2POp) => {
+      ops.push({ ...op, buf: this.part(op.buf) });
+      if (op.type === "recv" && this.shape.scatterGather) gathers.push(op);
+    };
     for (const { type, stage, mb } of run) {
       const key = `${stage}:${mb}`;
       switch (type) {
         case "RECV_F":
-          ops.push({ type: "recv", buf: this.stash(stage, mb).hidden[0], peer: this.previousStagePeer(stage), kind: "pp-act" });
+          push({ type: "recv", buf: this.stash(stage, mb).hidden[0], peer: this.previousStagePeer(stage), kind: "pp-act" });
           break;
         case "SEND_F":
-          ops.push({ type: "send", buf: this.stashed(stage, mb).output, peer: this.nextStagePeer(stage), kind: "pp-act" });
+          push({ type: "send", buf: this.stashed(stage, mb).output, peer: this.nextStagePeer(stage), kind: "pp-act" });
           break;
         case "RECV_B": {
           const buf = this.gradBuffer();
-          ops.push({ type: "recv", buf, peer: this.nextStagePeer(stage), kind: "pp-grad" });
+          push({ type: "recv", buf, peer: this.nextStagePeer(stage), kind: "pp-grad" });
           this.receivedGrads.set(key, buf);
           break;
         }
         case "SEND_B": {
           const buf = this.gradsToSend.get(key)!;
-          ops.push({ type: "send", buf, peer: this.previousStagePeer(stage), kind: "pp-grad" });
+          push({ type: "send", buf, peer: this.previousStagePeer(stage), kind: "pp-grad" });
           this.gradsToSend.delete(key);
           sent.push(buf);
           break;
         }
       }
     }
-    this.comm.batch(ops);
+    this.comm.batch(ops, { blocking: this.shape.blockingSends });
+    for (const { buf, kind } of gathers) this.shape.scatterGather!.allGather(buf, kind);
     // Sent gradients' buffers are free again only once the batch has moved them.
     this.spareGradBuffers.push(...sent);
+  }
+
+  /** What of a boundary message this rank moves: all of it, or its tp rank's part under scatter/gather. */
+  private part(buf: Floats): Floats {
+    const tp = this.shape.scatterGather;
+    if (!tp) return buf;
+    const offset = chunkOffset(buf.length, tp.size, tp.index);
+    return buf.subarray(offset, offset + chunkSize(buf.length, tp.size, tp.index));
   }
 
   /** The forward of `action`'s stage and micro-batch; its loss on the last stage, else null. */

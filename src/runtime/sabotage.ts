@@ -66,5 +66,5 @@ export function sabotagedPipeline(comm: Comm, sabotage: Sabotage | undefined, ra
     previous = op.buf.slice();
     return { ...op, buf: sent };
   };
-  return { rank: comm.rank, batch: (ops) => comm.batch(ops.map(stale)) };
+  return { rank: comm.rank, batch: (ops, options) => comm.batch(ops.map(stale), options) };
 }

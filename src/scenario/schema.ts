@@ -147,6 +147,19 @@ export const parallelSchema = z.strictObject({
   /** Tensor parallelism: norms and residuals work on sequence shards; each all-reduce becomes reduce-scatter + all-gather. */
   sequenceParallel: z.boolean({ error: rule("must be true or false") }).default(false),
   /**
+   * Pipeline sends and receives. overlapped (absent): a send occupies the comm stream only, the
+   * compute stream goes on. blocking: the compute stream of the sender waits for its sends too, as
+   * Megatron-LM's batched isend/irecv followed by wait and a device synchronize did (2022).
+   */
+  p2p: z.enum(["overlapped", "blocking"], { error: rule("must be overlapped or blocking") }).optional(),
+  /**
+   * Without sequence parallelism and with tp > 1: each tp rank sends 1/tp of a stage-boundary
+   * message and the receivers all-gather it inside their node (Narayanan et al. 2021, §4.1;
+   * Megatron-LM's scatter-gather of pipeline tensors). Nothing changes under sequence parallelism,
+   * whose boundary messages are already sequence shards.
+   */
+  pipelineScatterGather: z.boolean({ error: rule("must be true or false") }).optional(),
+  /**
    * ZeRO stage (Rajbhandari et al. 2020), over the dp group: 0 off; 1 optimizer state sharded;
    * 2 gradients too (reduce-scattered, each rank keeps its shard); 3 parameters too (each layer
    * gathered before its forward and its backward and freed after: FSDP). src/parallel/zero.ts.

@@ -8,7 +8,8 @@
  *   and starts at max(now, commFree) ("ready time"); it then occupies the comm stream until it
  *   ends. Receives are not on the receiver's comm stream (the sender's transfer carries them).
  * - A send does not block the compute stream: it only occupies the sender's comm stream from its
- *   start (the message's `sendTime`) to its arrival = sendTime + α + bytes/β.
+ *   start (the message's `sendTime`) to its arrival = sendTime + α + bytes/β. A blocking send
+ *   (`waitSent`, scenario `parallel.p2p: blocking`) also holds the compute stream until arrival.
  * - A blocking receive waits on the compute stream from `now` until arrival: **idle** while the
  *   sender has not yet sent (until sendTime), **communication** for the rest.
  * - A collective starts at T = max of the members' ready times and ends at T + what NCCL's
@@ -161,6 +162,14 @@ export class Clock {
     this.push("comm", "comm", label, sendTime, arrival, wallStart, this.wallNow(), bytes);
     this.markWall();
     return { sendTime, arrival };
+  }
+
+  /**
+   * The compute stream waits for a send of its own to arrive (a blocking send): all of it is
+   * **communication**, since the message left when this device issued it.
+   */
+  waitSent(label: string, arrival: number, wallStart: number): void {
+    this.waitUntil(label, -Infinity, arrival, wallStart);
   }
 
   /** A blocking receive of `bytes` from `src`, sent at `sendTime`. */

@@ -112,6 +112,7 @@ describe("shapes mode gives real mode's simulated results", () => {
     ["dp 2 × pp 2 with strided sparse attention and selective recomputation", { dp: 2, pp: 2, recompute: "selective", attentionPattern: { kind: "strided", block: 2, stride: 2 } }],
     ["gpt, tied, dp 2 × tp 2 × pp 2 interleaved, sequence parallel, ZeRO-1", { family: "gpt", tieEmbeddings: true, dp: 2, tp: 2, pp: 2, schedule: "interleaved", sequenceParallel: true, zero: 1 }],
     ["dp 2 × tp 2 × pp 2, 1f1b, ZeRO-2", { dp: 2, tp: 2, pp: 2, zero: 2 }],
+    ["dp 2 × tp 2 × pp 2 interleaved, blocking sends, pipeline scatter/gather", { dp: 2, tp: 2, pp: 2, schedule: "interleaved", p2p: "blocking", pipelineScatterGather: true }],
     ["dp 2 × tp 2 × pp 2 interleaved in bf16, sequence parallel, ZeRO-3", { dp: 2, tp: 2, pp: 2, schedule: "interleaved", sequenceParallel: true, zero: 3, precision: "bf16" }],
     ["dp 2 × pp 2 zb-h1, ZeRO-3 (the W pass gathers too)", { dp: 2, pp: 2, schedule: "zb-h1", zero: 3 }],
     ["gpt, tied, dp 2 × pp 2, ZeRO-3", { family: "gpt", tieEmbeddings: true, dp: 2, pp: 2, zero: 3 }],

@@ -58,6 +58,8 @@ describe("scenario validation", () => {
     ["pp that does not divide the layers with interleaving", (s: any) => ((s.model.numLayers = 6), (s.parallel = { pp: 4, schedule: "interleaved", virtualStages: 2 }), (s.training.microBatches = 2)), "parallel.pp: must divide model.numLayers = 6 for the interleaved schedule, got 4"],
     ["interleaving with micro-batches not a multiple of pp", (s: any) => ((s.model.numLayers = 4), (s.parallel = { pp: 2, schedule: "interleaved" }), (s.training.microBatches = 1)), "training.microBatches: must be a multiple of parallel.pp"],
     ["an unknown schedule kind", (s: any) => (s.parallel = { schedule: "1f2b" }), "parallel.schedule: must be one of gpipe, 1f1b, interleaved, zb-h1"],
+    ["an unknown way of moving pipeline messages", (s: any) => (s.parallel = { p2p: "async" }), "parallel.p2p: must be overlapped or blocking"],
+    ["a scatter/gather that is not a boolean", (s: any) => (s.parallel = { pipelineScatterGather: "yes" }), "parallel.pipelineScatterGather: must be true or false"],
     ["layers per stage that do not add up", (s: any) => ((s.model.numLayers = 4), (s.parallel = { pp: 2, layersPerStage: [1, 2] })), "parallel.layersPerStage: must add up to model.numLayers = 4"],
     ["sequence parallelism on tokens tp does not divide", (s: any) => ((s.model.numHeads = 4), (s.model.numKvHeads = 4), (s.model.seqLen = 3), (s.training.globalBatch = 1), (s.parallel = { tp: 2, sequenceParallel: true })), "parallel.sequenceParallel: needs parallel.tp = 2 to divide"],
     ["a wrong type", (s: any) => (s.training.optimizer.lr = "fast"), "training.optimizer.lr: must be a positive number"],
