@@ -35,6 +35,7 @@ import { Transport } from "./transport.js";
 import { shapesCollective } from "./shapes.js";
 import { isMeta } from "../kernels/meta.js";
 import { Wire, type WireDtypes } from "./wire.js";
+import { useKernelMemory } from "../wasm/heap.js";
 
 const NO_PAYLOAD = new Float32Array(0);
 
@@ -124,6 +125,7 @@ export class Comm {
     this.transport = new Transport(shared, slot, options.watchdogMs ?? shared.watchdogMs);
     this.ctl = new Int32Array(shared.control);
     this.arena = shared.arenas[slot]!;
+    if (shared.arenaMemories) useKernelMemory(shared.arenaMemories[slot]!, this.arena, shared.arenaBase + shared.arenaBytes);
     this.clock =
       options.clock ??
       new Clock(this.rank, options.hardware ?? builtinProfiles.unit, { wallOriginMs: shared.wallOriginMs });
@@ -149,14 +151,14 @@ export class Comm {
     const units = Math.ceil(bytes / ARENA_ALIGN);
     const top = arenaTopIndex(this.shared.worldSize, this.slot);
     const used = Atomics.add(this.ctl, top, units);
-    if ((used + units) * ARENA_ALIGN > this.arena.byteLength) {
+    if ((used + units) * ARENA_ALIGN > this.shared.arenaBytes) {
       Atomics.sub(this.ctl, top, units);
       throw new RangeError(
-        `rank ${this.rank}: shared arena of ${this.arena.byteLength} bytes cannot hold ${bytes} more bytes ` +
+        `rank ${this.rank}: shared arena of ${this.shared.arenaBytes} bytes cannot hold ${bytes} more bytes ` +
           `(${used * ARENA_ALIGN} in use); launch the cluster with a larger arenaBytes`,
       );
     }
-    return new type(this.arena, used * ARENA_ALIGN, length);
+    return new type(this.arena, this.shared.arenaBase + used * ARENA_ALIGN, length);
   }
 
   /** True if `buf` lies in this rank's arena, i.e. collectives on it are zero-copy. */

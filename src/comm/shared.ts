@@ -11,11 +11,16 @@
  * `data` holds one byte stream (ring buffer of `channelBytes`, a power of two) per ordered pair
  * src → dst, src ≠ dst; channel index c = src·(n−1) + (dst < src ? dst : dst − 1).
  * `text` holds the UTF-8 message of the first failure.
- * `arenas[r]` is rank r's shared arena (`arenaBytes`, zero pages committed only when touched):
- * rank r carves long-lived buffers out of it with `Comm.sharedArray`, and every other rank can read
- * them. Collectives on views of an arena are zero-copy: a ring step reads the neighbour's chunk
- * straight from the neighbour's arena (see zero-copy.ts).
+ * `arenas[r]` is rank r's shared arena (`arenaBytes` from byte `arenaBase`, zero pages committed
+ * only when touched): rank r carves long-lived buffers out of it with `Comm.sharedArray`, and every
+ * other rank can read them. Collectives on views of an arena are zero-copy: a ring step reads the
+ * neighbour's chunk straight from the neighbour's arena (see zero-copy.ts). With `kernelMemory`,
+ * each arena is the buffer of a shared WebAssembly memory (`arenaMemories[r]`) that rank r's
+ * kernels run on, above the kernels' static data: the weights and gradients carved out of it are
+ * then kernel operands without a copy too (src/wasm/heap.ts, `useKernelMemory`).
  */
+
+import { KERNEL_MAX_PAGES, KERNEL_STATIC_BYTES } from "../wasm/heap.js";
 
 export interface SharedMemory {
   worldSize: number;
@@ -28,8 +33,12 @@ export interface SharedMemory {
   text: SharedArrayBuffer;
   /** Bytes of each rank's arena. */
   arenaBytes: number;
+  /** Byte offset of every arena inside its buffer (0, or past the kernels' static data). */
+  arenaBase: number;
   /** One per rank, by rank. */
   arenas: SharedArrayBuffer[];
+  /** With `kernelMemory`: the WebAssembly memory whose buffer is each rank's arena, by rank. */
+  arenaMemories?: WebAssembly.Memory[];
 }
 
 export interface SharedMemoryOptions {
@@ -43,7 +52,16 @@ export interface SharedMemoryOptions {
    * address space only, pages are committed when a rank first writes them.
    */
   arenaBytes?: number;
+  /**
+   * Make each arena a shared WebAssembly memory that its rank's kernels run on (real-mode devices),
+   * when the arena leaves room in the 32-bit memory for the rank's other tensors (KERNEL_ARENA_MAX).
+   */
+  kernelMemory?: boolean;
 }
+
+/** The largest arena made a kernel memory: half of WebAssembly's 4 GiB, the rest for activations. */
+const KERNEL_ARENA_MAX = 2 ** 31;
+const WASM_PAGE = 65536;
 
 /** Default bytes of a rank's shared arena (see `SharedMemoryOptions.arenaBytes`). */
 export const DEFAULT_ARENA_BYTES = 1 << 30;
@@ -86,6 +104,10 @@ export function allocateSharedMemory(worldSize: number, options: SharedMemoryOpt
   const arenaWanted = options.arenaBytes ?? DEFAULT_ARENA_BYTES;
   if (!Number.isFinite(arenaWanted) || arenaWanted < 0) throw new RangeError(`arenaBytes must be a size in bytes ≥ 0, got ${arenaWanted}`);
   const arenaBytes = Math.ceil(arenaWanted / ARENA_ALIGN) * ARENA_ALIGN;
+  const kernel = options.kernelMemory === true && arenaBytes <= KERNEL_ARENA_MAX;
+  const arenaBase = kernel ? KERNEL_STATIC_BYTES : 0;
+  const pages = Math.ceil((arenaBase + arenaBytes) / WASM_PAGE);
+  const memories = kernel ? Array.from({ length: worldSize }, () => new WebAssembly.Memory({ initial: pages, maximum: KERNEL_MAX_PAGES, shared: true })) : undefined;
   return {
     worldSize,
     channelBytes,
@@ -95,7 +117,9 @@ export function allocateSharedMemory(worldSize: number, options: SharedMemoryOpt
     data: new SharedArrayBuffer(channels * channelBytes),
     text: new SharedArrayBuffer(TEXT_BYTES),
     arenaBytes,
-    arenas: Array.from({ length: worldSize }, () => new SharedArrayBuffer(arenaBytes)),
+    arenaBase,
+    arenas: memories ? memories.map((m) => m.buffer as SharedArrayBuffer) : Array.from({ length: worldSize }, () => new SharedArrayBuffer(arenaBytes)),
+    ...(memories ? { arenaMemories: memories } : {}),
   };
 }
 

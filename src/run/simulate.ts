@@ -151,6 +151,8 @@ function launchDevices(data: DeviceData, worldSize: number, options: SimulateOpt
     entry: workerFile({ compiled: "device.js", source: "device.ts" }),
     worldSize: shapes ? shapes.representatives.length : worldSize,
     arenaBytes: 2 * modelBytes + (1 << 20),
+    // Real-mode devices keep weights and gradients where their kernels address them.
+    kernelMemory: !shapes,
     channelBytes: options.channelBytes,
     data,
     watchdogMs: options.watchdogMs,

@@ -37,6 +37,8 @@ export interface LaunchOptions<D = unknown> {
    * collectives are zero-copy (see comm/shared.ts). Default 1 GiB of address space per rank.
    */
   arenaBytes?: number;
+  /** Each rank's arena is the memory its WebAssembly kernels run on (see comm/shared.ts `kernelMemory`). */
+  kernelMemory?: boolean;
   /** How long workers may take to start and expose their API. Default 60 s. */
   startupMs?: number;
   /** User data for every worker, or a function of the rank. Must be structured-cloneable. */
@@ -122,6 +124,7 @@ export class Cluster<Api> {
       channelBytes: options.channelBytes,
       watchdogMs: options.watchdogMs,
       arenaBytes: options.arenaBytes,
+      kernelMemory: options.kernelMemory,
     });
     const entry = (options.entry instanceof URL ? options.entry : new URL(options.entry)).href;
     const viaBootstrap = isTypeScript(entry);

@@ -4,10 +4,11 @@
  * A WebAssembly instance addresses only its own memory. The model's float32 tensors are therefore
  * made inside it where they can be (`kernelFloats`: activations, workspaces, a single device's
  * weights, gradients and moments), and a kernel call hands the instance their addresses: no copy.
- * A tensor made elsewhere (a device's weights and gradients in its shared arena, which peers read
- * for the collectives; anything past RESIDENT_LIMIT; a test's own arrays) is copied into a scratch
- * region for the call and, if the kernel writes it, back out (TypedArray.set: a memcpy). The bench
- * measures that copy against the kernel (`npm run bench -- matmul`).
+ * A real-mode device's arena, where its weights and gradients live for the collectives, is made
+ * as this memory too (`useKernelMemory`, src/comm/shared.ts). A tensor made elsewhere (anything
+ * past RESIDENT_LIMIT, a test's own arrays) is copied into a scratch region for the call and, if
+ * the kernel writes it, back out (TypedArray.set: a memcpy). The bench measures that copy against
+ * the kernel (`npm run bench -- matmul`).
  *
  * The memory is shared (a SharedArrayBuffer underneath), because growing a shared memory keeps
  * its address range: views made before a grow stay valid, which a tensor that lives for the whole
@@ -36,9 +37,11 @@ export interface KernelExports {
 
 const WASM_PAGE = 65536;
 /** WebAssembly memory is 32-bit: 65 536 pages of 64 KiB. */
-const MAX_PAGES = 65536;
+export const KERNEL_MAX_PAGES = 65536;
 /** Pages the module's own static data needs below the first allocation (its build's --initialMemory). */
 const STATIC_PAGES = 2;
+/** Bytes below which a kernel memory holds the module's static data. */
+export const KERNEL_STATIC_BYTES = STATIC_PAGES * WASM_PAGE;
 /** Alignment of every region handed out (one cache line; v128 needs 16). */
 const ALIGN = 64;
 /** Bytes of tensors a thread keeps in its memory; past them, `kernelFloats` makes ordinary arrays. */
@@ -62,7 +65,7 @@ export class WasmHeap {
   private readonly buffers = new WeakSet<ArrayBufferLike>();
   private f32: Float32Array = new Float32Array(0);
   /** First byte past everything handed out. */
-  private end = STATIC_PAGES * WASM_PAGE;
+  private end: number;
   private residentBytes = 0;
   /** The scratch block [block, blockEnd) of kernel calls, and the call's next free byte in it. */
   private block = 0;
@@ -72,13 +75,18 @@ export class WasmHeap {
   private writes: Range[] = [];
   /** Written operands that live outside the memory: copied back by `finish`. */
   private copyBack: { dst: Float32Array; ptr: number; n: number }[] = [];
+  /** Bytes copied in and out so far (what resident tensors save; the tests read it). */
+  copiedBytes = 0;
 
   constructor(
     readonly kernels: KernelExports,
     readonly memory: WebAssembly.Memory,
     /** Bytes of resident tensors this heap makes before `resident` says no. */
     private readonly limit: number = RESIDENT_LIMIT,
+    /** The first byte it may hand out (past the static data, and past a device's arena). */
+    start: number = KERNEL_STATIC_BYTES,
   ) {
+    this.end = aligned(start);
     this.view();
   }
 
@@ -89,6 +97,11 @@ export class WasmHeap {
     const ptr = this.claim(bytes);
     this.residentBytes += bytes;
     return new Float32Array(this.memory.buffer, ptr, n);
+  }
+
+  /** Registers a buffer object over this memory (one made in another thread), so views of it count as resident. */
+  adopt(buffer: SharedArrayBuffer): void {
+    this.buffers.add(buffer);
   }
 
   /** Whether x's elements live in this memory (kernels address them where they are). */
@@ -142,7 +155,10 @@ export class WasmHeap {
   /** Copies back the written operands that live outside the memory; ends the call. */
   finish(): void {
     const f32 = this.view();
-    for (const { dst, ptr, n } of this.copyBack) dst.set(f32.subarray(ptr >> 2, (ptr >> 2) + n));
+    for (const { dst, ptr, n } of this.copyBack) {
+      dst.set(f32.subarray(ptr >> 2, (ptr >> 2) + n));
+      this.copiedBytes += 4 * n;
+    }
     this.copyBack = [];
   }
 
@@ -179,6 +195,7 @@ export class WasmHeap {
   private copy(x: Float32Array, n: number): number {
     const ptr = this.take(n);
     this.view().set(n === x.length ? x : x.subarray(0, n), ptr >> 2);
+    this.copiedBytes += 4 * n;
     return ptr;
   }
 
@@ -205,8 +222,11 @@ export class WasmHeap {
   }
 }
 
-/** A new instance of the kernels on a memory of its own (synchronously), its resident tensors up to `limit` bytes. */
-export function instantiateKernels(limit: number = RESIDENT_LIMIT): WasmHeap {
+/**
+ * A new instance of the kernels (synchronously) on `memory` (default: a memory of its own), its
+ * resident tensors up to `limit` bytes, handing out bytes from `start` on.
+ */
+export function instantiateKernels(limit: number = RESIDENT_LIMIT, memory?: WebAssembly.Memory, start?: number): WasmHeap {
   const path = fileURLToPath(new URL("./kernels.wasm", import.meta.url));
   let bytes: Buffer;
   try {
@@ -214,9 +234,9 @@ export function instantiateKernels(limit: number = RESIDENT_LIMIT): WasmHeap {
   } catch {
     throw new Error(`the WebAssembly kernels are not built (${path} is missing): run npm run build`);
   }
-  const memory = new WebAssembly.Memory({ initial: STATIC_PAGES, maximum: MAX_PAGES, shared: true });
+  memory ??= new WebAssembly.Memory({ initial: STATIC_PAGES, maximum: KERNEL_MAX_PAGES, shared: true });
   const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
-  return new WasmHeap(instance.exports as unknown as KernelExports, memory, limit);
+  return new WasmHeap(instance.exports as unknown as KernelExports, memory, limit, start);
 }
 
 let heap: WasmHeap | null = null;
@@ -225,6 +245,18 @@ let heap: WasmHeap | null = null;
 export function wasmHeap(): WasmHeap {
   heap ??= instantiateKernels();
   return heap;
+}
+
+/**
+ * Runs this thread's kernels on `memory`, whose buffer `arena` is a device's arena
+ * (src/comm/shared.ts) owning the bytes up to `arenaEnd`: the weights and gradients carved out of
+ * it become operands without a copy. Only before the kernels' first use in the thread; later the
+ * arena stays outside and its tensors are copied, which is slower but the same.
+ */
+export function useKernelMemory(memory: WebAssembly.Memory, arena: SharedArrayBuffer, arenaEnd: number): void {
+  if (!WASM_ON || heap !== null) return;
+  heap = instantiateKernels(RESIDENT_LIMIT, memory, arenaEnd);
+  heap.adopt(arena);
 }
 
 /**

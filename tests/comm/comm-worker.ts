@@ -3,6 +3,8 @@ import { Comm, type CollectiveOptions } from "../../src/comm/comm.js";
 import { resolveHardware, type HardwareSection } from "../../src/sim/hardware.js";
 import { exposeApi, workerInit } from "../../src/runtime/worker.js";
 import { inputFor } from "./data.js";
+import { linearBackwardInput, linearBackwardWeight, linearForward } from "../../src/kernels/linear.js";
+import { wasmHeap } from "../../src/wasm/heap.js";
 
 const init = workerInit();
 let comm = new Comm(init.shared, init.rank, { hardware: resolveHardware({ profile: "unit" }) });
@@ -145,6 +147,27 @@ export const api = {
       const grew = other.sharedBytesUsed() - before;
       return { offset: a.byteOffset, length: a.length, grew, zero: a.every((v) => v === 0), shared: comm.isShared(a) && other.isShared(a) };
     });
+  },
+  /**
+   * A linear layer's three products on weights and gradients carved from this rank's arena and on
+   * plain arrays: whether the arena's arrays count as kernel memory, the bytes the kernels copied
+   * for each, and whether both gave the same bits.
+   */
+  arenaKernels(N: number, K: number, O: number) {
+    const heap = wasmHeap();
+    const run = (make: (n: number) => Float32Array) => {
+      const [x, w, y, dx, dw] = [make(N * K), make(O * K), make(N * O), make(N * K), make(O * K)];
+      x.set(inputFor(init.rank, N * K));
+      w.set(inputFor(init.rank + 1, O * K));
+      const before = heap.copiedBytes;
+      linearForward(y, x, w, N, K, O);
+      linearBackwardInput(dx, y, w, N, K, O);
+      linearBackwardWeight(dw, y, x, N, K, O);
+      return { copied: heap.copiedBytes - before, outputs: [y, dx, dw].map((a) => Array.from(a)) };
+    };
+    const arena = run((n) => comm.sharedArray(n));
+    const plain = run((n) => new Float32Array(n));
+    return { resident: heap.isResident(comm.sharedArray(1)), arenaCopied: arena.copied, plainCopied: plain.copied, same: JSON.stringify(arena.outputs) === JSON.stringify(plain.outputs) };
   },
   /** Fault injection on the zero-copy path: `bad` throws, hangs, exits or calls with a wrong length in call `after`. */
   faultyShared(bad: number, after: number, length: number, group: number[], mode: "throw" | "hang" | "exit" | "mismatch") {

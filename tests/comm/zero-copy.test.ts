@@ -201,6 +201,32 @@ describe("zero-copy faults end the run within seconds, naming the rank", () => {
     expect(err.message).toContain("worker exited with code 7");
   });
 
+  it("with kernelMemory, each rank's arena is its kernels' memory: weights and gradients there are operands without a copy", async () => {
+    const c = await Cluster.launch<Api>({ entry, worldSize: 2, arenaBytes: 4 << 20, kernelMemory: true });
+    try {
+      const [N, K, O] = [24, 40, 16];
+      for (const r of await c.all("arena kernels", (a) => a.arenaKernels(N, K, O))) {
+        expect(r.resident).toBe(true);
+        expect(r.arenaCopied).toBe(0);
+        // Plain arrays are copied. Forward: x, w in, y out. Input gradient: y, w, dx in, dx out.
+        // Weight gradient: y, x, dw in, dw out. In floats: 4·N·K + 4·O·K + 3·N·O.
+        expect(r.plainCopied).toBe(4 * (4 * N * K + 4 * O * K + 3 * N * O));
+        expect(r.same).toBe(true);
+      }
+    } finally {
+      await c.close();
+    }
+    // Without it the arena is a plain shared buffer outside the kernels' memory, as before.
+    const plain = await Cluster.launch<Api>({ entry, worldSize: 1, arenaBytes: 1 << 20 });
+    try {
+      const [r] = await plain.all("arena kernels", (a) => a.arenaKernels(8, 8, 8));
+      expect(r!.resident).toBe(false);
+      expect(r!.arenaCopied).toBeGreaterThan(0);
+    } finally {
+      await plain.close();
+    }
+  });
+
   it("a full arena is a clear error", async () => {
     const c = await Cluster.launch<Api>({ entry, worldSize: 1, arenaBytes: 1000 });
     const err = await expectFailure(c, c.all("alloc", (a) => a.allocate([200, 100])), 5000);
