@@ -38,7 +38,10 @@ export interface KernelExports {
 const WASM_PAGE = 65536;
 /** WebAssembly memory is 32-bit: 65 536 pages of 64 KiB. */
 export const KERNEL_MAX_PAGES = 65536;
-/** Pages the module's own static data needs below the first allocation (its build's --initialMemory). */
+/**
+ * Pages the module's own static data needs below the first allocation: its build's --initialMemory,
+ * which the compiler refuses to build past (AssemblyScript's AS105).
+ */
 const STATIC_PAGES = 2;
 /** Bytes below which a kernel memory holds the module's static data. */
 export const KERNEL_STATIC_BYTES = STATIC_PAGES * WASM_PAGE;
@@ -90,10 +93,10 @@ export class WasmHeap {
     this.view();
   }
 
-  /** A zeroed resident tensor of n floats, or null past the limit. */
+  /** A zeroed resident tensor of n floats, or null past the limit or the 32-bit memory's end. */
   resident(n: number): Float32Array | null {
     const bytes = aligned(4 * n);
-    if (this.residentBytes + bytes > this.limit) return null;
+    if (this.residentBytes + bytes > this.limit || this.end + bytes > KERNEL_MAX_PAGES * WASM_PAGE) return null;
     const ptr = this.claim(bytes);
     this.residentBytes += bytes;
     return new Float32Array(this.memory.buffer, ptr, n);
