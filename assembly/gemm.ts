@@ -118,6 +118,18 @@ function packRowPairs(sliver: usize, src: usize, step: usize, kc: i32): void {
 }
 
 /**
+ * c + a·b for 4 lanes: one fused multiply-add where the module is built with relaxed SIMD
+ * (kernels-fma.wasm: the product is not rounded before the add, one rounding fewer per term),
+ * else a multiply and an add. src/wasm/heap.ts loads the fused build when the engine takes it.
+ */
+// @ts-ignore: decorator
+@inline
+function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(c, f32x4.mul(a, b));
+}
+
+/**
  * The MR×NR tile: t = Σ_p ap[p,:]ᵀ·bp[p,:] over kc steps, then C tile = t (add = 0) or C + t.
  * `c` rows are `ldc` floats apart. Four rows × two vectors = 8 accumulators.
  */
@@ -132,13 +144,13 @@ function microKernel(kc: i32, ap: usize, bp: usize, c: usize, ldc: i32, add: boo
     const b0 = v128.load(bp);
     const b1 = v128.load(bp, 16);
     let a = v128.load32_splat(ap);
-    c00 = f32x4.add(c00, f32x4.mul(a, b0)); c01 = f32x4.add(c01, f32x4.mul(a, b1));
+    c00 = madd(a, b0, c00); c01 = madd(a, b1, c01);
     a = v128.load32_splat(ap, 4);
-    c10 = f32x4.add(c10, f32x4.mul(a, b0)); c11 = f32x4.add(c11, f32x4.mul(a, b1));
+    c10 = madd(a, b0, c10); c11 = madd(a, b1, c11);
     a = v128.load32_splat(ap, 8);
-    c20 = f32x4.add(c20, f32x4.mul(a, b0)); c21 = f32x4.add(c21, f32x4.mul(a, b1));
+    c20 = madd(a, b0, c20); c21 = madd(a, b1, c21);
     a = v128.load32_splat(ap, 12);
-    c30 = f32x4.add(c30, f32x4.mul(a, b0)); c31 = f32x4.add(c31, f32x4.mul(a, b1));
+    c30 = madd(a, b0, c30); c31 = madd(a, b1, c31);
     ap += MR * 4;
     bp += NR * 4;
   }

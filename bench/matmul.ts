@@ -15,7 +15,7 @@
 import { loadavg } from "node:os";
 import { linearBackwardInput, linearBackwardInputJs, linearBackwardWeight, linearBackwardWeightJs, linearForward, linearForwardJs } from "../src/kernels/linear.js";
 import { Random } from "../src/util/random.js";
-import { kernelFloats, wasmHeap } from "../src/wasm/heap.js";
+import { kernelBuild, kernelFloats, wasmHeap } from "../src/wasm/heap.js";
 
 function randomArray(n: number, stream: string): Float32Array {
   const rng = new Random(1, stream);
@@ -112,6 +112,7 @@ export async function run(): Promise<void> {
   const shapes = [...square, ...modelShapes("default", 8, 64, 64, 176, 4, 2, 256), ...modelShapes("h256", 8, 128, 256, 704, 8, 4, 256)];
   const fmt = (x: number): string => x.toFixed(1);
   const pair = (wall: number, cpu: number): string => `${fmt(wall).padStart(5)} (${fmt(cpu).padStart(5)})`;
+  console.log(`WebAssembly GEMM: ${kernelBuild()} (PARASIM_FMA=0 picks the multiply-and-add build)`);
   console.log("GFLOP/s by wall clock (CPU time); copy %: what copying operands from outside the instance's memory would add");
   console.log("shape                 N     K     O      wasm fwd       wasm bwd   copy %        js fwd        js bwd");
   for (const s of shapes) {

@@ -4,6 +4,7 @@ declare namespace WebAssembly {
   class Module {
     constructor(bytes: Uint8Array);
   }
+  function validate(bytes: Uint8Array): boolean;
   class Instance {
     constructor(module: Module, imports: object);
     readonly exports: Record<string, unknown>;

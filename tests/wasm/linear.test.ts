@@ -1,7 +1,10 @@
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { linearBackwardInput, linearBackwardWeight, linearForward, linearForwardJs } from "../../src/kernels/linear.js";
 import { randn } from "../kernels/gradcheck.js";
 import { worstBoundRatio } from "./float32-bound.js";
+import { kernelBuild, WasmHeap } from "../../src/wasm/heap.js";
 
 /** K-blocking of assembly/gemm.ts: a dot product of length K is summed in ⌈K/KC⌉ blocks. */
 const KC = 256;
@@ -27,7 +30,11 @@ function reference(M: number, N: number, K: number, a: Float32Array, ars: number
   return { exact, scale };
 }
 
-/** Roundings on a term's path (float32-bound.ts): product, KC − 1 in-block adds, ⌈K/KC⌉ block adds, the add into C0. */
+/**
+ * Roundings on a term's path (float32-bound.ts): product, KC − 1 in-block adds, ⌈K/KC⌉ block adds,
+ * the add into C0. The fused multiply-add build rounds product and add once, so one fewer: the
+ * bound holds for both builds.
+ */
 const depth = (K: number): number => 1 + (KC - 1) + Math.ceil(K / KC) + 1;
 
 const f32 = (n: number, seed: number, stream: string): Float32Array => Float32Array.from(randn(n, seed, stream));
@@ -69,6 +76,27 @@ describe("linear on the WebAssembly GEMM (float32)", () => {
     linearForward(b, inp, w, N, K, O);
     expect(Array.from(b.subarray(0, N * O))).toEqual(Array.from(a.subarray(0, N * O)));
     expect(Array.from(a.subarray(N * O))).toEqual([7, 7, 7, 7, 7]);
+  });
+
+  it("runs the fused multiply-add build on this engine; the multiply-and-add build keeps the same bound and rounds differently", () => {
+    expect(kernelBuild()).toBe("fused multiply-add");
+    // The plain build, instantiated beside the thread's kernels on a memory of its own.
+    const memory = new WebAssembly.Memory({ initial: 2, maximum: 65536, shared: true });
+    const bytes = readFileSync(fileURLToPath(new URL("../../src/wasm/kernels.wasm", import.meta.url)));
+    const plain = new WasmHeap(new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports as never, memory);
+    const [N, K, O] = [40, 300, 24];
+    const inp = f32(N * K, 5, "inp");
+    const w = f32(O * K, 5, "w");
+    const fused = new Float32Array(N * O);
+    linearForward(fused, inp, w, N, K, O);
+    plain.reset();
+    const [a, b, c] = [plain.read(inp), plain.read(w), plain.write(new Float32Array(N * O))];
+    plain.kernels.gemm(N, O, K, a, K, 1, b, 1, K, c, O, 0, plain.take(plain.kernels.GEMM_WORK_FLOATS.value as number));
+    const out = plain.view().slice(c >> 2, (c >> 2) + N * O);
+    const { exact, scale } = reference(N, O, K, inp, K, 1, w, 1, K, null);
+    expect(worstBoundRatio(out, exact, scale, depth(K))).toBeLessThanOrEqual(1);
+    expect(worstBoundRatio(fused, exact, scale, depth(K))).toBeLessThanOrEqual(1);
+    expect(out.some((x, i) => x !== fused[i])).toBe(true);
   });
 
   it("keeps the JavaScript kernel as the double-accumulating reference", () => {
