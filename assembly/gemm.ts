@@ -10,7 +10,8 @@
  * Blocking: K in chunks of KC, N in chunks of NC (a KC×NC panel of B, ≤ 512 KiB, stays in L2),
  * M in chunks of MC (an MC×KC block of A, 96 KiB); inside them an MR×NR tile of C lives in 8
  * v128 registers while the micro-kernel streams an MR-row sliver of A and an NR-column sliver of B.
- * 4×8 measured fastest on Node 20 (x64, ~40 GFLOP/s of CPU time at 512): 6×8 (12 accumulators)
+ * 4×8 measured fastest on Node 20 (x64, ~40 GFLOP/s of CPU time at 512 with a multiply and an add,
+ * ~51 with the fused multiply-add of `madd`): 6×8 (12 accumulators)
  * ran at ~27 and 5×8 at ~22, as V8 then spills registers; unrolling the k loop by 2 also lost.
  * Every element of C is a sum in float32 taken in increasing p, so the result depends only on
  * the shapes: reruns are bit-identical.
