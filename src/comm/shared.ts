@@ -20,7 +20,7 @@
  * then kernel operands without a copy too (src/wasm/heap.ts, `useKernelMemory`).
  */
 
-import { KERNEL_MAX_PAGES, KERNEL_STATIC_BYTES } from "../wasm/heap.js";
+import { KERNEL_STATIC_BYTES, kernelMemory } from "../wasm/heap.js";
 
 export interface SharedMemory {
   worldSize: number;
@@ -61,7 +61,6 @@ export interface SharedMemoryOptions {
 
 /** The largest arena made a kernel memory: half of WebAssembly's 4 GiB, the rest for activations. */
 const KERNEL_ARENA_MAX = 2 ** 31;
-const WASM_PAGE = 65536;
 
 /** Default bytes of a rank's shared arena (see `SharedMemoryOptions.arenaBytes`). */
 export const DEFAULT_ARENA_BYTES = 1 << 30;
@@ -106,8 +105,7 @@ export function allocateSharedMemory(worldSize: number, options: SharedMemoryOpt
   const arenaBytes = Math.ceil(arenaWanted / ARENA_ALIGN) * ARENA_ALIGN;
   const kernel = options.kernelMemory === true && arenaBytes <= KERNEL_ARENA_MAX;
   const arenaBase = kernel ? KERNEL_STATIC_BYTES : 0;
-  const pages = Math.ceil((arenaBase + arenaBytes) / WASM_PAGE);
-  const memories = kernel ? Array.from({ length: worldSize }, () => new WebAssembly.Memory({ initial: pages, maximum: KERNEL_MAX_PAGES, shared: true })) : undefined;
+  const memories = kernel ? Array.from({ length: worldSize }, () => kernelMemory(arenaBase + arenaBytes)) : undefined;
   return {
     worldSize,
     channelBytes,

@@ -38,7 +38,7 @@ export interface KernelExports {
 
 const WASM_PAGE = 65536;
 /** WebAssembly memory is 32-bit: 65 536 pages of 64 KiB. */
-export const KERNEL_MAX_PAGES = 65536;
+const KERNEL_MAX_PAGES = 65536;
 /**
  * Pages the module's own static data needs below the first allocation: its build's --initialMemory,
  * which the compiler refuses to build past (AssemblyScript's AS105).
@@ -275,9 +275,14 @@ export function kernelBuild(): "fused multiply-add" | "multiply and add" {
  * resident tensors up to `limit` bytes, handing out bytes from `start` on.
  */
 export function instantiateKernels(limit: number = RESIDENT_LIMIT, memory?: WebAssembly.Memory, start?: number): WasmHeap {
-  memory ??= new WebAssembly.Memory({ initial: STATIC_PAGES, maximum: KERNEL_MAX_PAGES, shared: true });
+  memory ??= kernelMemory();
   const instance = new WebAssembly.Instance(kernelModule(), { env: { memory } });
   return new WasmHeap(instance.exports as unknown as KernelExports, memory, limit, start);
+}
+
+/** A shared memory the kernels can run on, `bytes` long at first (in whole pages) and growable to 4 GiB. */
+export function kernelMemory(bytes: number = KERNEL_STATIC_BYTES): WebAssembly.Memory {
+  return new WebAssembly.Memory({ initial: Math.ceil(bytes / WASM_PAGE), maximum: KERNEL_MAX_PAGES, shared: true });
 }
 
 let heap: WasmHeap | null = null;

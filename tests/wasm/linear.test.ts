@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { linearBackwardInput, linearBackwardWeight, linearForward, linearForwardJs } from "../../src/kernels/linear.js";
 import { randn } from "../kernels/gradcheck.js";
 import { worstBoundRatio } from "./float32-bound.js";
-import { kernelBuild, WasmHeap } from "../../src/wasm/heap.js";
+import { kernelBuild, kernelMemory, WasmHeap } from "../../src/wasm/heap.js";
 
 /** K-blocking of assembly/gemm.ts: a dot product of length K is summed in ⌈K/KC⌉ blocks. */
 const KC = 256;
@@ -81,7 +81,7 @@ describe("linear on the WebAssembly GEMM (float32)", () => {
   it("runs the fused multiply-add build on this engine; the multiply-and-add build keeps the same bound and rounds differently", () => {
     expect(kernelBuild()).toBe("fused multiply-add");
     // The plain build, instantiated beside the thread's kernels on a memory of its own.
-    const memory = new WebAssembly.Memory({ initial: 2, maximum: 65536, shared: true });
+    const memory = kernelMemory();
     const bytes = readFileSync(fileURLToPath(new URL("../../src/wasm/kernels.wasm", import.meta.url)));
     const plain = new WasmHeap(new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports as never, memory);
     const [N, K, O] = [40, 300, 24];
