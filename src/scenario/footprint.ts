@@ -16,7 +16,8 @@
  * - S: AdamW's state per moment (m and v): P, or under ZeRO (any stage) the device's 1/dp shard of P.
  *   16-bit precision is emulated in float32 buffers, so only its master weights add host memory.
  * - A_s: one micro-batch's saved activations of stage s (`Activations` with buffers that are
- *   counted, not allocated); B = globalBatch / dp / microBatches rows of seqLen.
+ *   counted, not allocated), as the model keeps them under the scenario's recomputation,
+ *   attention kernel and sparse pattern; B = globalBatch / dp / microBatches rows of seqLen.
  * - k_s: the activation sets stage s keeps, the most micro-batches it holds at once in the
  *   device's schedule (stashed when its input arrives, freed by BW, or by W after a split
  *   backward) and at least 1: the pool the executor keeps.
@@ -25,9 +26,10 @@
  * - N: tokens of the training corpus (a text file's bytes, or the synthetic text's), held as an
  *   Int32Array by the main thread and copied to every device worker.
  *
- * Left out: each model's workspace (about one micro-batch of scratch), stage-boundary gradient
- * buffers, the token stream and the JavaScript heap. The estimate is therefore slightly below
- * what a run allocates, so a scenario it refuses cannot fit.
+ * Left out: each model's workspace (about one micro-batch of scratch, and the one set of buffers
+ * that recomputation refills), stage-boundary gradient buffers, the token stream and the
+ * JavaScript heap. The estimate is therefore slightly below what a run allocates, so a scenario
+ * it refuses cannot fit.
  */
 import { numericFormat } from "../train/precision.js";
 import { statSync } from "node:fs";
@@ -35,8 +37,9 @@ import { totalmem } from "node:os";
 import { SYNTHETIC_BYTES } from "../data/batches.js";
 import { InputError } from "../errors.js";
 import { grouped, LIMITS } from "../limits.js";
-import { Activations, metaMaker, WeightGradInputs } from "../model/activations.js";
-import { modelConfigOf, type ModelConfig } from "../model/config.js";
+import { Activations, countingAllocator, metaMaker, recomputedBuffers, WeightGradInputs } from "../model/activations.js";
+import { modelDims } from "../model/dims.js";
+import { familyOf, modelConfigOf, type ModelConfig } from "../model/config.js";
 import { buildLayout, EMBED_NAME, LM_HEAD_NAME, type StagePart } from "../model/layout.js";
 import { stageParts } from "../parallel/pipeline.js";
 import { stagesOfRank } from "../parallel/placement.js";
@@ -101,11 +104,18 @@ function corpusTokens(scenario: Scenario): number {
   return data.source === "text" ? statSync(data.path).size : SYNTHETIC_BYTES;
 }
 
-/** Bytes one micro-batch of a stage keeps on one tensor-parallel rank between its forward and its backward. */
+/**
+ * Bytes one micro-batch of a stage keeps on one tensor-parallel rank between its forward and its
+ * backward: what the model keeps under the scenario's recomputation, attention kernel and pattern
+ * (the buffers recomputation refills are the model's workspace, left out, as the header says).
+ */
 function savedBytes(config: ModelConfig, part: StagePart, B: number, scenario: Scenario, split: boolean): number {
   const { tp, sequenceParallel: sp } = scenario.parallel;
   const T = config.seqLen;
-  const acts = new Activations(config, part, B, T, metaMaker(), tp, sp).bytes;
+  const { attention, attentionPattern } = scenario.model;
+  const workspace = countingAllocator(metaMaker());
+  const recomputed = recomputedBuffers(workspace, modelDims(config, B, T, tp, sp), B, T, { recompute: scenario.training.recompute, attention, attentionPattern }, familyOf(config));
+  const acts = new Activations(config, part, B, T, metaMaker(), tp, sp, recomputed).bytes;
   return split ? acts + new WeightGradInputs(config, part, B, T, metaMaker(), tp, sp).bytes : acts;
 }
 
