@@ -5,8 +5,14 @@
  * A100 SXM4 80 GB (DGX A100):
  * - 312 TFLOP/s dense fp16/bf16 tensor core, 156 TF32, 19.5 fp32 non-tensor; 108 SMs; 80 GB,
  *   2,039 GB/s HBM2e (NVIDIA A100 datasheet; NVIDIA Ampere architecture whitepaper).
- * - efficiency 0.859: the best-shaped large bf16 matmul reaches 267.9 of 312 TFLOP/s
- *   ("Maximum Achievable Matmul FLOPS" table, S. Bekman, Machine Learning Engineering).
+ * - efficiency 0.825: cuBLAS of 2022 (through PyTorch) ran an 8192 × 8192 × 8192 matmul on
+ *   normally distributed inputs, as training's weights and activations are, at 257 of 312 TFLOP/s;
+ *   the GPU's power limit holds it there (the same matmul on zeros: 295; H. He, "Strangely, Matrix
+ *   Multiplications on GPUs Run Faster When Given 'Predictable' Data", thonking.ai, 2024). Its
+ *   2,048 tiles of 256 × 128 fill 19 waves on 108 SMs to 2048/2052 (src/sim/roofline.ts), so
+ *   inside full waves 257 / (312 · 0.998) = 0.825. The "Maximum Achievable Matmul FLOPS" table
+ *   (S. Bekman, Machine Learning Engineering) reports 267.9–271.2 (0.859–0.869) with the cuBLAS of
+ *   2023–2025: the mean of 100 iterations at the best shape of a sweep, an upper bound.
  * - memory 0.88 of the datasheet: 1.80 of 2.04 TB/s measured by a streaming kernel and Nsight
  *   Compute (NVIDIA developer forum, "Trouble to reach peak bandwidth of A100").
  * - NVLink: NCCL all-reduce bus bandwidth ~200 GB/s on 8 × A100-SXM4-80GB (nccl-tests issue
@@ -16,7 +22,9 @@
  * H100 SXM5 80 GB (DGX H100):
  * - 989 TFLOP/s dense fp16/bf16, 494.7 TF32 dense, 67 fp32 non-tensor; 132 SMs; 80 GB,
  *   3.35 TB/s HBM3 (NVIDIA H100 datasheet).
- * - efficiency 0.801: 792.1 of 989 TFLOP/s (same "Maximum Achievable Matmul FLOPS" table).
+ * - efficiency 0.801: 792.1 of 989 TFLOP/s (the "Maximum Achievable Matmul FLOPS" table above),
+ *   the best shape of a sweep, so likely high as the A100's was (He 2024 finds the H100's matmuls
+ *   limited by power too); no H100 measurement at a full-wave shape on random inputs is at hand.
  * - memory: the A100's measured 0.88 of the datasheet (no H100 measurement at hand; an assumption).
  * - NVLink 4: 450 GB/s line rate; NCCL's ring reaches ~370 GB/s after protocol overhead (NCCL
  *   maintainer, nccl-tests issue #212). NVLink SHARP all-reduce (~480 GB/s bus bandwidth) is not modelled.
@@ -49,7 +57,7 @@ export interface HardwareProfile {
   peakFlopsFp32: number;
   /** FLOP/s of the non-tensor fp32 units, where elementwise kernels compute. */
   vectorFlops: number;
-  /** Fraction of the matmul peak the best-shaped large GEMM reaches, 0 < efficiency ≤ 1. */
+  /** Fraction of the matmul peak a large GEMM reaches inside full waves (measured; quantisation aside), 0 < efficiency ≤ 1. */
   efficiency: number;
   /** Streaming multiprocessors, over which GEMM tiles are quantised into waves; 0: no quantisation. */
   sms: number;
@@ -98,7 +106,7 @@ export const builtinProfiles = {
     peakFlops: 312 * TFLOPS,
     peakFlopsFp32: 156 * TFLOPS,
     vectorFlops: 19.5 * TFLOPS,
-    efficiency: 0.859,
+    efficiency: 0.825,
     sms: 108,
     memoryBandwidth: 2039 * GB * HBM_ACHIEVED,
     launchOverhead: 2e-6,

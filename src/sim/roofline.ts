@@ -2,8 +2,8 @@
  * The roofline of one kernel launch: its time is
  *   max(FLOPs / achieved compute rate, bytes / achieved memory bandwidth) + launch overhead.
  *
- * - A GEMM computes on the tensor cores at the dtype's matmul peak × `efficiency` (the best
- *   large GEMM's share of peak, measured) × the shape's quantisation efficiency below.
+ * - A GEMM computes on the tensor cores at the dtype's matmul peak × `efficiency` (a large
+ *   GEMM's measured share of peak inside full waves) × the shape's quantisation efficiency below.
  * - Any other kernel computes on the vector units (`vectorFlops`); elementwise kernels are
  *   memory-bound on real hardware, so their time is their bytes.
  *

@@ -1,20 +1,16 @@
 /**
  * `parasim validate`: Korthikanti et al. 2022, Table 5, simulated in shapes mode on the one
- * a100-80gb profile in fp16 with no per-case parameter. The issue's targets (every run within
- * 10 % of the measured iteration time, a mean absolute error of at most 5 %) do not hold yet:
- * with Megatron-LM's dropout, sequence parallelism's re-gathers, the optimizer's passes, blocking
- * pipeline exchanges and the scatter/gather of pipeline messages charged, every prediction still
- * comes out 3–11 % fast (mean absolute error 6.8 %, the 530B sel+sp run at −10.7 %; the
- * sel+sp / full ratios within 2.6 points of the measured ones; the table is in
- * docs/architecture.md and `parasim validate` prints it). No figure is tuned to make them hold, so
- * the accuracy is printed by the command, not asserted here; what is asserted is what the model
- * must get right whatever its calibration.
+ * a100-80gb profile in fp16 with no per-case parameter. The issue's targets are asserted: every
+ * run within 10 % of its measured iteration time, a mean absolute error of at most 5 %, and each
+ * model's sel+sp / full ratio within 5 points of the measured one. They are accuracy targets of
+ * the cost model, not round-off bounds: no figure of the profile is tuned to meet them (each names
+ * its source in src/sim/hardware.ts), so a change that breaks them changes the model's physics.
  * Each device's step breakdown adds up to its makespan (double round-off of ~50 sums, relative
  * 1e-12), recomputation shows where it should, and selective recomputation with sequence
  * parallelism is faster than full recomputation, as measured.
  */
 import { describe, expect, it } from "vitest";
-import { publishedScenario, TABLE5 } from "../../src/run/validate.js";
+import { publishedScenario, runValidation, TABLE5 } from "../../src/run/validate.js";
 import { simulate } from "../../src/run/simulate.js";
 import { PHASES } from "../../src/sim/breakdown.js";
 import type { RunResult } from "../../src/run/results.js";
@@ -46,5 +42,15 @@ describe("parasim validate (Korthikanti et al. 2022, Table 5): the 22B model", (
     const c = TABLE5[0]!;
     expect(c.selSp / c.full).toBeLessThan(1);
     expect(selSp.simulated.stepSeconds / full.simulated.stepSeconds).toBeLessThan(1);
+  });
+});
+
+describe("parasim validate (Korthikanti et al. 2022, Table 5): all eight runs", () => {
+  it("predicts every run within 10 %, with a mean absolute error of at most 5 %, and each sel+sp / full ratio within 5 points", { timeout: 900_000 }, async () => {
+    const v = await runValidation(TABLE5);
+    expect(v.rows).toHaveLength(2 * TABLE5.length);
+    for (const row of v.rows) expect(Math.abs(row.error), `${row.model} ${row.variant}`).toBeLessThanOrEqual(0.1);
+    expect(v.meanAbsoluteError).toBeLessThanOrEqual(0.05);
+    for (const r of v.ratios) expect(Math.abs(r.predicted - r.measured), r.model).toBeLessThanOrEqual(0.05);
   });
 });

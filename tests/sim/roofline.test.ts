@@ -26,7 +26,10 @@ describe("roofline of one launch", () => {
     const g = linearCost(8192, 8192, 8192, 2).forward[0]!;
     const eff = quantisationEfficiency(hw.sms, g.gemm!);
     expect(eff).toBeCloseTo(2048 / (19 * 108), 12);
-    expect(launchTime(a100, g)).toBeCloseTo(g.flops / (312e12 * 0.859 * eff) + hw.launchOverhead, 15);
+    expect(launchTime(a100, g)).toBeCloseTo(g.flops / (312e12 * 0.825 * eff) + hw.launchOverhead, 15);
+    // The profile's efficiency comes from this very matmul (257 TFLOP/s on random inputs, src/sim/hardware.ts):
+    // the model gives it back to the nearest TFLOP/s.
+    expect(g.flops / (launchTime(a100, g) - hw.launchOverhead) / 1e12).toBeCloseTo(257, 0);
     // Doubling K doubles FLOPs and leaves the tiles alone: time doubles (compute-bound, overhead aside).
     const g2 = linearCost(8192, 16384, 8192, 2).forward[0]!;
     expect((launchTime(a100, g2) - hw.launchOverhead) / (launchTime(a100, g) - hw.launchOverhead)).toBeCloseTo(2, 12);
@@ -34,8 +37,8 @@ describe("roofline of one launch", () => {
   });
 
   it("fp32 matmuls run at the TF32 peak, 16-bit ones at the fp16/bf16 peak", () => {
-    expect(matmulRate(hw, "fp32")).toBe(156e12 * 0.859);
-    expect(matmulRate(hw, "bf16")).toBe(312e12 * 0.859);
+    expect(matmulRate(hw, "fp32")).toBe(156e12 * 0.825);
+    expect(matmulRate(hw, "bf16")).toBe(312e12 * 0.825);
   });
 
   it("the unit profile charges exactly one second per FLOP, whatever the bytes", () => {
