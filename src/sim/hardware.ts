@@ -12,7 +12,9 @@
  *   2,048 tiles of 256 × 128 fill 19 waves on 108 SMs to 2048/2052 (src/sim/roofline.ts), so
  *   inside full waves 257 / (312 · 0.998) = 0.825. The "Maximum Achievable Matmul FLOPS" table
  *   (S. Bekman, Machine Learning Engineering) reports 267.9–271.2 (0.859–0.869) with the cuBLAS of
- *   2023–2025: the mean of 100 iterations at the best shape of a sweep, an upper bound.
+ *   2023–2025: short runs at the best shape of a sweep, an upper bound (the sweep's later version,
+ *   mamf-finder.py v4, adds the rate held over a 2 s window of full load, which "matches sustained
+ *   training throughput").
  * - memory 0.88 of the datasheet: 1.80 of 2.04 TB/s measured by a streaming kernel and Nsight
  *   Compute (NVIDIA developer forum, "Trouble to reach peak bandwidth of A100").
  * - NVLink: NCCL all-reduce bus bandwidth ~200 GB/s on 8 × A100-SXM4-80GB (nccl-tests issue
