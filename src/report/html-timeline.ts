@@ -2,11 +2,12 @@
  * The timeline of one run for one step, as inline SVG: a row per rank (`<g class="timeline-row"
  * data-rank="N">`), the compute stream as a wide lane (compute, exposed communication, idle) and
  * the communication stream as a thin lane under it. The x axis is simulated time since the step's
- * first event on any rank.
+ * first event on any rank. Events under a pixel wide are drawn gathered (src/report/timeline-marks.ts).
  */
 import { laneName, laneRanks, type LaneDevice } from "./lanes.js";
 import type { TimelineEvent } from "../sim/clock.js";
-import { formatBytes, formatSeconds } from "./table.js";
+import { formatSeconds } from "./table.js";
+import { timelineMarks } from "./timeline-marks.js";
 import { COLORS, escapeHtml, legend, niceTicks, tickLabel, timeUnit } from "./html-svg.js";
 
 const WIDTH = 1160;
@@ -17,8 +18,6 @@ const LANE = 18;
 const COMM_LANE = 6;
 const ROW = LANE + COMM_LANE + 12;
 const AXIS = 40;
-
-const KIND_NAMES = { compute: "compute", comm: "exposed communication", idle: "idle" } as const;
 
 /** The colours of a timeline, as an HTML legend. */
 export function timelineLegend(): string {
@@ -73,17 +72,12 @@ export function timelineSvg(devices: readonly LaneDevice[], events: TimelineEven
       `<text x="64" y="${LANE - 4}" class="coords">${escapeHtml(coords)}</text>`,
       `<rect x="${LEFT}" y="0" width="${plot}" height="${LANE}" class="lane"/>`,
     ];
-    for (const e of mine) {
-      const w = x(e.end) - x(e.start);
-      if (!(w > 0)) continue;
-      const onComm = e.stream === "comm";
-      const fill = onComm ? COLORS.commStream : COLORS[e.kind];
-      const what = onComm ? "transfer" : KIND_NAMES[e.kind];
-      const bytes = e.bytes !== undefined ? ` · ${formatBytes(e.bytes)}` : "";
-      const tip = `${e.label} · ${what} · ${formatSeconds(e.end - e.start)}${bytes}`;
+    // Events under a pixel wide are drawn gathered, a mark per pixel or so (src/report/timeline-marks.ts).
+    for (const m of timelineMarks(mine, x)) {
+      const fill = m.onComm ? COLORS.commStream : COLORS[m.kind];
       parts.push(
-        `<rect x="${x(e.start).toFixed(3)}" y="${onComm ? LANE + 2 : 0}" width="${w.toFixed(3)}" ` +
-          `height="${onComm ? COMM_LANE : LANE}" fill="${fill}"><title>${escapeHtml(tip)}</title></rect>`,
+        `<rect x="${x(m.start).toFixed(3)}" y="${m.onComm ? LANE + 2 : 0}" width="${(x(m.end) - x(m.start)).toFixed(3)}" ` +
+          `height="${m.onComm ? COMM_LANE : LANE}" fill="${fill}"><title>${escapeHtml(m.tip)}</title></rect>`,
       );
     }
     rows.push(`<g class="timeline-row" data-rank="${rank}" shape-rendering="crispEdges" transform="translate(0,${TOP + lane * ROW})">${parts.join("")}</g>`);

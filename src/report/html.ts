@@ -119,7 +119,7 @@ function timelines(output: CompareOutput, step: number | undefined): string {
     const info =
       `<p class="note">Step ${shown} (the run has steps ${steps[0]}–${steps[steps.length - 1]}) · ${run.worldSize} ranks · ` +
       `step time ${escapeHtml(formatSeconds(run.simulated.stepSeconds))} (mean) · bubble ${(100 * run.metrics.bubbleFraction).toFixed(1)} %. ` +
-      `Hover a bar for its action and duration.</p>` +
+      `Hover a bar for its action and duration (bars under a pixel are drawn gathered: their count and time by kind).</p>` +
       faultNoteHtml(run.faults);
     return `<section class="run" data-run="${i}">${title}${info}<div class="scroll">${timelineSvg(run.devices, events, shown)}</div></section>`;
   });

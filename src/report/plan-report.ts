@@ -154,7 +154,7 @@ function top(output: PlanOutput): string {
     const info =
       `<p class="note">${escapeHtml(formatSeconds(l.stepSeconds))} per step · MFU ${percent(l.mfu)} · bubble ${percent(l.bubbleFraction)} · ` +
       `${escapeHtml(formatBytes(l.peakMemoryBytes))} per device${l.fits ? "" : ` (<span class="bad">does not fit</span>)`}` +
-      `${steps.length > 0 ? ` · step ${steps[steps.length - 1]} drawn` : ""}. Hover a bar for its action and duration.</p>`;
+      `${steps.length > 0 ? ` · step ${steps[steps.length - 1]} drawn` : ""}. Hover a bar for its action and duration (bars under a pixel are drawn gathered: their count and time by kind).</p>`;
     const svg = steps.length > 0 ? `<div class="scroll">${timelineSvg(laneDevices(l.scenario), events, steps[steps.length - 1])}</div>` : `<p class="note">No timeline was recorded for this layout.</p>`;
     return `<section class="run" data-run="${i}">${title}${info}${svg}</section>`;
   });
