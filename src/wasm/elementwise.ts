@@ -109,8 +109,8 @@ export function wasmRope(out: Float32Array, inp: Float32Array, tables: RopeTable
     const n = Math.min(rowsPerChunk, rows - r0);
     const [s, len] = [r0 * D, n * D];
     h.reset();
-    const cos = h.inputF64(tables.cos);
-    const sin = h.inputF64(tables.sin);
+    const cos = h.table(tables.cos);
+    const sin = h.table(tables.sin);
     const x = h.read(inp.subarray(s, s + len));
     const o = backward ? h.update(out.subarray(s, s + len)) : h.write(out.subarray(s, s + len));
     h.kernels.rope(o, x, cos, sin, n, r0, NH, T, D / 2, backward);

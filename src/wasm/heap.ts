@@ -79,6 +79,8 @@ export class WasmHeap {
   private writes: Range[] = [];
   /** Written operands that live outside the memory: copied back by `finish`. */
   private copyBack: { dst: Float32Array; ptr: number; n: number }[] = [];
+  /** Resident copies of the tables the kernels have read (`table`), by the arrays they copy. */
+  private readonly tables = new WeakMap<Float64Array, number>();
   /** Bytes copied in and out so far (what resident tensors save; the tests read it). */
   copiedBytes = 0;
 
@@ -166,11 +168,22 @@ export class WasmHeap {
     this.copyBack = [];
   }
 
-  /** Byte offset of a copy of a Float64Array (kernel tables). */
-  inputF64(src: Float64Array): number {
-    const ptr = this.take(2 * src.length);
-    this.view();
-    new Float64Array(this.memory.buffer, ptr, src.length).set(src);
+  /**
+   * Byte offset of a Float64Array the kernels read as a table (RoPE's cos and sin), which must not
+   * change after its first use: copied once into a resident region kept for later calls, or, past
+   * the resident limit, into this call's scratch.
+   */
+  table(src: Float64Array): number {
+    let ptr = this.tables.get(src);
+    if (ptr === undefined) {
+      const bytes = aligned(8 * src.length);
+      const resident = this.residentBytes + bytes <= this.limit && this.end + bytes <= KERNEL_MAX_PAGES * WASM_PAGE;
+      ptr = resident ? this.claim(bytes) : this.take(2 * src.length);
+      new Float64Array(this.memory.buffer, ptr, src.length).set(src);
+      if (!resident) return ptr;
+      this.residentBytes += bytes;
+      this.tables.set(src, ptr);
+    }
     return ptr;
   }
 

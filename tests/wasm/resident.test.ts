@@ -120,6 +120,26 @@ describe("kernels on tensors inside the WebAssembly memory (no copy)", () => {
     expect(heap.isResident(a) && heap.isResident(big)).toBe(true);
   });
 
+  it("a kernel table is copied into the memory once and read there by later calls; past the limit it is a scratch copy", () => {
+    const heap = instantiateKernels(1 << 20);
+    const table = Float64Array.from({ length: 64 }, (_, i) => Math.cos(i));
+    heap.reset();
+    const ptr = heap.table(table);
+    expect(Array.from(new Float64Array(heap.memory.buffer, ptr, 64))).toEqual(Array.from(table));
+    heap.reset();
+    expect(heap.table(table)).toBe(ptr);
+    // 1 MiB of tables would pass the limit with the 512 bytes above: each call copies it to scratch instead.
+    const big = new Float64Array(1 << 17).fill(0.5);
+    heap.reset();
+    const first = heap.table(big);
+    expect(new Float64Array(heap.memory.buffer, first, 1 << 17).every((x) => x === 0.5)).toBe(true);
+    new Float64Array(heap.memory.buffer, first, 1 << 17).fill(0); // the next call's scratch overwrites it
+    heap.reset();
+    const again = heap.table(big);
+    expect(new Float64Array(heap.memory.buffer, again, 1 << 17).every((x) => x === 0.5)).toBe(true); // copied again
+    expect(heap.resident(10_000)).not.toBeNull(); // the big table took none of the resident budget
+  });
+
   it("past its limit a heap makes no more resident tensors, and a plain array is never resident", () => {
     const heap = instantiateKernels(1 << 20);
     expect(heap.resident(200_000)).not.toBeNull(); // 800 KB
